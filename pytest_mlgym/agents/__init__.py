@@ -1,0 +1,107 @@
+"""Agents: a small protocol, built-in policies, and a registry of named agents.
+
+``--agent NAME`` resolves to ``agents/NAME.yaml`` (a ``policy`` plus its parameters), or to a
+built-in policy of that name, or ``POLICY:ARGUMENT`` (``replay:run.jsonl``). An agent never
+touches the filesystem of the task: everything goes through the env and its sandbox.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import yaml
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What an agent is told about its task when an episode starts (besides the first observation)."""
+
+    id: str
+    name: str
+    description: str
+    metric: str
+    direction: str
+    baseline: float
+    artefact: str
+    baseline_command: str | None
+    max_steps: int
+    seed: int
+
+
+@runtime_checkable
+class Agent(Protocol):
+    def reset(self, task: TaskInfo) -> None: ...
+    def act(self, observation: str) -> str: ...
+
+
+class AgentError(Exception):
+    """An agent name or config that cannot be used; the message is one line."""
+
+
+# policy name -> "module:class"; plugins add more through the pytest_mlgym_agents hook.
+POLICIES: dict[str, str] = {
+    "baseline": "pytest_mlgym.agents.builtin:BaselineAgent",
+    "replay": "pytest_mlgym.agents.builtin:ReplayAgent",
+}
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A resolved ``--agent`` value: its display name, policy and parameters."""
+
+    name: str
+    policy: str
+    params: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None  # the yaml file it came from
+
+    def make(self) -> Agent:
+        module, _, cls = POLICIES[self.policy].partition(":")
+        try:
+            return getattr(importlib.import_module(module), cls)(**self.params)
+        except TypeError as e:
+            where = self.source or f"agent '{self.name}'"
+            raise AgentError(f"{where}: bad parameters for policy '{self.policy}': {e}") from None
+
+
+def choices(agent_dirs: list[Path]) -> list[str]:
+    named = {p.stem for d in agent_dirs for p in Path(d).glob("*.yaml")}
+    return sorted(named | set(POLICIES))
+
+
+def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
+    """Turn an ``--agent`` value into an AgentSpec, or raise AgentError listing the valid choices."""
+    for d in agent_dirs:
+        path = Path(d) / f"{name}.yaml"
+        if path.is_file():
+            return _from_yaml(name, path)
+    policy, sep, arg = name.partition(":")
+    if policy in POLICIES:
+        if policy == "replay":
+            if not sep:
+                raise AgentError("agent 'replay' needs a trajectory: --agent replay:PATH (a .jsonl file or a "
+                                 "folder of <task>.jsonl files), or an agents/NAME.yaml with policy: replay")
+            return AgentSpec(name, policy, {"trajectory": arg})
+        if sep:
+            raise AgentError(f"agent '{policy}' takes no argument (got '{name}')")
+        return AgentSpec(name, policy)
+    raise AgentError(f"unknown agent '{name}'; valid agents: {', '.join(choices(agent_dirs))} "
+                     f"(or replay:PATH; add agents/{name}.yaml to define it)")
+
+
+def _from_yaml(name: str, path: Path) -> AgentSpec:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise AgentError(f"{path}: cannot read: {' '.join(str(e).split())}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("policy"), str):
+        raise AgentError(f"{path}: policy: a policy name is required ({', '.join(POLICIES)})")
+    params = dict(raw)
+    policy = params.pop("policy")
+    params.pop("description", None)
+    if policy not in POLICIES:
+        raise AgentError(f"{path}: policy: unknown policy '{policy}'; valid: {', '.join(POLICIES)}")
+    if policy == "replay" and "trajectory" in params:
+        params["trajectory"] = str((path.parent / params["trajectory"]).resolve())
+    return AgentSpec(name, policy, params, path)

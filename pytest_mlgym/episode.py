@@ -1,0 +1,106 @@
+"""An episode: a reset env ready for an agent, and the loop that runs one agent in it.
+
+The pytest fixtures yield an :class:`Episode`; the Gymnasium env underneath is the same one
+``gymnasium.make("mlgym/<id>")`` gives, so tests, benchmarks and RL share one code path.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .agents import Agent, AgentSpec, TaskInfo
+from .env import MLGymEnv
+from .results import RunRecord, Score, judge
+
+
+@dataclass
+class Episode:
+    env: MLGymEnv
+    seed: int
+    session: str = "interactive"
+    on_record: Callable[[RunRecord], None] | None = None  # the plugin stores records through this
+    observation: str = ""
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, env: MLGymEnv, seed: int, **kw) -> "Episode":
+        ep = cls(env, seed, **kw)
+        ep.observation, ep.info = env.reset(seed=seed)
+        return ep
+
+    @property
+    def task(self):
+        return self.env.task
+
+    @property
+    def sandbox(self):
+        return self.env.sandbox
+
+    @property
+    def workdir(self) -> str:
+        return self.env.sandbox.workdir
+
+    def __repr__(self) -> str:
+        return f"<Episode {self.task.id} seed={self.seed} step={self.env.state.step} {self.env.state.status}>"
+
+    def step(self, action: str):
+        obs, reward, terminated, truncated, self.info = self.env.step(action)
+        self.observation = obs
+        return obs, reward, terminated, truncated, self.info
+
+    def run(self, agent: Agent | AgentSpec, name: str | None = None) -> RunRecord:
+        """Run ``agent`` until it submits or a limit ends the episode; record and return the run.
+
+        An agent that raises ends the episode with status ``error`` and the exception in one
+        line; whatever it had already scored is kept, and its artefact is still scored.
+        """
+        spec = agent if isinstance(agent, AgentSpec) else None
+        name = name or (spec.name if spec else type(agent).__name__)
+        policy = spec.policy if spec else getattr(agent, "policy", name)
+        t0 = time.monotonic()
+        try:
+            agent = spec.make() if spec else agent
+            agent.reset(self.task_info())
+            while not self.env.state.done:
+                action = agent.act(self.observation)
+                try:
+                    self.step(action)
+                except Exception as e:  # the harness failed, not the agent: still keep the record
+                    self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
+        except Exception as e:  # an agent crash is a result, not a harness failure
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            self.env.finish("error", f"agent crashed: {_one_line(e)} "
+                                     f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
+        record = self.record(name, policy, time.monotonic() - t0, agent)
+        if self.on_record:
+            self.on_record(record)
+        return record
+
+    def task_info(self) -> TaskInfo:
+        spec = self.task.spec
+        return TaskInfo(spec.id, spec.name, spec.description, spec.metric.name, spec.metric.direction,
+                        self.env.size_spec.baseline, spec.artefact, spec.baseline_command, self.env.max_steps,
+                        self.seed)
+
+    def record(self, name: str, policy: str, wall_s: float, agent=None) -> RunRecord:
+        env, spec, info = self.env, self.task.spec, self.env._info()
+        rec = RunRecord(
+            session=self.session, task=spec.id, size=env.size, agent=name, policy=policy, seed=self.seed,
+            metric=spec.metric.name, direction=spec.metric.direction, baseline=env.size_spec.baseline,
+            tolerance=env.size_spec.tolerance, scores=[Score(**vars(s)) for s in env.state.scores],
+            best_attempt=info["best_attempt"], best_submission=info["best_submission"],
+            status=env.state.status, reason=env.state.reason, steps=env.state.step, wall_s=round(wall_s, 3),
+            cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
+            sandbox=env.backend, isolation=info["isolation"], finished_at=time.time(),
+        )
+        rec.passed, rec.verdict = judge(rec)
+        return rec
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _one_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:500]

@@ -1,0 +1,99 @@
+"""Trusted scoring of an artefact, outside the agent's reach.
+
+Only the declared artefact leaves the sandbox, into a scratch folder. The evaluator is the
+task folder's own ``private/evaluate.py`` (never the workspace's), run in a separate, isolated
+process with limits; it prints one JSON object of metrics as its last line of output.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sandbox import Sandbox, SandboxError, isolation
+from .task import Prepared, Task
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    score: float | None  # the task metric; None when invalid
+    metrics: dict = field(default_factory=dict)
+    reason: str = ""  # why it is invalid
+    seconds: float = 0.0
+
+    @property
+    def valid(self) -> bool:
+        return self.score is not None
+
+
+def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hidden=(),
+             mode: str | None = None) -> Evaluation:
+    """Score the artefact currently in ``sandbox``; a bad artefact gives an invalid Evaluation."""
+    start = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix=f"mlgym-eval-{task.id}-"))
+    try:
+        artefact = scratch / Path(task.spec.artefact).name
+        try:
+            sandbox.copy_out(os.path.join(sandbox.workdir, task.spec.artefact), artefact)
+        except SandboxError as e:
+            return Evaluation(None, reason=f"no valid artefact {task.spec.artefact}: {e}")
+        return run_evaluator(task, size, artefact, prepared, scratch, hidden=hidden, mode=mode, start=start)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scratch: Path, *, hidden=(),
+                  mode: str | None = None, start: float | None = None) -> Evaluation:
+    start = time.monotonic() if start is None else start
+    limits = task.spec.limits
+    readonly = [task.path] + [p for p in (prepared.private, prepared.public) if p]
+    argv = isolation.wrap([sys.executable, "-B", "-s", "-E", str(task.evaluator), artefact.name],
+                          mode=mode or isolation.available(), cwd=scratch, writable=[scratch],
+                          readonly=readonly, hidden=hidden)
+    env = isolation.base_env(scratch, {
+        "MLGYM_SEED": str(task.spec.evaluation_seed), "MLGYM_SIZE": size,
+        **({"MLGYM_PRIVATE_DATA": str(prepared.private)} if prepared.private else {}),
+        **({"MLGYM_PUBLIC_DATA": str(prepared.public)} if prepared.public else {}),
+    })
+    proc = subprocess.Popen(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                            preexec_fn=isolation.limiter(limits.memory_mb, limits.file_size_mb,
+                                                         limits.evaluation_s * (os.cpu_count() or 1)))
+    try:
+        out, err = proc.communicate(timeout=limits.evaluation_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return Evaluation(None, reason=f"evaluation timed out after {limits.evaluation_s:g} s",
+                          seconds=time.monotonic() - start)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or out.strip().splitlines() or ["no output"])[-1]
+        return Evaluation(None, reason=f"evaluator failed (exit {proc.returncode}): {last[:300]}", seconds=seconds)
+    return parse_metrics(out, task.spec.metric.name, seconds)
+
+
+def parse_metrics(stdout: str, metric: str, seconds: float = 0.0) -> Evaluation:
+    """Read the JSON object on the last non-empty line of the evaluator's output."""
+    lines = [l for l in stdout.splitlines() if l.strip()]
+    try:
+        metrics = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        metrics = None
+    if not isinstance(metrics, dict):
+        return Evaluation(None, reason="evaluator printed no JSON object of metrics", seconds=seconds)
+    if "invalid" in metrics:
+        return Evaluation(None, metrics, reason=str(metrics["invalid"])[:500], seconds=seconds)
+    value = metrics.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return Evaluation(None, metrics, reason=f"metric '{metric}' missing or not a finite number: {value!r}",
+                          seconds=seconds)
+    return Evaluation(float(value), metrics, seconds=seconds)

@@ -1,0 +1,167 @@
+"""pytest hooks only: options, parametrisation, fixtures, and the end-of-run report.
+
+Every (task, agent, seed) becomes one test, ``test_x[prisoners_dilemma-baseline-s0]``. Workers
+append run records to ``results.jsonl``; the controller alone reads this session's records
+back at the end and writes the summary, so reports are correct under pytest-xdist.
+"""
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+
+from .session import OPTIONS, MLGymSession
+
+SESSION = pytest.StashKey[MLGymSession]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspec
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlgym", "pytest-mlgym: research agents on ML tasks")
+    flags = {"agent": "--agent", "seeds": "--seeds", "max_steps": "--max-steps", "sandbox": "--sandbox",
+             "task_size": "--task-size", "report_dir": "--mlgym-report-dir", "tasks_dir": "--mlgym-tasks-dir",
+             "agents_dir": "--mlgym-agents-dir"}
+    repeatable = {"agent", "tasks_dir", "agents_dir"}
+    for name, (ini, default, help_) in OPTIONS.items():
+        group.addoption(flags[name], dest=f"mlgym_{name}", action="append" if name in repeatable else "store",
+                        default=None, metavar="NAME" if name == "agent" else name.split("_")[-1].upper(),
+                        help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
+        parser.addini(ini, help_, type="args" if name in repeatable else "string", default=None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    s = MLGymSession.from_config(config)
+    if s.is_controller:
+        s.check_backend()
+    config.stash[SESSION] = s
+    config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
+
+
+def state(config: pytest.Config) -> MLGymSession:
+    return config.stash[SESSION]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: every worker records under the controller's session id."""
+    node.workerinput["mlgym_session"] = state(node.config).id
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return state(config).header()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect inside a task folder (its workspace is the agent's, its private/ the evaluator's)."""
+    if collection_path.is_dir() and (collection_path / "task.yaml").is_file():
+        return True
+    return None
+
+
+# -- parametrisation and fixtures ------------------------------------------------------------------
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    s = state(metafunc.config)
+    names = metafunc.fixturenames
+    if "task" in names and "task" not in _direct_params(metafunc):
+        params = [pytest.param(t, id=t.id) for t in sorted(s.tasks, key=lambda t: t.id)]
+        params += [pytest.param(err, id=name) for name, err in sorted(s.broken.items())]
+        metafunc.parametrize("task", params, indirect=True)
+    if "agent" in names and "agent" not in _direct_params(metafunc):
+        metafunc.parametrize("agent", s.agents, ids=[_agent_id(a.name) for a in s.agents], indirect=True)
+    if "mlgym_seed" in names and "mlgym_seed" not in _direct_params(metafunc):
+        metafunc.parametrize("mlgym_seed", range(s.seeds), ids=[f"s{i}" for i in range(s.seeds)])
+
+
+def _direct_params(metafunc: pytest.Metafunc) -> set[str]:
+    return {name for m in metafunc.definition.iter_markers("parametrize") for name in
+            (m.args[0].split(",") if isinstance(m.args[0], str) else m.args[0])}
+
+
+def _agent_id(name: str) -> str:
+    policy, sep, arg = name.partition(":")
+    return f"{policy}-{Path(arg).stem}" if sep else name
+
+
+@pytest.fixture
+def mlgym(request: pytest.FixtureRequest) -> MLGymSession:
+    """The run's settings: agents, seeds, size, sandbox, tasks, results store."""
+    return state(request.config)
+
+
+@pytest.fixture
+def mlgym_seed() -> int:
+    """The run index of this test (``-s<seed>`` in its id); 0 unless ``--seeds`` asks for more."""
+    return 0
+
+
+@pytest.fixture
+def agent(request: pytest.FixtureRequest):
+    """The agent under test (an AgentSpec; ``task.run(agent)`` makes a fresh instance)."""
+    return getattr(request, "param", None) or state(request.config).agents[0]
+
+
+@pytest.fixture
+def task(request: pytest.FixtureRequest, mlgym_seed: int):
+    """A ready episode of each task: a fresh sandbox with the task's workspace copied in."""
+    yield from _episode(request, request.param, mlgym_seed)
+
+
+def _episode(request: pytest.FixtureRequest, task, seed: int):
+    from .env import MLGymEnv
+    from .episode import Episode
+    from .task import TaskError
+
+    if isinstance(task, TaskError):
+        pytest.fail(str(task), pytrace=False)
+    s = state(request.config)
+    if s.size not in task.spec.sizes:
+        pytest.skip(f"task {task.id} has no '{s.size}' size yet (sizes: {', '.join(task.spec.sizes)})")
+    try:
+        env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
+                       hidden=s.hidden)
+        episode = Episode.start(env, seed, session=s.id, on_record=lambda rec: s.record(request.node, rec))
+    except TaskError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield episode
+    finally:
+        episode.close()
+
+
+def _task_fixtures(s: MLGymSession) -> types.ModuleType:
+    """One fixture per task id, so ``def test_x(prisoners_dilemma): ...`` gets that task's episode."""
+    module = types.ModuleType("pytest_mlgym_task_fixtures")
+    for t in s.tasks:
+        def fixture(request: pytest.FixtureRequest, mlgym_seed: int, _task=t):
+            yield from _episode(request, _task, mlgym_seed)
+        fixture.__doc__ = f"A ready episode of the task {t.id}: {t.spec.name}."
+        setattr(module, t.id, pytest.fixture(name=t.id)(fixture))
+    return module
+
+
+# -- the end of the run ----------------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from .report import summary
+
+    s = state(session.config)
+    if not s.is_controller:
+        return
+    records = s.store.read(session=s.id)
+    if records:
+        s.summary = summary.build(records)
+        summary.write(s.summary, s.report_dir / "summary.json")
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    from .report import terminal
+
+    s = state(config)
+    if s.is_controller and getattr(s, "summary", None):
+        terminal.render(s.summary, terminalreporter, s.report_dir)

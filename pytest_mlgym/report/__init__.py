@@ -1,0 +1,1 @@
+"""Reports built from run records: the summary (JSON) and the terminal table."""

@@ -1,0 +1,56 @@
+"""The summary of a set of run records: per task and agent, and AUP per agent (``summary.json``)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from .. import scoring
+from ..results import RunRecord
+
+RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
+KINDS = ("best_attempt", "best_submission")
+
+
+def build(records: list[RunRecord]) -> dict:
+    """Group records by task and agent (the latest record wins per seed) and score them with AUP@k."""
+    latest: dict[tuple, RunRecord] = {}
+    for r in sorted(records, key=lambda r: r.finished_at):
+        latest[(r.task, r.agent, r.seed)] = r
+    by_task: dict[str, dict[str, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
+    for (task, agent, _), r in sorted(latest.items()):
+        by_task[task][agent].append(r)
+
+    tasks, directions, baselines = {}, {}, {}
+    scores = {kind: defaultdict(dict) for kind in KINDS}
+    for task, runs in by_task.items():
+        first = next(iter(runs.values()))[0]
+        directions[task], baselines[task] = first.direction, first.baseline
+        tasks[task] = {"metric": first.metric, "direction": first.direction, "baseline": first.baseline,
+                       "size": first.size, "agents": {}}
+        for agent, rs in runs.items():
+            row = {"runs": len(rs), "passed": sum(r.passed for r in rs),
+                   "statuses": [r.status for r in rs], "reasons": [r.reason for r in rs if r.reason],
+                   "cost_usd": round(sum(r.cost_usd for r in rs), 6), "wall_s": round(sum(r.wall_s for r in rs), 3)}
+            for kind in KINDS:
+                row[kind] = scores[kind][task][agent] = scoring.best_of_k([getattr(r, kind) for r in rs],
+                                                                          first.direction)
+            tasks[task]["agents"][agent] = row
+
+    tau = scoring.tau_max_for(*scores.values(), directions=directions, baselines=baselines)
+    aup = {kind: scoring.aup(scores[kind], directions, baselines, tau_max=tau, baseline_name=RECORDED)
+           for kind in KINDS}
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "sessions": sorted({r.session for r in latest.values()}),
+            "k": max((len(rs) for runs in by_task.values() for rs in runs.values()), default=0),
+            "tau_max": tau, "tasks": tasks, "aup": aup}
+
+
+def write(summary: dict, path: Path) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)

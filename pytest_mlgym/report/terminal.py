@@ -1,0 +1,40 @@
+"""The end-of-run table in the terminal: per task and agent, then AUP per agent."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .summary import RECORDED
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def lines(summary: dict) -> list[str]:
+    rows = [("task", "agent", "best attempt", "best submission", "baseline", "passed", "status")]
+    for task, t in sorted(summary["tasks"].items()):
+        for agent, a in sorted(t["agents"].items()):
+            rows.append((task, agent, _fmt(a["best_attempt"]), _fmt(a["best_submission"]),
+                         f"{_fmt(t['baseline'])} ({t['metric']}, {t['direction']})",
+                         f"{a['passed']}/{a['runs']}", ",".join(sorted(set(a["statuses"])))))
+    out = _table(rows)
+    aup = summary["aup"]
+    methods = sorted(aup["best_attempt"], key=lambda m: (-aup["best_attempt"][m], m))
+    out += ["", f"AUP@{summary['k']} (tau_max {summary['tau_max']:g}; higher is better)"]
+    out += _table([("method", "best attempt", "best submission")] +
+                  [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}") for m in methods])
+    return out
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+    return [fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]]
+
+
+def render(summary: dict, tr, report_dir: Path) -> None:
+    tr.write_sep("=", "mlgym results")
+    for line in lines(summary):
+        tr.write_line(line)
+    tr.write_line(f"{RECORDED} scores the baselines recorded in task.yaml. "
+                  f"Records: {report_dir / 'results.jsonl'}; summary: {report_dir / 'summary.json'}")

@@ -1,0 +1,123 @@
+"""Run records and the append-only results store (``reports/results.jsonl``).
+
+One JSON line per (task, agent, seed) run. AUP and every report are computed from these
+records only, so any set of past runs can be re-scored and compared. Appends are whole lines,
+flushed and fsynced under a file lock shared by all xdist workers; a torn last line (a crash
+mid-write) is skipped with a warning when reading.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import warnings
+from pathlib import Path
+
+from filelock import FileLock
+from pydantic import BaseModel, Field
+
+
+class Score(BaseModel):
+    step: int
+    kind: str  # validate | submit | autosubmit
+    score: float | None
+    metrics: dict = {}
+    reason: str = ""
+    t: float = 0.0
+
+
+class RunRecord(BaseModel):
+    session: str
+    task: str
+    size: str
+    agent: str
+    policy: str
+    seed: int
+    metric: str
+    direction: str
+    baseline: float
+    tolerance: float
+    scores: list[Score] = []
+    best_attempt: float | None = None
+    best_submission: float | None = None
+    status: str
+    reason: str = ""
+    steps: int = 0
+    wall_s: float = 0.0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    sandbox: str = "local"
+    isolation: str | None = None
+    passed: bool = False
+    verdict: str = ""
+    versions: dict = Field(default_factory=lambda: versions())
+    finished_at: float = 0.0
+
+    def __repr__(self) -> str:  # short, for pytest's assertion messages
+        return (f"<run {self.task}/{self.agent}/s{self.seed}: {self.status}, "
+                f"best submission {self.metric}={self.best_submission}>")
+
+
+def versions() -> dict:
+    from . import __version__
+    return {"pytest_mlgym": __version__, "python": platform.python_version(), "platform": sys.platform}
+
+
+def judge(rec: RunRecord) -> tuple[bool, str]:
+    """Did the run pass? The baseline policy must reproduce the recorded baseline within the task's
+    tolerance; every other agent must beat it with its best (last scored) submission."""
+    m, base, sub = rec.metric, rec.baseline, rec.best_submission
+    if sub is None:
+        why = rec.reason or rec.status
+        return False, f"{rec.task}: no valid submission ({rec.status}: {why})"
+    if rec.policy == "baseline":
+        ok = abs(sub - base) <= rec.tolerance
+        return ok, (f"{rec.task}: baseline {'reproduced' if ok else 'NOT reproduced'}: {m} = {sub:.6g} vs "
+                    f"recorded {base:g} ± {rec.tolerance:g}")
+    better = sub > base if rec.direction == "max" else sub < base
+    return better, (f"{rec.task}: {rec.agent} {'beats' if better else 'does not beat'} the baseline: "
+                    f"{m} = {sub:.6g} vs {base:g} ({'higher' if rec.direction == 'max' else 'lower'} is better)")
+
+
+class ResultsStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lock = FileLock(str(self.path) + ".lock")
+
+    def append(self, record: RunRecord) -> None:
+        line = record.model_dump_json() + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            self._heal()
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def _heal(self) -> None:
+        """If a crash left a partial last line, end it so the next record starts on its own line."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+    def read(self, session: str | None = None) -> list[RunRecord]:
+        """Every valid record (of one session, if given); torn or foreign lines are skipped with a warning."""
+        if not self.path.exists():
+            return []
+        out = []
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = RunRecord.model_validate(json.loads(line))
+                except (ValueError, TypeError):
+                    warnings.warn(f"{self.path}:{n}: skipping a torn or malformed record", stacklevel=2)
+                    continue
+                if session is None or rec.session == session:
+                    out.append(rec)
+        return out

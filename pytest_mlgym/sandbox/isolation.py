@@ -1,0 +1,111 @@
+"""Process isolation on this host: bubblewrap where it works, else ``unshare -n``, else none.
+
+``bwrap`` gives a read-only view of the host with the hidden paths (task folders with their
+evaluators and answers, the data cache) masked, a private ``/tmp``, no network, and its own
+PID namespace, so everything a command started dies with the sandbox. ``unshare`` only takes
+the network away. The mode in use is recorded with every result.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+MODES = ("bwrap", "unshare", "none")
+
+_PROBE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
+          "--die-with-parent", "true"]
+
+
+@functools.cache
+def available() -> str:
+    """The strongest mode that actually works here (probed once per process)."""
+    forced = os.environ.get("MLGYM_ISOLATION")
+    if forced:
+        if forced not in MODES:
+            raise ValueError(f"MLGYM_ISOLATION={forced}: choose from {', '.join(MODES)}")
+        return forced
+    if shutil.which("bwrap") and _works(["bwrap", *_PROBE]):
+        return "bwrap"
+    if shutil.which("unshare") and _works(["unshare", "-n", "true"]):
+        return "unshare"
+    return "none"
+
+
+def describe(mode: str) -> str:
+    return {
+        "bwrap": "bubblewrap: no network, read-only host, task folders hidden, own PID namespace",
+        "unshare": "unshare -n: no network, but the host filesystem is visible (install bubblewrap)",
+        "none": "NO isolation: network on and the host filesystem visible (install bubblewrap or run as root)",
+    }[mode]
+
+
+def _works(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _python_roots() -> list[Path]:
+    """Folders the Python stack lives in; kept visible even when a hidden path contains them."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    if user_site and Path(user_site).is_dir():
+        roots.add(Path(user_site))
+    return sorted(r.resolve() for r in roots)
+
+
+def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hidden=(),
+         network: bool = False) -> list[str]:
+    """The command line that runs ``argv`` isolated in ``mode``.
+
+    ``hidden`` paths are masked (bwrap only), then ``writable`` and ``readonly`` paths are
+    bound back in that order, so a read-only folder inside a writable one stays read-only.
+    """
+    if mode == "none":
+        return list(argv)
+    if mode == "unshare":
+        return list(argv) if network else ["unshare", "-n", "--", *argv]
+    out = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "--unshare-pid", "--die-with-parent", "--new-session"]
+    if not network:
+        out.append("--unshare-net")
+    hidden = [Path(h).resolve() for h in hidden if Path(h).exists()]
+    for h in hidden:
+        out += ["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
+    for root in _python_roots():
+        if any(root.is_relative_to(h) for h in hidden):
+            out += ["--ro-bind", str(root), str(root)]
+    for p in writable:
+        out += ["--bind", str(p), str(p)]
+    for p in readonly:
+        out += ["--ro-bind", str(p), str(p)]
+    return out + ["--chdir", str(cwd), "--", *argv]
+
+
+def limiter(memory_mb: int, file_size_mb: int, cpu_s: float):
+    """A ``preexec_fn`` setting rlimits on address space, file size and CPU seconds."""
+    def apply():
+        for res, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_FSIZE, file_size_mb << 20),
+                           (resource.RLIMIT_CPU, int(cpu_s))):
+            resource.setrlimit(res, (value, value))
+    return apply
+
+
+def base_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A clean environment: none of the harness's variables (API keys!) reach sandboxed code."""
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/sbin", "/usr/local/bin",
+                                 "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
+        "HOME": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "PAGER": "cat",
+        "GIT_PAGER": "cat", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)),
+    }
+    env.update(extra or {})
+    return env

@@ -1,0 +1,148 @@
+"""Per-run state of the plugin: resolved options, tasks, agents, and the results store.
+
+Built once in ``pytest_configure`` (on the controller and on every xdist worker) and kept in
+``config.stash``. Every bad option becomes a one-line ``pytest.UsageError`` here, before any
+task runs.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from . import agents, sandbox
+from .agents import AgentError, AgentSpec
+from .results import ResultsStore, RunRecord
+from .sandbox import isolation
+from .task import SIZES, Task, TaskError, default_cache_dir, discover
+
+# option name -> (ini name, default, help)
+OPTIONS = {
+    "agent": ("mlgym_agents", "baseline", "agent to run (repeatable): agents/NAME.yaml, a built-in policy, or replay:PATH"),
+    "seeds": ("mlgym_seeds", "1", "independent runs per task and agent"),
+    "max_steps": ("mlgym_max_steps", "50", "agent steps per episode"),
+    "sandbox": ("mlgym_sandbox", "local", "where agent commands run: local or docker"),
+    "task_size": ("mlgym_task_size", "lite", "task size: lite (a CPU in minutes) or full (published scale)"),
+    "report_dir": ("mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
+    "tasks_dir": ("mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
+    "agents_dir": ("mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
+}
+
+
+def _setting(config: pytest.Config, name: str) -> list[str]:
+    """The option from the command line, else from the ini file, else its default (as a list)."""
+    ini, default, _ = OPTIONS[name]
+    value = config.getoption(f"mlgym_{name}")
+    if value in (None, []):
+        value = config.getini(ini) or default
+    values = value if isinstance(value, list) else str(value).split()
+    return [str(v) for v in values if str(v)]
+
+
+def _int(config: pytest.Config, name: str, minimum: int) -> int:
+    raw = _setting(config, name)[-1]
+    try:
+        n = int(raw)
+    except ValueError:
+        n = minimum - 1
+    if n < minimum:
+        raise pytest.UsageError(f"--{name.replace('_', '-')}: expected a whole number >= {minimum}, got '{raw}'")
+    return n
+
+
+def _paths(config: pytest.Config, name: str, default: Path, hook) -> list[Path]:
+    given = [Path(p) for p in _setting(config, name)]
+    base = config.invocation_params.dir
+    roots = [p if p.is_absolute() else base / p for p in given] or ([default] if default.is_dir() else [])
+    for extra in hook(config=config):
+        roots += [Path(p) for p in extra]
+    return [p.resolve() for p in roots]
+
+
+@dataclass
+class MLGymSession:
+    config: pytest.Config
+    id: str
+    agents: list[AgentSpec]
+    seeds: int
+    max_steps: int
+    backend: str
+    size: str
+    report_dir: Path
+    tasks: list[Task]
+    broken: dict[str, TaskError]
+    task_roots: list[Path]
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    summary: dict | None = None  # built on the controller at the end of the run
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> "MLGymSession":
+        hook = config.pluginmanager.hook
+        for extra in hook.pytest_mlgym_policies(config=config):
+            agents.POLICIES.update(extra)
+        for extra in hook.pytest_mlgym_sandboxes(config=config):
+            sandbox.BACKENDS.update(extra)
+
+        size = _setting(config, "task_size")[-1]
+        if size not in SIZES:
+            raise pytest.UsageError(f"--task-size: unknown size '{size}'; valid sizes: {', '.join(SIZES)}")
+        backend = _setting(config, "sandbox")[-1]
+        if backend not in sandbox.BACKENDS:
+            raise pytest.UsageError(f"--sandbox: unknown sandbox '{backend}'; valid: {', '.join(sandbox.BACKENDS)}")
+        agent_dirs = _paths(config, "agents_dir", config.rootpath / "agents", hook.pytest_mlgym_agent_dirs)
+        names = list(dict.fromkeys(_setting(config, "agent")))  # repeated names run once
+        try:
+            specs = [agents.resolve(n, agent_dirs) for n in names]
+        except AgentError as e:
+            raise pytest.UsageError(f"--agent: {e}") from None
+        roots = _paths(config, "tasks_dir", config.rootpath / "tasks", hook.pytest_mlgym_task_dirs)
+        tasks, broken = discover(roots)
+        report_dir = Path(_setting(config, "report_dir")[-1])
+        workerinput = getattr(config, "workerinput", None)
+        return cls(
+            config=config, id=workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12],
+            agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
+            backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
+            report_dir=report_dir if report_dir.is_absolute() else config.invocation_params.dir / report_dir,
+        )
+
+    @property
+    def is_controller(self) -> bool:
+        return not hasattr(self.config, "workerinput")
+
+    @property
+    def store(self) -> ResultsStore:
+        return ResultsStore(self.report_dir / "results.jsonl")
+
+    @property
+    def hidden(self) -> tuple[Path, ...]:
+        """Host paths no agent may see: task folders (evaluators, answers), the data cache, the reports."""
+        return (*self.task_roots, self.cache_dir, self.report_dir)
+
+    def check_backend(self) -> None:
+        """Fail at start, in one line, when the chosen sandbox cannot run here."""
+        factory = sandbox.BACKENDS[self.backend]
+        if isinstance(factory, str):
+            module = __import__(factory.partition(":")[0], fromlist=["check"])
+            try:
+                getattr(module, "check", lambda: None)()
+            except sandbox.SandboxError as e:
+                raise pytest.UsageError(f"--sandbox {self.backend}: {e}") from None
+
+    def header(self) -> str:
+        mode = isolation.available() if self.backend == "local" else self.backend
+        return (f"mlgym: {len(self.tasks)} tasks ({self.size}), agents: {', '.join(a.name for a in self.agents)}, "
+                f"seeds: {self.seeds}, max steps: {self.max_steps}, sandbox: {self.backend}"
+                + (f" [{isolation.describe(mode)}]" if self.backend == "local" else "")
+                + f", reports: {self.report_dir}")
+
+    def record(self, node: pytest.Item, rec: RunRecord) -> None:
+        """Store one finished run and attach its key numbers to the test (JUnit properties)."""
+        self.store.append(rec)
+        for key in ("task", "agent", "seed", "metric", "direction", "baseline", "best_attempt", "best_submission",
+                    "status", "passed", "cost_usd", "wall_s", "isolation"):
+            node.user_properties.append((key, getattr(rec, key)))
+        if rec.reason:
+            node.user_properties.append(("reason", rec.reason))

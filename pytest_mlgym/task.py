@@ -1,0 +1,208 @@
+"""Task specs: load and validate ``tasks/<id>/task.yaml``, and prepare a task's data.
+
+A task folder holds ``task.yaml``, ``workspace/`` (what the agent gets), ``private/`` (the
+evaluator and hidden answers, never copied to the agent), an optional ``prepare.py`` that makes
+data from a fixed seed, and an optional ``reference/`` solution used by tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SIZES = ("lite", "full")
+
+
+class TaskError(Exception):
+    """A task that cannot be loaded or prepared; the message is one line naming file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metric(_Strict):
+    name: str = Field(min_length=1)
+    direction: Literal["max", "min"]
+
+    def better(self, a: float, b: float) -> bool:
+        """True when score ``a`` is strictly better than ``b``."""
+        return a > b if self.direction == "max" else a < b
+
+    def best(self, scores: list[float]) -> float | None:
+        return (max if self.direction == "max" else min)(scores) if scores else None
+
+
+class SizeSpec(_Strict):
+    baseline: float  # the measured score of the shipped baseline at this size
+    tolerance: float = Field(ge=0)  # how close a re-run of the baseline must come
+
+
+class Limits(_Strict):
+    step_s: float = Field(300, gt=0)  # one action (a shell command, a tool call)
+    episode_s: float = Field(3600, gt=0)  # the whole episode, wall clock
+    evaluation_s: float = Field(120, gt=0)  # one validate/submit
+    memory_mb: int = Field(4096, gt=0)
+    file_size_mb: int = Field(2048, gt=0)
+    output_chars: int = Field(20_000, gt=100)  # an observation is cut to this many characters
+
+
+class TaskSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=1)
+    family: str = ""
+    description: str = Field(min_length=1)
+    metric: Metric
+    sizes: dict[Literal["lite", "full"], SizeSpec] = Field(min_length=1)
+    limits: Limits = Limits()
+    artefact: str = Field(min_length=1)
+    starter_files: list[str] = []
+    baseline_command: str | None = None
+    reference_command: str | None = None
+    prepare: str | None = None
+    data_dir: str = "data"
+    evaluation_seed: int = 0
+    requirements: list[str] = []
+
+    @model_validator(mode="after")
+    def _relative_paths(self):
+        for field in ("artefact", "data_dir"):
+            p = Path(getattr(self, field))
+            if p.is_absolute() or ".." in p.parts:
+                raise ValueError(f"{field} must be a path inside the workspace, got {p}")
+        return self
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Where a task's prepared data lives: ``public`` goes to the agent, ``private`` does not."""
+
+    public: Path | None
+    private: Path | None
+
+
+@dataclass(frozen=True)
+class Task:
+    spec: TaskSpec
+    path: Path  # the task folder
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.path / "workspace"
+
+    @property
+    def private_dir(self) -> Path:
+        return self.path / "private"
+
+    @property
+    def evaluator(self) -> Path:
+        return self.private_dir / "evaluate.py"
+
+    def size(self, size: str) -> SizeSpec:
+        if size not in self.spec.sizes:
+            raise TaskError(f"task {self.id} has no '{size}' size (it has: {', '.join(self.spec.sizes)})")
+        return self.spec.sizes[size]
+
+    def prepare(self, size: str, cache_dir: Path | None = None) -> Prepared:
+        """Run ``prepare.py`` once per (task, size, script content); later calls reuse the cache.
+
+        Guarded by a file lock so parallel xdist workers prepare each task once.
+        """
+        if not self.spec.prepare:
+            return Prepared(None, None)
+        script = self.path / self.spec.prepare
+        digest = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
+        out = (cache_dir or default_cache_dir()) / self.id / f"{size}-{digest}"
+        done = out / ".done"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(out) + ".lock"):
+            if not done.exists():
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                proc = subprocess.run(
+                    [sys.executable, str(script), "--size", size, "--out", str(out)],
+                    cwd=self.path, capture_output=True, text=True,
+                )
+                if proc.returncode != 0:
+                    last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                    raise TaskError(f"{script}: prepare failed (exit {proc.returncode}): {last[0]}")
+                done.touch()
+        return Prepared(_dir_or_none(out / "public"), _dir_or_none(out / "private"))
+
+
+def _dir_or_none(p: Path) -> Path | None:
+    return p if p.is_dir() else None
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MLGYM_CACHE_DIR") or Path.home() / ".cache" / "pytest-mlgym")
+
+
+def load_task(path: Path) -> Task:
+    """Load ``path/task.yaml``; raise :class:`TaskError` naming the file and the first bad field."""
+    path = Path(path)
+    yml = path / "task.yaml"
+    try:
+        raw = yaml.safe_load(yml.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise TaskError(f"{yml}: cannot read: {' '.join(str(e).split())}") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{yml}: expected a mapping of fields, got {type(raw).__name__}")
+    try:
+        spec = TaskSpec.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise TaskError(f"{yml}: {field}: {err['msg']}{more}") from None
+    if spec.id != path.name:
+        raise TaskError(f"{yml}: id: '{spec.id}' must equal the folder name '{path.name}'")
+    for rel in spec.starter_files:
+        if not (path / "workspace" / rel).is_file():
+            raise TaskError(f"{yml}: starter_files: workspace/{rel} does not exist")
+    if not (path / "private" / "evaluate.py").is_file():
+        raise TaskError(f"{yml}: private/evaluate.py (the evaluator) does not exist")
+    if spec.prepare and not (path / spec.prepare).is_file():
+        raise TaskError(f"{yml}: prepare: {spec.prepare} does not exist")
+    return Task(spec, path.resolve())
+
+
+def discover(roots: list[Path]) -> tuple[list[Task], dict[str, TaskError]]:
+    """All ``*/task.yaml`` under the roots: the valid tasks, and {folder name: error} for the rest."""
+    tasks: dict[str, Task] = {}
+    errors: dict[str, TaskError] = {}
+    for root in roots:
+        for yml in sorted(Path(root).glob("*/task.yaml")):
+            try:
+                task = load_task(yml.parent)
+            except TaskError as e:
+                errors[yml.parent.name] = e
+                continue
+            if task.id in tasks and tasks[task.id].path != task.path:
+                errors[task.id] = TaskError(f"{yml}: id: '{task.id}' is also defined in {tasks[task.id].path}")
+                continue
+            tasks[task.id] = task
+    return list(tasks.values()), errors
+
+
+def default_task_roots() -> list[Path]:
+    """``$MLGYM_TASKS_DIR`` (``os.pathsep``-separated), else ``./tasks``, else the repo's ``tasks/``."""
+    if os.environ.get("MLGYM_TASKS_DIR"):
+        return [Path(p) for p in os.environ["MLGYM_TASKS_DIR"].split(os.pathsep) if p]
+    for candidate in (Path.cwd() / "tasks", Path(__file__).resolve().parent.parent / "tasks"):
+        if candidate.is_dir():
+            return [candidate]
+    return []
