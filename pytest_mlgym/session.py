@@ -136,7 +136,8 @@ class MLGymSession:
         return (f"mlgym: {len(self.tasks)} tasks ({self.size}), agents: {', '.join(a.name for a in self.agents)}, "
                 f"seeds: {self.seeds}, max steps: {self.max_steps}, sandbox: {self.backend}"
                 + (f" [{isolation.describe(mode)}]" if self.backend == "local" else "")
-                + f", reports: {self.report_dir}")
+                + f", reports: {self.report_dir}"
+                + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else ""))
 
     def record(self, node: pytest.Item, rec: RunRecord) -> None:
         """Store one finished run and attach its key numbers to the test (JUnit properties)."""

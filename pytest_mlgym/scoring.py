@@ -1,0 +1,139 @@
+"""Performance profiles and AUP (area under the performance profile), as in MLGym-Bench.
+
+Every agent is a *method*; the task baseline is one more method. For task ``p`` and method ``m``:
+
+* ``m`` is infeasible on ``p`` if it has no score (missing, ``None``, NaN or +-inf), its score is
+  negative, or it is worse than the baseline's score (so a negative baseline is itself infeasible).
+* Over feasible methods, with ``best`` the best feasible score: ``r = best / s`` for "max" metrics
+  and ``r = s / best`` for "min" metrics; ``r_worst`` is the largest feasible ``r``. Infeasible
+  methods get ``r = 1.05 * r_worst``.
+* ``rho_m(tau)`` is the fraction of tasks with ``log10(r) <= tau``; ``AUP_m`` is the left Riemann
+  sum of ``rho_m`` over ``points`` evenly spaced ``tau`` values from 0 to ``tau_max``.
+
+Edge cases (the published definition is silent on them):
+
+* A score equal to the task's best gets ``r = 1`` exactly (also when ``best == 0``). Any other
+  score whose ratio would be zero or non-finite (e.g. ``best / 0``, or so large that
+  ``1.05 * r`` overflows) is treated as infeasible.
+* A baseline of ``None``/NaN has no score (it is infeasible) and then nothing counts as worse
+  than it: only the other conditions apply on that task.
+* A task with no feasible method gives every method ``r = inf`` there: it adds nothing to any
+  profile but still counts in the denominator (the fraction of tasks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+Scores = Mapping[str, Mapping[str, "float | None"]]
+DEFAULT_TAU_MAX = 0.4  # what tau_max_for gives when every r_worst is 1 (log10(ceil(1.05)) = 0.30)
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in ("max", "min"):
+        raise ValueError(f"direction must be 'max' or 'min', not {direction!r}")
+
+
+def _ratios(scores: Scores, directions: Mapping[str, str], baselines: Mapping[str, float]):
+    """Return (tasks, agent methods, R, r_worst); R has one column per method plus the baseline
+    as its last column; r_worst is NaN on tasks without a feasible method."""
+    tasks = list(scores)
+    methods = list(dict.fromkeys(m for t in tasks for m in scores[t]))
+    for t in tasks:
+        if t not in directions or t not in baselines:
+            raise ValueError(f"task {t!r} lacks a direction or a baseline")
+        _check_direction(directions[t])
+    col = {m: j for j, m in enumerate(methods)}
+    s = np.full((len(tasks), len(methods) + 1), np.nan)
+    for i, t in enumerate(tasks):
+        for m, v in scores[t].items():
+            s[i, col[m]] = np.nan if v is None else float(v)
+        s[i, -1] = np.nan if baselines[t] is None else float(baselines[t])
+    s[~np.isfinite(s)] = np.nan
+    is_max = np.array([directions[t] == "max" for t in tasks], dtype=bool)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        base = s[:, -1:]
+        worse = np.where(is_max, s < base, s > base)  # False where the baseline has no score
+        feasible = np.isfinite(s) & (s >= 0) & ~worse
+        masked = np.where(feasible, s, np.nan)
+        best = np.where(is_max, np.max(np.where(feasible, s, -np.inf), axis=1, keepdims=True),
+                        np.min(np.where(feasible, s, np.inf), axis=1, keepdims=True))
+        r = np.where(is_max, best / masked, masked / best)
+        r = np.where(feasible & (masked == best), 1.0, r)
+        feasible &= np.isfinite(1.05 * r) & (r > 0)
+        r = np.where(feasible, r, np.nan)
+        any_feasible = feasible.any(axis=1)
+        r_worst = np.where(any_feasible, np.max(np.where(feasible, r, -np.inf), axis=1), np.nan)
+        fill = np.where(any_feasible, 1.05 * r_worst, np.inf)[:, None]
+    return tasks, methods, np.where(feasible, r, fill), r_worst
+
+
+def performance_ratios(scores: Scores, directions: Mapping[str, str],
+                       baselines: Mapping[str, float], baseline_name: str = "baseline"
+                       ) -> tuple[list[str], list[str], np.ndarray]:
+    """Return ``(tasks, methods, R)`` where ``R[i, j]`` is the ratio of ``methods[j]`` on
+    ``tasks[i]``; the baseline is the last method, named ``baseline_name``."""
+    tasks, methods, r, _ = _ratios(scores, directions, baselines)
+    if baseline_name in methods:
+        raise ValueError(f"a method is already named {baseline_name!r}")
+    return tasks, methods + [baseline_name], r
+
+
+def tau_max_for(*score_sets: Scores, directions: Mapping[str, str],
+                baselines: Mapping[str, float]) -> float:
+    """``log10`` of the largest ``ceil(1.05 * r_worst)`` over every task of every score set,
+    rounded up to one decimal (float noise is rounded away first, so 1.2000000001 gives 1.2).
+    Returns ``DEFAULT_TAU_MAX`` (0.4, as if every ``r_worst`` were 1) when no task of any set
+    has a feasible method."""
+    worst = [w for s in score_sets for w in _ratios(s, directions, baselines)[3] if np.isfinite(w)]
+    if not worst:
+        return DEFAULT_TAU_MAX
+    top = max(math.ceil(round(1.05 * w, 9)) for w in worst)
+    return math.ceil(round(math.log10(top) * 10, 9)) / 10
+
+
+def profile(scores: Scores, directions: Mapping[str, str], baselines: Mapping[str, float],
+            tau_max: float | None = None, points: int = 500, baseline_name: str = "baseline"
+            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Return ``(tau, {method: rho(tau)})`` on ``np.linspace(0, tau_max, points)``; ``tau_max``
+    defaults to ``tau_max_for(scores, ...)``. The baseline is included as ``baseline_name``."""
+    tasks, methods, r = performance_ratios(scores, directions, baselines, baseline_name)
+    if tau_max is None:
+        tau_max = tau_max_for(scores, directions=directions, baselines=baselines)
+    if not tau_max > 0 or points < 2:
+        raise ValueError("need tau_max > 0 and points >= 2")
+    tau = np.linspace(0.0, tau_max, points)
+    with np.errstate(divide="ignore"):
+        logr = np.sort(np.log10(r), axis=0)  # per method, ascending over tasks
+    n = max(len(tasks), 1)
+    rho = {m: np.searchsorted(logr[:, j], tau, side="right") / n for j, m in enumerate(methods)}
+    return tau, rho
+
+
+def aup(scores: Scores, directions: Mapping[str, str], baselines: Mapping[str, float],
+        tau_max: float | None = None, points: int = 500, baseline_name: str = "baseline"
+        ) -> dict[str, float]:
+    """AUP of every method, the baseline (``baseline_name``) included.
+
+    ``scores`` is ``{task: {method: score or None}}`` (a method missing on a task has no score),
+    ``directions`` is ``{task: "max" | "min"}`` and ``baselines`` is ``{task: score}``.
+    ``AUP_m = sum_i (tau[i+1] - tau[i]) * rho_m(tau[i])``, so each AUP lies in ``[0, tau_max]``.
+    Raises ValueError for a method named ``baseline_name``, a task without a direction or a
+    baseline, or a direction other than "max"/"min".
+    """
+    tau, rho = profile(scores, directions, baselines, tau_max, points, baseline_name)
+    dt = np.diff(tau)
+    return {m: float(dt @ p[:-1]) for m, p in rho.items()}
+
+
+def best_of_k(run_scores: Sequence[float | None], direction: str) -> float | None:
+    """Best score over k runs (for AUP@k); ``None`` and NaN runs are skipped, ``None`` if none
+    scored."""
+    _check_direction(direction)
+    vals = [float(v) for v in run_scores if v is not None and not math.isnan(v)]
+    if not vals:
+        return None
+    return max(vals) if direction == "max" else min(vals)

@@ -1,0 +1,168 @@
+"""The pytest plugin end to end, through real inner pytest runs (pytester)."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import DATA, ROOT
+
+
+def records(pytester) -> list[dict]:
+    return [json.loads(l) for l in (pytester.path / "reports" / "results.jsonl").read_text().splitlines()]
+
+
+def test_one_test_per_task_agent_seed_with_readable_ids(bench):
+    result = bench.runpytest("--collect-only", "-q", "--seeds", "2")
+    result.stdout.fnmatch_lines(["tasks/test_bench.py::test_agent_beats_baseline[[]tiny-baseline-s0[]]",
+                                 "tasks/test_bench.py::test_agent_beats_baseline[[]tiny-baseline-s1[]]"])
+    assert result.ret == 0
+
+
+def test_baseline_agent_passes_and_reports_are_written(bench):
+    result = bench.runpytest("--agent=baseline", f"--junitxml={bench.path / 'junit.xml'}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*mlgym results*", "tiny*baseline*6*6*6 (score, max)*1/1*submitted*",
+                                 "AUP@1*", "*(recorded baseline)*"])
+    (rec,) = records(bench)
+    assert (rec["task"], rec["agent"], rec["seed"], rec["status"]) == ("tiny", "baseline", 0, "submitted")
+    assert rec["scores"][-1] == {**rec["scores"][-1], "kind": "submit", "score": 6.0}
+    assert rec["versions"]["pytest_mlgym"] and rec["wall_s"] > 0
+    summary = json.loads((bench.path / "reports" / "summary.json").read_text())
+    assert summary["tasks"]["tiny"]["agents"]["baseline"]["best_submission"] == 6.0
+    assert set(summary["aup"]["best_attempt"]) == {"baseline", "(recorded baseline)"}
+    props = {p.get("name"): p.get("value") for p in ET.parse(bench.path / "junit.xml").iter("property")}
+    assert props["metric"] == "score" and props["baseline"] == "6.0" and props["status"] == "submitted"
+    assert props["best_submission"] == "6.0" and props["passed"] == "True"
+
+
+def test_failing_agent_fails_its_test_and_is_still_recorded(bench):
+    traj = bench.path / "worse.jsonl"
+    traj.write_text(json.dumps({"action": "echo 1 > answer.txt"}) + "\n")
+    result = bench.runpytest(f"--agent=replay:{traj}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*tiny: replay:* does not beat the baseline: score = 4 vs 6*"])
+    assert records(bench)[0]["best_submission"] == 4.0
+
+
+def test_better_agent_passes_and_beats_the_baseline_in_aup(bench):
+    (bench.path / "agents").mkdir()
+    (bench.path / "agents" / "oracle.yaml").write_text("policy: replay\ntrajectory: oracle.jsonl\n")
+    (bench.path / "agents" / "oracle.jsonl").write_text(
+        "\n".join(json.dumps({"action": a}) for a in ["echo 9 > answer.txt", "validate", "echo 7 > answer.txt",
+                                                      "submit"]))
+    result = bench.runpytest("--agent=oracle", "--agent=baseline")
+    result.assert_outcomes(passed=2)
+    summary = json.loads((bench.path / "reports" / "summary.json").read_text())
+    row = summary["tasks"]["tiny"]["agents"]["oracle"]
+    assert (row["best_attempt"], row["best_submission"]) == (10.0, 10.0)
+    aup = summary["aup"]["best_submission"]
+    assert aup["oracle"] > aup["baseline"] == aup["(recorded baseline)"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--agent=nope"], "ERROR: --agent: unknown agent 'nope'; valid agents: baseline, replay*"),
+    (["--task-size=huge"], "ERROR: --task-size: unknown size 'huge'; valid sizes: lite, full"),
+    (["--sandbox=vm"], "ERROR: --sandbox: unknown sandbox 'vm'; valid: local, docker"),
+    (["--seeds=0"], "ERROR: --seeds: expected a whole number >= 1, got '0'"),
+    (["--agent=replay"], "ERROR: --agent: agent 'replay' needs a trajectory*"),
+])
+def test_bad_options_are_one_line_usage_errors(bench, args, message):
+    result = bench.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert len([l for l in result.stderr.lines if l.strip()]) == 1
+    assert not (bench.path / "reports" / "results.jsonl").exists()
+
+
+def test_options_are_settable_in_the_ini_file(bench):
+    bench.makeini("[pytest]\nmlgym_agents = nope\n")
+    result = bench.runpytest()
+    result.stderr.fnmatch_lines(["ERROR: --agent: unknown agent 'nope'*"])
+    bench.makeini("[pytest]\nmlgym_seeds = 3\nmlgym_report_dir = out\n")
+    result = bench.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*tiny-baseline-s2*"])
+    bench.runpytest().assert_outcomes(passed=3)
+    assert (bench.path / "out" / "results.jsonl").exists()
+
+
+def test_broken_task_yaml_names_file_and_field_and_the_others_still_run(bench):
+    broken = bench.path / "tasks" / "broken"
+    shutil.copytree(DATA / "tasks" / "tiny", broken)
+    yml = broken / "task.yaml"
+    yml.write_text(yml.read_text().replace("id: tiny", "id: broken").replace("direction: max", "direction: up"))
+    result = bench.runpytest("-rA")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_agent_beats_baseline[[]broken-baseline-s0[]]*",
+                                 f"{yml}: metric.direction: Input should be 'max' or 'min'",
+                                 "*mlgym results*", "tiny *baseline*1/1*submitted*"])
+
+
+def test_k_selects_a_task_and_each_task_has_its_own_fixture(bench):
+    shutil.copytree(DATA / "tasks" / "tiny", bench.path / "tasks" / "other")
+    yml = bench.path / "tasks" / "other" / "task.yaml"
+    yml.write_text(yml.read_text().replace("id: tiny", "id: other"))
+    bench.makepyfile(test_fixture="""
+        def test_tiny_fixture(tiny):
+            assert tiny.task.id == "tiny"
+            obs, reward, terminated, truncated, info = tiny.step("cat answer.txt")
+            assert obs.strip() == "3" and not terminated
+    """)
+    result = bench.runpytest("-k", "other", "-q")
+    result.assert_outcomes(passed=1, deselected=2)
+    bench.runpytest("test_fixture.py").assert_outcomes(passed=1)
+
+
+def test_docker_sandbox_is_refused_until_it_exists(bench):
+    result = bench.runpytest("--sandbox=docker")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --sandbox docker: *not yet available*"])
+
+
+def test_missing_size_is_skipped_with_a_reason(bench):
+    yml = bench.path / "tasks" / "tiny" / "task.yaml"
+    yml.write_text(yml.read_text().replace("  full: {baseline: 6.0, tolerance: 0.0}\n", ""))
+    result = bench.runpytest("--task-size=full", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*task tiny has no 'full' size yet*"])
+
+
+def test_agent_crash_is_recorded_with_a_one_line_reason(bench):
+    bench.makeconftest("""
+        class Crashing:
+            def reset(self, task): pass
+            def act(self, observation):
+                raise RuntimeError("model went away")
+
+        def pytest_mlgym_policies(config):
+            return {"crashing": "conftest:Crashing"}
+    """)
+    result = bench.runpytest("--agent=crashing")
+    result.assert_outcomes(failed=1)
+    (rec,) = records(bench)
+    assert rec["status"] == "error" and "agent crashed: RuntimeError: model went away" in rec["reason"]
+    assert rec["best_submission"] == 6.0  # the artefact in the workspace was still scored
+
+
+@pytest.mark.slow
+def test_xdist_workers_share_one_results_store_and_the_controller_summarises(bench):
+    bench.runpytest("--seeds=4", "-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    recs = records(bench)
+    assert sorted(r["seed"] for r in recs) == [0, 1, 2, 3] and len({r["session"] for r in recs}) == 1
+    summary = json.loads((bench.path / "reports" / "summary.json").read_text())
+    assert summary["k"] == 4 and summary["tasks"]["tiny"]["agents"]["baseline"]["runs"] == 4
+
+
+@pytest.mark.parametrize("paths, heavy", [
+    ([ROOT / "tasks", ROOT / "tests"], ("torch", "jax", "litellm")),
+    ([ROOT / "tasks"], ("torch", "jax", "litellm", "gymnasium", "pandas", "sklearn")),  # the benchmark alone
+])
+def test_collection_imports_no_heavy_modules(pytester, paths, heavy):
+    code = (f"import sys, pytest; rc = pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', "
+            f"{', '.join(repr(str(p)) for p in paths)}]);"
+            f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})), rc)")
+    result = pytester.run(sys.executable, "-c", code)
+    result.stdout.fnmatch_lines(["HEAVY [[][]] 0"])
