@@ -107,7 +107,7 @@ class MLGymEnv(gym.Env):
             _read_only(ws / spec.data_dir)
         lim = spec.limits
         self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
-            memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, cpu_s=lim.episode_s,
+            memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, cpu_s=lim.episode_s * (os.cpu_count() or 1),
             output_chars=lim.output_chars, readonly=(spec.data_dir,), hidden=self.hidden,
             env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
@@ -134,7 +134,8 @@ class MLGymEnv(gym.Env):
         elif refusal := refuse_interactive(cmd):
             obs = refusal
         else:
-            res = self.sandbox.exec(cmd, spec.limits.step_s)
+            left = spec.limits.episode_s - (time.monotonic() - st.started)
+            res = self.sandbox.exec(cmd, max(0.1, min(spec.limits.step_s, left)))
             obs = res.output if res.returncode in (0, None) else f"{res.output}\n[exit code {res.returncode}]"
         obs = truncate(obs, max(spec.limits.output_chars, 120_000) if self.tools.handles(cmd)
                        else spec.limits.output_chars)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import yaml
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SIZES = ("lite", "full")
 
@@ -73,13 +73,13 @@ class TaskSpec(_Strict):
     evaluation_seed: int = 0
     requirements: list[str] = []
 
-    @model_validator(mode="after")
-    def _relative_paths(self):
-        for field in ("artefact", "data_dir"):
-            p = Path(getattr(self, field))
-            if p.is_absolute() or ".." in p.parts:
-                raise ValueError(f"{field} must be a path inside the workspace, got {p}")
-        return self
+    @field_validator("artefact", "data_dir")
+    @classmethod
+    def _inside_workspace(cls, value: str) -> str:
+        p = Path(value)
+        if p.is_absolute() or ".." in p.parts:
+            raise ValueError(f"must be a path inside the workspace, got {value}")
+        return value
 
 
 @dataclass(frozen=True)

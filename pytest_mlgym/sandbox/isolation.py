@@ -93,7 +93,7 @@ def limiter(memory_mb: int, file_size_mb: int, cpu_s: float):
     """A ``preexec_fn`` setting rlimits on address space, file size and CPU seconds."""
     def apply():
         for res, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_FSIZE, file_size_mb << 20),
-                           (resource.RLIMIT_CPU, int(cpu_s))):
+                           (resource.RLIMIT_CPU, max(1, int(cpu_s)))):
             resource.setrlimit(res, (value, value))
     return apply
 

@@ -1,0 +1,125 @@
+"""task.yaml: schema validation with one-line errors, discovery, and cached data preparation."""
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+import yaml
+
+from conftest import DATA, ROOT
+from pytest_mlgym.task import TaskError, discover, load_task
+
+
+def copy_tiny(tmp_path, name="tiny"):
+    dest = tmp_path / name
+    shutil.copytree(DATA / "tasks" / "tiny", dest)
+    return dest
+
+
+def edit(folder, **changes):
+    yml = folder / "task.yaml"
+    raw = yaml.safe_load(yml.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = raw
+        for p in parents:
+            node = node[p]
+        if value is ...:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    yml.write_text(yaml.safe_dump(raw))
+    return yml
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"metric__direction": "up"}, "metric.direction"),
+    ({"metric": ...}, "metric"),
+    ({"sizes": {}}, "sizes"),
+    ({"sizes": {"huge": {"baseline": 1, "tolerance": 0}}}, "sizes.huge.[key]"),
+    ({"sizes__lite__baseline": "high"}, "sizes.lite.baseline"),
+    ({"sizes__lite__tolerance": -1}, "sizes.lite.tolerance"),
+    ({"limits__memory_mb": 0}, "limits.memory_mb"),
+    ({"artefact": "../escape.txt"}, "artefact"),
+    ({"id": "Bad Id"}, "id"),
+    ({"surprise": 1}, "surprise"),
+    ({"description": ...}, "description"),
+])
+def test_a_broken_field_is_named_in_one_line(tmp_path, change, field):
+    yml = edit(copy_tiny(tmp_path), **change)
+    with pytest.raises(TaskError) as e:
+        load_task(yml.parent)
+    msg = str(e.value)
+    assert msg.startswith(f"{yml}: {field}") and "\n" not in msg
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("id: [unclosed", "cannot read"),
+    ("- just\n- a list\n", "expected a mapping"),
+])
+def test_unreadable_yaml_is_one_line(tmp_path, text, expected):
+    folder = copy_tiny(tmp_path)
+    (folder / "task.yaml").write_text(text)
+    with pytest.raises(TaskError, match=expected) as e:
+        load_task(folder)
+    assert "\n" not in str(e.value)
+
+
+def test_files_the_spec_names_must_exist(tmp_path):
+    folder = copy_tiny(tmp_path)
+    (folder / "private" / "evaluate.py").unlink()
+    with pytest.raises(TaskError, match="private/evaluate.py"):
+        load_task(folder)
+    folder = copy_tiny(tmp_path, "tiny2")
+    edit(folder, id="tiny2", starter_files=["missing.py"])
+    with pytest.raises(TaskError, match="starter_files: workspace/missing.py does not exist"):
+        load_task(folder)
+    with pytest.raises(TaskError, match="must equal the folder name"):
+        load_task(copy_tiny(tmp_path / "x", "other"))
+
+
+def test_discover_keeps_the_good_tasks_when_one_is_broken(tmp_path):
+    copy_tiny(tmp_path)
+    edit(copy_tiny(tmp_path, "broken"), id="broken", metric__name="")
+    tasks, broken = discover([tmp_path])
+    assert [t.id for t in tasks] == ["tiny"] and list(broken) == ["broken"]
+    assert "metric.name" in str(broken["broken"])
+
+
+def test_the_shipped_tasks_are_valid():
+    tasks, broken = discover([ROOT / "tasks"])
+    assert not broken
+    assert {"house_price", "prisoners_dilemma"} <= {t.id for t in tasks}
+
+
+def test_prepare_runs_once_under_a_lock_and_is_cached(tmp_path):
+    folder = copy_tiny(tmp_path)
+    (folder / "prepare.py").write_text(
+        "import argparse, pathlib, time\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--size'); p.add_argument('--out'); a = p.parse_args()\n"
+        "out = pathlib.Path(a.out); (out / 'public').mkdir(); (out / 'private').mkdir()\n"
+        "time.sleep(0.3)\n"
+        "(out / 'public' / 'x.txt').write_text(a.size)\n"
+        "with open(pathlib.Path(__file__).parent / 'runs.log', 'a') as f: f.write('run\\n')\n")
+    edit(folder, prepare="prepare.py")
+    task = load_task(folder)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(task.prepare("lite", tmp_path / "cache")))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (folder / "runs.log").read_text() == "run\n"  # four callers, one preparation
+    assert len(set(results)) == 1 and (results[0].public / "x.txt").read_text() == "lite"
+    task.prepare("full", tmp_path / "cache")
+    assert (folder / "runs.log").read_text() == "run\nrun\n"  # another size is prepared apart
+
+
+def test_a_failing_prepare_is_a_one_line_task_error(tmp_path):
+    folder = copy_tiny(tmp_path)
+    (folder / "prepare.py").write_text("raise SystemExit('no data here: put it in $MLGYM_DATA_DIR')\n")
+    edit(folder, prepare="prepare.py")
+    with pytest.raises(TaskError, match=r"prepare failed \(exit 1\): no data here"):
+        load_task(folder).prepare("lite", tmp_path / "cache")
