@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up pytest-mlgym on a fresh Debian/Ubuntu machine (or any machine with Python >= 3.10).
+# Installs bubblewrap for sandbox isolation when we can (root + apt), then the package itself.
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! command -v bwrap >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null \
+      || echo "setup: could not install bubblewrap; sandboxes fall back to 'unshare -n' or no isolation" >&2
+  else
+    echo "setup: bubblewrap (bwrap) not found; install it for full sandbox isolation" >&2
+  fi
+fi
+python3 -m pip install -q --disable-pip-version-check -e .
