@@ -15,8 +15,11 @@ Edge cases (the published definition is silent on them):
 * A score equal to the task's best gets ``r = 1`` exactly (also when ``best == 0``). Any other
   score whose ratio would be zero or non-finite (e.g. ``best / 0``, or so large that
   ``1.05 * r`` overflows) is treated as infeasible.
-* A baseline of ``None``/NaN has no score (it is infeasible) and then nothing counts as worse
-  than it: only the other conditions apply on that task.
+* A baseline of ``None``/NaN/+-inf has no score (it is infeasible) and then nothing counts as
+  worse than it: only the other conditions apply on that task.
+* As published, infeasible methods do *not* score 0: ``log10(1.05 * r_worst)`` usually lies
+  below ``tau_max``, so they earn area there. They never beat a feasible method on a task, and
+  score exactly 0 only on tasks where no method is feasible.
 * A task with no feasible method gives every method ``r = inf`` there: it adds nothing to any
   profile but still counts in the denominator (the fraction of tasks).
 """
@@ -122,7 +125,7 @@ def aup(scores: Scores, directions: Mapping[str, str], baselines: Mapping[str, f
     ``directions`` is ``{task: "max" | "min"}`` and ``baselines`` is ``{task: score}``.
     ``AUP_m = sum_i (tau[i+1] - tau[i]) * rho_m(tau[i])``, so each AUP lies in ``[0, tau_max]``.
     Raises ValueError for a method named ``baseline_name``, a task without a direction or a
-    baseline, or a direction other than "max"/"min".
+    baseline, a direction other than "max"/"min", ``tau_max <= 0`` or ``points < 2``.
     """
     tau, rho = profile(scores, directions, baselines, tau_max, points, baseline_name)
     dt = np.diff(tau)
