@@ -11,4 +11,4 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "setup: bubblewrap (bwrap) not found; install it for full sandbox isolation" >&2
   fi
 fi
-python3 -m pip install -q --disable-pip-version-check -e .
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e .
