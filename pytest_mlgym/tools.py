@@ -7,6 +7,7 @@ take the lines after the first one as their text, up to an optional ``end_of_<to
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ MAX_HITS = 100  # search results shown
 MAX_OPEN_BYTES = 20 << 20
 
 INTERACTIVE = {"vim", "vi", "nvim", "nano", "emacs", "pico", "less", "more", "man", "top", "htop", "watch",
-               "ssh", "ftp", "telnet", "git", "ipython", "jupyter", "screen", "tmux", "tail -f"}
+               "ssh", "ftp", "telnet", "git", "ipython", "jupyter", "screen", "tmux"}
 PYTHONS = re.compile(r"^python(\d+(\.\d+)?)?$")
+FOLLOW = re.compile(r"^(-[A-Za-z]*[fF][A-Za-z]*|--follow(=.*)?)$")  # `tail -f`, `tail -Fn`, `tail --follow`
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,25 @@ class ToolBox:
 
     # -- helpers used by the tools -----------------------------------------------------------
     def lines(self, path: str) -> list[str]:
-        return self.sandbox.read_file(path, MAX_OPEN_BYTES).decode(errors="replace").splitlines()
+        """The file's lines, split at "\\n" only, so that writing them back changes nothing else:
+        \\r, form feeds and U+2028 stay inside their lines; bytes that are not UTF-8 survive as
+        surrogates (``surrogateescape``) and are written back as they were."""
+        text = self.sandbox.read_file(path, MAX_OPEN_BYTES).decode("utf-8", "surrogateescape")
+        return _split(text)
+
+    def abspath(self, path: str) -> str:
+        """``path`` made absolute against the shell's current folder, so a later ``cd`` does not
+        change which file is open."""
+        if posixpath.isabs(path):
+            return posixpath.normpath(path)
+        res = self.sandbox.exec("builtin pwd", self.timeout)
+        out = res.output.strip().splitlines()
+        cwd = out[-1] if res.returncode == 0 and out and posixpath.isabs(out[-1]) else self.sandbox.workdir
+        return posixpath.normpath(posixpath.join(cwd, path))
+
+    def exists(self, path: str) -> bool:
+        res = self.sandbox.exec(f"test -e {shlex.quote(path)} || test -L {shlex.quote(path)}", self.timeout)
+        return res.returncode != 1
 
     def need_file(self) -> str:
         if self.file is None:
@@ -94,21 +114,24 @@ class ToolBox:
         out = [f"[File: {self.file} ({n} lines total)]"]
         if self.top > 1:
             out.append(f"({self.top - 1} more lines above)")
-        out += [f"{i}:{_cut(lines[i - 1])}" for i in range(self.top, end + 1)]
+        out += [f"{i}:{_cut(_shown(lines[i - 1]))}" for i in range(self.top, end + 1)]
         if end < n:
             out.append(f"({n - end} more lines below)")
         return "\n".join(out)
 
     def write_checked(self, path: str, text: str, old: str | None) -> str | None:
         """Write ``text`` unless it breaks a Python file's syntax; return the error if it does."""
+        data = text.encode("utf-8", "surrogateescape")
         if path.endswith(".py"):
-            try:
-                compile(text, path, "exec")
-            except SyntaxError as e:
+            try:  # compiled as bytes, as Python will read the file (coding cookies included)
+                compile(data, path, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError) as e:
                 was = "the file was left as it was" if old is not None else "the file was not created"
+                where = f"{path}:{e.lineno}" if getattr(e, "lineno", None) else path
+                code = _shown(getattr(e, "text", None) or "").rstrip()
                 return (f"Your edit was rolled back ({was}): it introduces a syntax error:\n"
-                        f"  {path}:{e.lineno}: {e.msg}\n  {(e.text or '').rstrip()}\nFix it and try again.")
-        self.sandbox.write_file(path, text.encode())
+                        f"  {where}: {getattr(e, 'msg', None) or e}\n  {code}\nFix it and try again.")
+        self.sandbox.write_file(path, data)
         return None
 
     def sh(self, cmd: str) -> str:
@@ -130,6 +153,20 @@ def _block(rest: str, name: str) -> str:
     return text + "\n" if text and not text.endswith("\n") else text
 
 
+def _split(text: str) -> list[str]:
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def _join(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def _shown(text: str) -> str:
+    """Text fit to show: bytes that are not UTF-8 appear as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _cut(line: str) -> str:
     return line if len(line) <= MAX_LINE else line[:MAX_LINE] + f" [... {len(line) - MAX_LINE} characters cut]"
 
@@ -146,8 +183,9 @@ def _int(word: str, what: str) -> int:
 def _open(tb: ToolBox, args, _):
     if not args or len(args) > 2:
         raise ToolError("give a path and optionally a line number")
-    tb.lines(args[0])  # fails early with a clear message if unreadable
-    tb.file = args[0]
+    path = tb.abspath(args[0])
+    tb.lines(path)  # fails early with a clear message if unreadable
+    tb.file = path
     tb.top = max(1, _int(args[1], "line") - tb.window // 2) if len(args) == 2 else 1
     return tb.view()
 
@@ -163,6 +201,8 @@ def _goto(tb: ToolBox, args, _):
 
 @tool("scroll_down", "scroll_down", "Move the window of the open file down by one window.")
 def _down(tb: ToolBox, args, _):
+    if args:
+        raise ToolError("takes no arguments; it moves by one window")
     tb.need_file()
     tb.top += tb.window
     return tb.view()
@@ -170,6 +210,8 @@ def _down(tb: ToolBox, args, _):
 
 @tool("scroll_up", "scroll_up", "Move the window of the open file up by one window.")
 def _up(tb: ToolBox, args, _):
+    if args:
+        raise ToolError("takes no arguments; it moves by one window")
     tb.need_file()
     tb.top = max(1, tb.top - tb.window)
     return tb.view()
@@ -181,15 +223,13 @@ def _up(tb: ToolBox, args, _):
 def _create(tb: ToolBox, args, body):
     if len(args) != 1:
         raise ToolError("give one path")
-    try:
-        tb.sandbox.read_file(args[0], 0)
+    path = tb.abspath(args[0])
+    if tb.exists(path):
         raise ToolError(f"{args[0]} already exists; use `open` and `edit` to change it")
-    except SandboxError:
-        pass
-    if err := tb.write_checked(args[0], body or "", None):
+    if err := tb.write_checked(path, body or "", None):
         return err
-    tb.file, tb.top = args[0], 1
-    return f"Created {args[0]}.\n" + tb.view()
+    tb.file, tb.top = path, 1
+    return f"Created {path}.\n" + tb.view()
 
 
 @tool("edit", "edit <start>:<end>\\n<replacement text>\\nend_of_edit",
@@ -204,11 +244,12 @@ def _edit(tb: ToolBox, args, body):
     lines = tb.lines(path)
     if not (1 <= start <= end + 1 and end <= len(lines)):
         raise ToolError(f"range {start}:{end} is outside the file (1-{len(lines)})")
-    new = lines[:start - 1] + (body or "").splitlines() + lines[end:]
-    if err := tb.write_checked(path, "\n".join(new) + "\n", "\n".join(lines)):
+    text = _split(body or "")
+    new = lines[:start - 1] + text + lines[end:]
+    if err := tb.write_checked(path, _join(new), _join(lines)):
         return err
     tb.top = max(1, start - tb.window // 2)
-    return f"Edited {path}: lines {start}-{end} replaced by {len((body or '').splitlines())} lines.\n" + tb.view()
+    return f"Edited {path}: lines {start}-{end} replaced by {len(text)} lines.\n" + tb.view()
 
 
 @tool("insert", "insert <line>\\n<text>\\nend_of_insert",
@@ -221,14 +262,24 @@ def _insert(tb: ToolBox, args, body):
     lines = tb.lines(path)
     if not 0 <= at <= len(lines):
         raise ToolError(f"line {at} is outside the file (0-{len(lines)})")
-    new = lines[:at] + (body or "").splitlines() + lines[at:]
-    if err := tb.write_checked(path, "\n".join(new) + "\n", "\n".join(lines)):
+    text = _split(body or "")
+    new = lines[:at] + text + lines[at:]
+    if err := tb.write_checked(path, _join(new), _join(lines)):
         return err
     tb.top = max(1, at - tb.window // 2)
-    return f"Inserted {len((body or '').splitlines())} lines after line {at} of {path}.\n" + tb.view()
+    return f"Inserted {len(text)} lines after line {at} of {path}.\n" + tb.view()
 
 
 # -- searching (run in the sandbox, so they see exactly what the agent's shell sees) ------------
+def _hits(out: str, program: str) -> list[str]:
+    """The result lines of a search; if there are none, the program's complaints are the error."""
+    lines = [l for l in out.splitlines() if l.strip()]
+    hits = [l for l in lines if not l.startswith(f"{program}: ")]
+    if not hits and len(hits) < len(lines):
+        raise ToolError("; ".join(l.removeprefix(f"{program}: ") for l in lines[:3]))
+    return hits
+
+
 @tool("search_dir", "search_dir <text> [<dir>]", "List the files under <dir> (default: .) containing <text>.")
 def _search_dir(tb: ToolBox, args, _):
     if not 1 <= len(args) <= 2:
@@ -236,7 +287,7 @@ def _search_dir(tb: ToolBox, args, _):
     text, where = args[0], args[1] if len(args) == 2 else "."
     out = tb.sh(f"grep -rIcF --exclude-dir=.git -e {shlex.quote(text)} -- {shlex.quote(where)} 2>&1 "
                 f"| grep -v ':0$' | head -n {MAX_HITS + 1}")
-    hits = [l for l in out.splitlines() if l.strip()]
+    hits = _hits(out, "grep")
     if not hits:
         return f'No matches for "{text}" in {where}'
     more = f"\n(more than {MAX_HITS} files; narrow the search)" if len(hits) > MAX_HITS else ""
@@ -249,7 +300,7 @@ def _search_file(tb: ToolBox, args, _):
         raise ToolError("give the text and optionally a file")
     text, path = args[0], args[1] if len(args) == 2 else tb.need_file()
     out = tb.sh(f"grep -nF -e {shlex.quote(text)} -- {shlex.quote(path)} 2>&1 | head -n {MAX_HITS + 1}")
-    hits = [_cut(l) for l in out.splitlines() if l.strip()]
+    hits = [_cut(l) for l in _hits(out, "grep")]
     if not hits:
         return f'No matches for "{text}" in {path}'
     more = f"\n(more than {MAX_HITS} matches; narrow the search)" if len(hits) > MAX_HITS else ""
@@ -263,7 +314,7 @@ def _find_file(tb: ToolBox, args, _):
     name, where = args[0], args[1] if len(args) == 2 else "."
     out = tb.sh(f"find {shlex.quote(where)} -name {shlex.quote(name)} -not -path '*/.git/*' 2>&1 "
                 f"| head -n {MAX_HITS + 1}")
-    hits = [l for l in out.splitlines() if l.strip()]
+    hits = _hits(out, "find")
     if not hits:
         return f'No file named "{name}" under {where}'
     more = f"\n(more than {MAX_HITS} files; narrow the search)" if len(hits) > MAX_HITS else ""
@@ -283,13 +334,43 @@ def refuse_interactive(cmd: str) -> str | None:
         if not words:
             continue
         prog = words[0].rsplit("/", 1)[-1]
-        bare_python = PYTHONS.match(prog) and (len(words) == 1 or "-i" in words[1:])
+        bare_python = bool(PYTHONS.match(prog)) and _interactive_python(words[1:])
+        follows = prog == "tail" and any(FOLLOW.match(w) for w in words[1:])
+        if follows:
+            return "Refused: `tail -f` never ends. Show the end of the file with `tail -n 50 <file>` instead."
         if prog in INTERACTIVE or bare_python:
             what = "an interactive Python" if bare_python else f"`{prog}`"
             return (f"Refused: {what} would wait for a terminal that does not exist here. Use the file tools "
                     f"(open, edit, insert, create) or a non-interactive command (e.g. `python script.py`, "
                     f"`python -c '...'`).")
     return None
+
+
+def _interactive_python(args: list[str]) -> bool:
+    """Whether ``python <args>`` starts the interactive interpreter: no script, ``-c`` or ``-m``
+    (or ``-i`` among the interpreter's own options). Options after the script are the script's."""
+    interactive = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-V", "-VV", "--version", "-h", "-?", "--help", "--help-all"):
+            return False
+        if a == "--":
+            return interactive or i + 1 >= len(args)
+        if a == "-" or not a.startswith("-"):
+            return interactive  # a script (or `-`: a program on stdin, not a terminal session)
+        if not a.startswith("--"):
+            for k, ch in enumerate(a[1:]):
+                if ch == "i":
+                    interactive = True
+                elif ch in "cm":
+                    return interactive
+                elif ch in "WX":  # takes a value: the rest of this word, or the next word
+                    if k == len(a) - 2:
+                        i += 1
+                    break
+        i += 1
+    return True
 
 
 def docs(artefact: str, step_s: float) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def tiny() -> Task:
 def bench(pytester: pytest.Pytester, monkeypatch, tmp_path_factory) -> pytest.Pytester:
     """A project with the tiny task and the benchmark test, as a user would lay it out."""
     monkeypatch.setenv("MLGYM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delitem(sys.modules, "test_bench", raising=False)  # the outer run's copy, if collected
     shutil.copytree(DATA / "tasks" / "tiny", pytester.path / "tasks" / "tiny")
     shutil.copy(ROOT / "tasks" / "test_bench.py", pytester.path / "tasks" / "test_bench.py")
     return pytester

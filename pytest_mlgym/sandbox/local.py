@@ -2,22 +2,28 @@
 
 Each command is sent to the shell as ``eval '<cmd>' </dev/null 2>&1`` followed by a
 ``printf`` of a random marker with the exit code and ``$PWD``, so a command can neither read
-the marker from stdin nor break the shell's parser. Output is streamed and capped while it is
-read: only the head and tail are kept, whatever a command prints.
+the marker from stdin nor break the shell's parser. The marker is printed from two halves, so
+it never appears whole in the shell's input, and a command that echoes its input (``set -v``)
+or traces it (``set -x``) cannot fake the end of its output. Output is streamed and capped
+while it is read: only the head and tail are kept, whatever a command prints.
 """
 from __future__ import annotations
 
 import os
+import re
 import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 from . import ExecResult, SandboxConfig, SandboxError, isolation
+
+_STATUS = re.compile(rb" (-?\d+) (.*)")
 
 
 class LocalSandbox:
@@ -29,6 +35,7 @@ class LocalSandbox:
         self._marker = f"__MLGYM_{uuid.uuid4().hex}__".encode()
         self._cwd = self.workdir
         self._proc: subprocess.Popen | None = None
+        self._closed = False
         self._start()
 
     # -- the shell ---------------------------------------------------------------------------
@@ -47,9 +54,11 @@ class LocalSandbox:
             raise SandboxError(f"cannot start the local shell: {e}") from None
 
     def _kill(self) -> int | None:
-        """Kill the shell and everything it started (its session; with bwrap, its PID namespace)."""
+        """Kill the shell and everything it started: its process group, every descendant (also
+        those that left the group with ``setsid``) and, with bwrap, its whole PID namespace."""
         if self._proc is None:
             return None
+        _kill_tree(self._proc.pid)
         try:
             os.killpg(self._proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -64,11 +73,14 @@ class LocalSandbox:
         return code
 
     def exec(self, cmd: str, timeout: float) -> ExecResult:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
         if self._proc is None or self._proc.poll() is not None:
             self._kill()
             self._start()
+        m = self._marker.decode()
         line = (f"eval {shlex.quote(cmd)} </dev/null 2>&1; "
-                f"printf '\\n%s %s %s\\n' {self._marker.decode()} \"$?\" \"$PWD\"\n")
+                f"{{ builtin printf '\\n%s%s %s %s\\n' {m[:8]} {m[8:]} \"$?\" \"$PWD\"; }} 2>/dev/null\n")
         try:
             self._proc.stdin.write(line.encode())
             self._proc.stdin.flush()
@@ -92,21 +104,30 @@ class LocalSandbox:
     def _read(self, deadline: float) -> tuple[str, str]:
         """Read until the marker line; return (output, "rc cwd" | "timeout" | "eof")."""
         fd = self._proc.stdout.fileno()
-        half = self.config.output_chars // 2
+        limit = self.config.output_chars
+        half = limit // 2
         buf, dropped, scan = bytearray(), 0, 0
+        exited_at = None
         while True:
             i = buf.find(self._marker, scan)
-            if i >= 0 and (j := buf.find(b"\n", i)) >= 0:
-                status = buf[i + len(self._marker) + 1:j].decode(errors="replace")
-                return self._text(buf[:i].removesuffix(b"\n"), half, dropped), status
+            while i >= 0 and (j := buf.find(b"\n", i)) >= 0:
+                if ok := _STATUS.fullmatch(buf, i + len(self._marker), j):
+                    status = (ok[1] + b" " + ok[2]).decode(errors="replace")
+                    return self._text(buf[:i].removesuffix(b"\n"), limit, dropped), status
+                i = buf.find(self._marker, j)  # not our status line: part of the output
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return self._text(buf, half, dropped), "timeout"
-            if not select.select([fd], [], [], remaining)[0]:
+                return self._text(buf, limit, dropped), "timeout"
+            # the shell may have exited while a background process keeps the pipe open
+            if exited_at is None and self._proc.poll() is not None:
+                exited_at = time.monotonic()
+            if exited_at is not None and time.monotonic() - exited_at > 0.2:
+                return self._text(buf, limit, dropped), "eof"
+            if not select.select([fd], [], [], min(remaining, 0.1))[0]:
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                return self._text(buf, half, dropped), "eof"
+                return self._text(buf, limit, dropped), "eof"
             scan = max(0, len(buf) - len(self._marker))
             buf += chunk
             # keep the first `half` bytes and a rolling tail; count what falls out in between
@@ -117,10 +138,13 @@ class LocalSandbox:
                 scan = max(half, scan - excess)
 
     @staticmethod
-    def _text(buf: bytearray, half: int, dropped: int) -> str:
-        if not dropped:
+    def _text(buf: bytearray, limit: int, dropped: int) -> str:
+        """The output, at most ``limit`` bytes of it: head and tail around a marker."""
+        if not dropped and len(buf) <= limit:
             return buf.decode(errors="replace")
-        head, tail = bytes(buf[:half]), bytes(buf[half:])
+        half = limit // 2
+        head, tail = bytes(buf[:half]), bytes(buf[max(half, len(buf) - (limit - half)):])
+        dropped += len(buf) - len(head) - len(tail)
         return (f"{head.decode(errors='replace')}\n[... {dropped} bytes of output truncated ...]\n"
                 f"{tail.decode(errors='replace')}")
 
@@ -135,25 +159,41 @@ class LocalSandbox:
     def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
         p = self._inside(path)
         try:
-            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: a FIFO planted by the agent must not block the harness
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as e:
             raise SandboxError(f"{path}: {e.strerror}") from None
+        # the path may have been swapped for a link since it was resolved: check what we opened
+        # (before fdopen, which fails on a folder)
+        real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if not real.is_relative_to(self.root) or not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SandboxError(f"{path}: not a regular file inside the workspace")
         with os.fdopen(fd, "rb") as f:
-            # the path may have been swapped for a link since it was resolved: check what we opened
-            real = Path(os.readlink(f"/proc/self/fd/{fd}"))
-            if not real.is_relative_to(self.root) or not os.path.isfile(real):
-                raise SandboxError(f"{path}: not a regular file inside the workspace")
             size = os.fstat(fd).st_size
             if max_bytes is not None and size > max_bytes:
                 raise SandboxError(f"{path}: {size} bytes, over the limit of {max_bytes}")
-            return f.read()
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+            if max_bytes is not None and len(data) > max_bytes:  # it grew while we read it
+                raise SandboxError(f"{path}: over the limit of {max_bytes} bytes")
+            return data
 
     def write_file(self, path: str, data: bytes) -> None:
         p = self._inside(path)
         if any(p.is_relative_to(self.root / r) for r in self.config.readonly):
             raise SandboxError(f"{path}: read-only")
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
+        try:
+            # no following a link swapped in since the check; a FIFO fails instead of blocking
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            raise SandboxError(f"{path}: {e.strerror}") from None
+        with os.fdopen(fd, "wb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SandboxError(f"{path}: not a regular file")
+            os.set_blocking(fd, True)
+            f.truncate(0)
+            f.write(data)
 
     def copy_in(self, src: Path, dest: str) -> None:
         target = self._inside(dest)
@@ -167,4 +207,47 @@ class LocalSandbox:
         Path(dest).write_bytes(self.read_file(src))
 
     def close(self) -> None:
+        self._closed = True
         self._kill()
+
+
+def _kill_tree(pid: int) -> None:
+    """Stop ``pid`` and all its descendants (so none can fork away), then kill them all."""
+    seen: set[int] = set()
+    for _ in range(10):
+        new = [p for p in [pid, *_descendants(pid)] if p not in seen]
+        if not new:
+            break
+        for p in new:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                pass
+        seen.update(new)
+    for p in seen:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` in the host's process tree (empty where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for e in entries:
+        try:
+            with open(f"/proc/{e}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(e))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            out.append(c)
+            todo.append(c)
+    return out
