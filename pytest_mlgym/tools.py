@@ -280,6 +280,13 @@ def _hits(out: str, program: str) -> list[str]:
     return hits
 
 
+def _listing(hits: list[str], title: str, empty: str, unit: str) -> str:
+    if not hits:
+        return empty
+    more = f"\n(more than {MAX_HITS} {unit}; narrow the search)" if len(hits) > MAX_HITS else ""
+    return f"{title}:\n" + "\n".join(hits[:MAX_HITS]) + more
+
+
 @tool("search_dir", "search_dir <text> [<dir>]", "List the files under <dir> (default: .) containing <text>.")
 def _search_dir(tb: ToolBox, args, _):
     if not 1 <= len(args) <= 2:
@@ -287,11 +294,8 @@ def _search_dir(tb: ToolBox, args, _):
     text, where = args[0], args[1] if len(args) == 2 else "."
     out = tb.sh(f"grep -rIcF --exclude-dir=.git -e {shlex.quote(text)} -- {shlex.quote(where)} 2>&1 "
                 f"| grep -v ':0$' | head -n {MAX_HITS + 1}")
-    hits = _hits(out, "grep")
-    if not hits:
-        return f'No matches for "{text}" in {where}'
-    more = f"\n(more than {MAX_HITS} files; narrow the search)" if len(hits) > MAX_HITS else ""
-    return f'Files containing "{text}" in {where} (file:matches):\n' + "\n".join(hits[:MAX_HITS]) + more
+    return _listing(_hits(out, "grep"), f'Files containing "{text}" in {where} (file:matches)',
+                    f'No matches for "{text}" in {where}', "files")
 
 
 @tool("search_file", "search_file <text> [<path>]", "Show the lines of <path> (default: the open file) containing <text>.")
@@ -300,11 +304,8 @@ def _search_file(tb: ToolBox, args, _):
         raise ToolError("give the text and optionally a file")
     text, path = args[0], args[1] if len(args) == 2 else tb.need_file()
     out = tb.sh(f"grep -nF -e {shlex.quote(text)} -- {shlex.quote(path)} 2>&1 | head -n {MAX_HITS + 1}")
-    hits = [_cut(l) for l in _hits(out, "grep")]
-    if not hits:
-        return f'No matches for "{text}" in {path}'
-    more = f"\n(more than {MAX_HITS} matches; narrow the search)" if len(hits) > MAX_HITS else ""
-    return f'Lines containing "{text}" in {path}:\n' + "\n".join(hits[:MAX_HITS]) + more
+    return _listing([_cut(l) for l in _hits(out, "grep")], f'Lines containing "{text}" in {path}',
+                    f'No matches for "{text}" in {path}', "matches")
 
 
 @tool("find_file", "find_file <name> [<dir>]", "Find files named <name> (wildcards allowed) under <dir> (default: .).")
@@ -314,11 +315,8 @@ def _find_file(tb: ToolBox, args, _):
     name, where = args[0], args[1] if len(args) == 2 else "."
     out = tb.sh(f"find {shlex.quote(where)} -name {shlex.quote(name)} -not -path '*/.git/*' 2>&1 "
                 f"| head -n {MAX_HITS + 1}")
-    hits = _hits(out, "find")
-    if not hits:
-        return f'No file named "{name}" under {where}'
-    more = f"\n(more than {MAX_HITS} files; narrow the search)" if len(hits) > MAX_HITS else ""
-    return f'Files named "{name}" under {where}:\n' + "\n".join(hits[:MAX_HITS]) + more
+    return _listing(_hits(out, "find"), f'Files named "{name}" under {where}', f'No file named "{name}" under {where}',
+                    "files")
 
 
 # -- shell commands -----------------------------------------------------------------------------

@@ -149,7 +149,10 @@ def test_agent_crash_is_recorded_with_a_one_line_reason(bench):
 
 @pytest.mark.slow
 def test_xdist_workers_share_one_results_store_and_the_controller_summarises(bench):
-    bench.runpytest("--seeds=4", "-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    junit = bench.path / "junit.xml"
+    bench.runpytest("--seeds=4", "-n", "2", "-p", "no:cacheprovider", f"--junitxml={junit}").assert_outcomes(passed=4)
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in ET.parse(junit).iter("testcase")]
+    assert sorted(p["seed"] for p in props) == ["0", "1", "2", "3"] and {p["status"] for p in props} == {"submitted"}
     recs = records(bench)
     assert sorted(r["seed"] for r in recs) == [0, 1, 2, 3] and len({r["session"] for r in recs}) == 1
     summary = json.loads((bench.path / "reports" / "summary.json").read_text())
