@@ -40,7 +40,7 @@ def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hid
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f"mlgym-eval-{task.id}-"))
     try:
-        artefact = scratch / Path(task.spec.artefact).name
+        artefact = scratch / (Path(task.spec.artefact).name or "artefact")
         try:
             sandbox.copy_out(os.path.join(sandbox.workdir, task.spec.artefact), artefact)
         except SandboxError as e:

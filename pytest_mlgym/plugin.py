@@ -115,7 +115,7 @@ def task(request: pytest.FixtureRequest, mlgym_seed: int):
 def _episode(request: pytest.FixtureRequest, task, seed: int):
     from .env import MLGymEnv
     from .episode import Episode
-    from .task import TaskError
+    from .task import DataMissing, TaskError
 
     if isinstance(task, TaskError):
         pytest.fail(str(task), pytrace=False)
@@ -126,6 +126,8 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
         env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
                        hidden=s.hidden)
         episode = Episode.start(env, seed, session=s.id, on_record=lambda rec: s.record(request.node, rec))
+    except DataMissing as e:
+        pytest.skip(str(e))
     except TaskError as e:
         pytest.fail(str(e), pytrace=False)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,13 +18,20 @@ from typing import Literal
 
 import yaml
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SIZES = ("lite", "full")
 
 
 class TaskError(Exception):
     """A task that cannot be loaded or prepared; the message is one line naming file and field."""
+
+
+class DataMissing(TaskError):
+    """A size whose data is not on this machine; the message says what to put where."""
+
+
+DATA_MISSING_EXIT = 3  # prepare.py's exit code for "the data for this size is not here"
 
 
 class _Strict(BaseModel):
@@ -45,6 +53,29 @@ class Metric(_Strict):
 class SizeSpec(_Strict):
     baseline: float  # the measured score of the shipped baseline at this size
     tolerance: float = Field(ge=0)  # how close a re-run of the baseline must come
+    seconds: float | None = Field(None, ge=0)  # measured wall time of the baseline command (2 CPU cores)
+
+
+class Knob(_Strict):
+    """A tunable of the baseline: a top-level ``NAME = <literal>`` line in a workspace file."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: str
+    type: Literal["int", "float", "choice", "bool"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list | None = None
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.type in ("int", "float") and not (self.low is not None and self.high is not None and self.low < self.high):
+            raise ValueError(f"knob {self.name}: {self.type} knobs need low < high")
+        if self.log and not (self.low or 0) > 0:
+            raise ValueError(f"knob {self.name}: a log-scale knob needs low > 0")
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"knob {self.name}: choice knobs need a non-empty choices list")
+        return self
 
 
 class Limits(_Strict):
@@ -64,7 +95,9 @@ class TaskSpec(_Strict):
     metric: Metric
     sizes: dict[Literal["lite", "full"], SizeSpec] = Field(min_length=1)
     limits: Limits = Limits()
-    artefact: str = Field(min_length=1)
+    artefact: str = Field(min_length=1)  # a file, or a folder when it ends with "/"
+    sample_artefact: str | None = None  # a valid example artefact in the workspace
+    knobs: list[Knob] = []
     starter_files: list[str] = []
     baseline_command: str | None = None
     reference_command: str | None = None
@@ -73,9 +106,11 @@ class TaskSpec(_Strict):
     evaluation_seed: int = 0
     requirements: list[str] = []
 
-    @field_validator("artefact", "data_dir")
+    @field_validator("artefact", "data_dir", "sample_artefact")
     @classmethod
-    def _inside_workspace(cls, value: str) -> str:
+    def _inside_workspace(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         p = Path(value)
         if p.is_absolute() or ".." in p.parts:
             raise ValueError(f"must be a path inside the workspace, got {value}")
@@ -138,6 +173,8 @@ class Task:
                 )
                 if proc.returncode != 0:
                     last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                    if proc.returncode == DATA_MISSING_EXIT:
+                        raise DataMissing(f"{self.id} ({size}): {last[0]}")
                     raise TaskError(f"{script}: prepare failed (exit {proc.returncode}): {last[0]}")
                 done.touch()
         return Prepared(_dir_or_none(out / "public"), _dir_or_none(out / "private"))
@@ -173,6 +210,12 @@ def load_task(path: Path) -> Task:
     for rel in spec.starter_files:
         if not (path / "workspace" / rel).is_file():
             raise TaskError(f"{yml}: starter_files: workspace/{rel} does not exist")
+    if spec.sample_artefact and not (path / "workspace" / spec.sample_artefact).exists():
+        raise TaskError(f"{yml}: sample_artefact: workspace/{spec.sample_artefact} does not exist")
+    for knob in spec.knobs:
+        source = path / "workspace" / knob.file
+        if not source.is_file() or not re.search(rf"^{knob.name}\s*=", source.read_text(), re.MULTILINE):
+            raise TaskError(f"{yml}: knobs: {knob.name} is not a top-level assignment in workspace/{knob.file}")
     if not (path / "private" / "evaluate.py").is_file():
         raise TaskError(f"{yml}: private/evaluate.py (the evaluator) does not exist")
     if spec.prepare and not (path / spec.prepare).is_file():

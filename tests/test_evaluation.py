@@ -82,3 +82,22 @@ def test_parse_metrics_needs_a_dict_with_a_finite_metric():
     assert parse_metrics('{"acc": 0.5}\n', "acc").score == 0.5
     assert parse_metrics("", "acc").reason == "evaluator printed no JSON object of metrics"
     assert parse_metrics(json.dumps({"acc": "high"}), "acc").score is None
+
+
+FOLDER_EVALUATOR = """
+import json, sys
+from pathlib import Path
+files = sorted(str(p.relative_to(sys.argv[1])) for p in Path(sys.argv[1]).rglob('*') if p.is_file())
+print(json.dumps({"score": float(len(files)), "files": files}))
+"""
+
+
+def test_a_folder_artefact_is_copied_out_whole_without_links(tmp_path):
+    task = task_with_evaluator(tmp_path, FOLDER_EVALUATOR)
+    yml = task.path / "task.yaml"
+    yml.write_text(yml.read_text().replace("artefact: answer.txt", "artefact: ckpt/"))
+    task = load_task(task.path)
+    _, event = validate(task, tmp_path, before="mkdir -p ckpt/sub && echo 1 > ckpt/a && echo 2 > ckpt/sub/b")
+    assert event.metrics["files"] == ["a", "sub/b"]
+    _, event = validate(task, tmp_path, before=f"mkdir -p ckpt && echo 1 > ckpt/a && ln -s {task.evaluator} ckpt/leak")
+    assert event.score is None and "no valid artefact ckpt/" in event.reason

@@ -130,6 +130,19 @@ def test_missing_size_is_skipped_with_a_reason(bench):
     result.stdout.fnmatch_lines(["*task tiny has no 'full' size yet*"])
 
 
+def test_missing_full_data_skips_with_what_to_put_where(bench):
+    (bench.path / "tasks" / "tiny" / "prepare.py").write_text(
+        "import sys\nif sys.argv[sys.argv.index('--size') + 1] == 'full':\n"
+        "    print('put the CIFAR-10 python batches in $MLGYM_DATA_DIR/tiny/cifar-10-batches-py/', file=sys.stderr)\n"
+        "    sys.exit(3)\n")
+    yml = bench.path / "tasks" / "tiny" / "task.yaml"
+    yml.write_text(yml.read_text().replace("prepare: null", "prepare: prepare.py"))
+    result = bench.runpytest("--task-size=full", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*tiny (full): put the CIFAR-10 python batches in $MLGYM_DATA_DIR/tiny/cifar-10-batches-py/"])
+    bench.runpytest().assert_outcomes(passed=1)  # lite needs no data
+
+
 def test_agent_crash_is_recorded_with_a_one_line_reason(bench):
     bench.makeconftest("""
         class Crashing:

@@ -45,6 +45,11 @@ def edit(folder, **changes):
     ({"id": "Bad Id"}, "id"),
     ({"surprise": 1}, "surprise"),
     ({"description": ...}, "description"),
+    ({"knobs": [{"name": "LR", "file": "answer.txt", "type": "float", "low": 1, "high": 0}]}, "knobs.0"),
+    ({"knobs": [{"name": "LR", "file": "answer.txt", "type": "float", "low": 0, "high": 1, "log": True}]}, "knobs.0"),
+    ({"knobs": [{"name": "MODE", "file": "answer.txt", "type": "choice"}]}, "knobs.0"),
+    ({"knobs": [{"name": "LR", "file": "answer.txt", "type": "int", "low": 1, "high": 9}]}, "knobs: LR is not"),
+    ({"sample_artefact": "nothing.csv"}, "sample_artefact: workspace/nothing.csv does not exist"),
 ])
 def test_a_broken_field_is_named_in_one_line(tmp_path, change, field):
     yml = edit(copy_tiny(tmp_path), **change)
@@ -123,3 +128,24 @@ def test_a_failing_prepare_is_a_one_line_task_error(tmp_path):
     edit(folder, prepare="prepare.py")
     with pytest.raises(TaskError, match=r"prepare failed \(exit 1\): no data here"):
         load_task(folder).prepare("lite", tmp_path / "cache")
+
+
+def test_knobs_are_top_level_assignments_in_workspace_files(tmp_path):
+    folder = copy_tiny(tmp_path)
+    (folder / "workspace" / "params.py").write_text("LR = 0.1  # learning rate\nclass X:\n    DEPTH = 3\n")
+    edit(folder, knobs=[{"name": "LR", "file": "params.py", "type": "float", "low": 1e-4, "high": 1, "log": True}])
+    assert load_task(folder).spec.knobs[0].name == "LR"
+    edit(folder, knobs=[{"name": "DEPTH", "file": "params.py", "type": "int", "low": 1, "high": 9}])
+    with pytest.raises(TaskError, match="knobs: DEPTH is not a top-level assignment"):
+        load_task(folder)
+
+
+def test_missing_full_data_is_a_data_missing_error(tmp_path):
+    from pytest_mlgym.task import DataMissing
+    folder = copy_tiny(tmp_path)
+    (folder / "prepare.py").write_text(
+        "import sys\nif sys.argv[sys.argv.index('--size') + 1] == 'full':\n"
+        "    print('put cifar-10-batches-py/ in $MLGYM_DATA_DIR/tiny/', file=sys.stderr); sys.exit(3)\n")
+    edit(folder, prepare="prepare.py")
+    with pytest.raises(DataMissing, match=r"^tiny \(full\): put cifar-10-batches-py/ in \$MLGYM_DATA_DIR/tiny/$"):
+        load_task(folder).prepare("full", tmp_path / "cache")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import ExecResult, SandboxConfig, SandboxError, isolation
 
+MAX_COPY_OUT = 512 << 20  # an artefact larger than this is refused
 _STATUS = re.compile(rb" (-?\d+) (.*)")
 
 
@@ -203,8 +204,21 @@ class LocalSandbox:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
 
-    def copy_out(self, src: str, dest: Path) -> None:
-        Path(dest).write_bytes(self.read_file(src))
+    def copy_out(self, src: str, dest: Path, max_bytes: int = MAX_COPY_OUT) -> None:
+        """Copy a regular file, or a folder of regular files (no links), out of the workspace."""
+        p = self._inside(src)
+        if not p.is_dir() or p.is_symlink():
+            Path(dest).write_bytes(self.read_file(src, max_bytes))
+            return
+        total = 0
+        for root, _, files in os.walk(p):
+            for name in files:
+                data = self.read_file(os.path.join(root, name), max_bytes - total)
+                total += len(data)
+                target = Path(dest) / Path(root).relative_to(p) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        Path(dest).mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
         self._closed = True

@@ -11,7 +11,12 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+import numpy as np
+
 TARGET = "Sale_Price"
+ALPHA = 10.0  # Ridge regularisation strength
+LOG_TARGET = False  # fit log(price) instead of price
+NUMERIC_IMPUTE = "median"  # how missing numeric values are filled: median or mean
 
 train = pd.read_csv("data/train.csv")
 val = pd.read_csv("data/validation.csv")
@@ -23,16 +28,23 @@ categorical = [c for c in features if c not in numeric]
 
 model = make_pipeline(
     ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        ("num", make_pipeline(SimpleImputer(strategy=NUMERIC_IMPUTE), StandardScaler()), numeric),
         ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
                               OneHotEncoder(handle_unknown="ignore")), categorical),
     ]),
-    Ridge(alpha=10.0),
+    Ridge(alpha=ALPHA),
 )
 
-model.fit(train[features], train[TARGET])
-print(f"validation R^2: {r2_score(val[TARGET], model.predict(val[features])):.4f}")
+model.fit(train[features], np.log(train[TARGET]) if LOG_TARGET else train[TARGET])
 
-pd.DataFrame({"Id": test["Id"], TARGET: model.predict(test[features])}).to_csv(
+
+def predict(frame):
+    y = model.predict(frame[features])
+    return np.exp(y) if LOG_TARGET else y
+
+
+print(f"validation R^2: {r2_score(val[TARGET], predict(val)):.4f}")
+
+pd.DataFrame({"Id": test["Id"], TARGET: predict(test)}).to_csv(
     "submission.csv", index=False)
 print("wrote submission.csv")
