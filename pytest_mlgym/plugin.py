@@ -14,6 +14,7 @@ import pytest
 from .session import OPTIONS, MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
+SLOW_SECONDS = 10
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -36,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes more than about 10 s (a task whose baseline does)")
     s = MLGymSession.from_config(config)
     if s.is_controller:
         s.check_backend()
@@ -69,13 +71,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     s = state(metafunc.config)
     names = metafunc.fixturenames
     if "task" in names and "task" not in _direct_params(metafunc):
-        params = [pytest.param(t, id=t.id) for t in sorted(s.tasks, key=lambda t: t.id)]
+        params = [pytest.param(t, id=t.id, marks=[pytest.mark.slow] if _slow(t, s.size) else [])
+                  for t in sorted(s.tasks, key=lambda t: t.id)]
         params += [pytest.param(err, id=name) for name, err in sorted(s.broken.items())]
         metafunc.parametrize("task", params, indirect=True)
     if "agent" in names and "agent" not in _direct_params(metafunc):
         metafunc.parametrize("agent", s.agents, ids=[_agent_id(a.name) for a in s.agents], indirect=True)
     if "mlgym_seed" in names and "mlgym_seed" not in _direct_params(metafunc):
         metafunc.parametrize("mlgym_seed", range(s.seeds), ids=[f"s{i}" for i in range(s.seeds)])
+
+
+def _slow(task, size: str) -> bool:
+    """A task whose baseline takes over ~10 s (or has not been timed) is marked ``slow``."""
+    spec = task.spec.sizes.get(size)
+    return spec is None or spec.seconds is None or spec.seconds > SLOW_SECONDS
 
 
 def _direct_params(metafunc: pytest.Metafunc) -> set[str]:

@@ -116,6 +116,15 @@ def test_k_selects_a_task_and_each_task_has_its_own_fixture(bench):
     bench.runpytest("test_fixture.py").assert_outcomes(passed=1)
 
 
+def test_tasks_with_slow_or_untimed_baselines_are_marked_slow(bench):
+    result = bench.runpytest("--collect-only", "-q", "-m", "not slow")
+    result.stdout.fnmatch_lines(["no tests collected (1 deselected)*"])  # no `seconds`: untimed
+    yml = bench.path / "tasks" / "tiny" / "task.yaml"
+    yml.write_text(yml.read_text().replace("lite: {baseline: 6.0, tolerance: 0.0}",
+                                           "lite: {baseline: 6.0, tolerance: 0.0, seconds: 0.5}"))
+    bench.runpytest("-m", "not slow").assert_outcomes(passed=1)
+
+
 def test_docker_sandbox_is_refused_until_it_exists(bench):
     result = bench.runpytest("--sandbox=docker")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -160,7 +169,6 @@ def test_agent_crash_is_recorded_with_a_one_line_reason(bench):
     assert rec["best_submission"] == 6.0  # the artefact in the workspace was still scored
 
 
-@pytest.mark.slow
 def test_xdist_workers_share_one_results_store_and_the_controller_summarises(bench):
     junit = bench.path / "junit.xml"
     bench.runpytest("--seeds=4", "-n", "2", "-p", "no:cacheprovider", f"--junitxml={junit}").assert_outcomes(passed=4)
