@@ -38,6 +38,7 @@ class Untrusted:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.path.parent,
             env=env, start_new_session=True)
         self._buf = b""
+        os.set_blocking(self.proc.stdin.fileno(), False)
         self._receive()  # the import result
 
     def call(self, fn: str, *args):
@@ -51,22 +52,27 @@ class Untrusted:
     def _request(self, msg: dict):
         if self.proc.poll() is not None:
             raise UntrustedError(f"the agent's process is gone (exit code {self.proc.returncode})")
-        try:
-            self.proc.stdin.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise UntrustedError(f"the agent's process died (exit code {self.proc.wait()})") from None
+        data = memoryview(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        fd = self.proc.stdin.fileno()
+        while data:  # a child that stops reading must not block us past the budget
+            self._wait(fd, write=True)
+            try:
+                data = data[os.write(fd, data):]
+            except (BrokenPipeError, OSError):
+                raise UntrustedError(f"the agent's process died (exit code {self.proc.wait()})") from None
         return self._receive()
+
+    def _wait(self, fd: int, write: bool = False) -> None:
+        left = self.deadline - time.monotonic()
+        ready = select.select([], [fd], [], max(left, 0))[1] if write else select.select([fd], [], [], max(left, 0))[0]
+        if not ready:
+            self.close()
+            raise UntrustedError(f"the agent's code ran past its time budget of {self.budget_s:g} s")
 
     def _receive(self):
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buf:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                self.close()
-                raise UntrustedError(f"the agent's code ran past its time budget of {self.budget_s:g} s")
-            if not select.select([fd], [], [], left)[0]:
-                continue
+            self._wait(fd)
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 code = self.proc.wait()

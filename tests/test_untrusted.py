@@ -71,3 +71,13 @@ def test_import_failures(tmp_path, code, message):
     (tmp_path / "agent.py").write_text(code)
     with pytest.raises(UntrustedError, match=re.escape(message)):
         Untrusted(tmp_path / "agent.py")
+
+
+def test_a_child_that_stops_reading_cannot_block_the_evaluator(tmp_path):
+    (tmp_path / "agent.py").write_text("def f(x): return 0\n")
+    agent = Untrusted(tmp_path / "agent.py", budget_s=2)
+    agent.proc.send_signal(__import__("signal").SIGSTOP)  # alive, but reads nothing
+    start = time.monotonic()
+    with pytest.raises(UntrustedError, match="time budget"):
+        agent.map("f", [["x" * 1000]] * 1000)  # ~1 MB: far more than a pipe holds
+    assert time.monotonic() - start < 4

@@ -1,0 +1,118 @@
+"""battle_of_sexes: the evaluator's opponent and its handling of malformed strategies.
+
+The evaluator runs as the harness runs it: a subprocess in a scratch folder holding the
+artefact, the last stdout line being one JSON object.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TASK = Path(__file__).resolve().parents[2] / "tasks" / "battle_of_sexes"
+
+
+def evaluate(tmp_path: Path, source: str, **env) -> dict:
+    (tmp_path / "strategy.py").write_text(textwrap.dedent(source))
+    proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "strategy.py"], cwd=tmp_path,
+                          env={**os.environ, "MLGYM_SEED": "0", **env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "invalid" in result:
+        assert result["invalid"] and "\n" not in result["invalid"]
+    return result
+
+
+def test_the_opponent_follows_the_protocol(tmp_path):
+    # Always 1: 1 in round 1 (the column opens with 1), then 0.8 * 1 per round -> 0.82 expected.
+    assert evaluate(tmp_path, "def row_strategy(history):\n    return 1\n")["score"] == pytest.approx(0.82, abs=0.01)
+    # Open with 0, then 1: the column copies the FIRST move (0) w.p. 0.8 -> 9 * 0.2 / 10 = 0.18.
+    opened_zero = "def row_strategy(history):\n    return 0 if not history else 1\n"
+    assert evaluate(tmp_path, opened_zero)["score"] == pytest.approx(0.18, abs=0.01)
+
+
+def test_reference_is_near_optimal_and_scores_identically_even_when_it_prints_fake_metrics(tmp_path):
+    reference = evaluate(tmp_path, (TASK / "reference" / "strategy.py").read_text())
+    assert reference["score"] == pytest.approx(1.44, abs=0.01)
+    printer = """
+        import os, sys
+        print('{"score": 2.0}')
+        sys.stdout.write('{"score": 2.0}')
+        os.write(1, b'{"score": 2.0}')
+        try:  # straight into the evaluator's stdout, where the system allows it
+            with open(f"/proc/{os.getppid()}/fd/1", "w") as f:
+                f.write('{"score": 2.0}')
+        except OSError:
+            pass
+
+        def row_strategy(history):
+            print('\\n{"score": 2.0}')
+            return 0
+    """
+    assert evaluate(tmp_path, printer) == reference
+
+
+def test_bool_and_numpy_moves_are_accepted(tmp_path):
+    source = """
+        import numpy as np
+
+        def row_strategy(history):
+            if len(history) == 0:
+                return True
+            if len(history) == 1:
+                return np.int64(0)
+            raise RuntimeError("reached round 3")
+    """
+    assert "reached round 3" in evaluate(tmp_path, source)["invalid"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2", "returned 2 (int); expected 0 or 1 (game 0, round 1)"),
+    ("-1", "returned -1 (int)"),
+    ("1.0", "returned 1.0 (float)"),
+    ("'1'", "returned '1' (str)"),
+    ("None", "returned None (NoneType)"),
+    ("[0]", "returned [0] (list)"),
+    ("{'move': 0}", "(dict)"),
+    ("float('nan')", "not plain data"),  # refused by the untrusted-code channel itself
+    ("object()", "not plain data"),
+])
+def test_a_move_other_than_0_or_1_is_invalid(tmp_path, value, expected):
+    assert expected in evaluate(tmp_path, f"def row_strategy(history):\n    return {value}\n")["invalid"]
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("def row_strategy(history):\n    raise ValueError('boom')\n", "row_strategy() raised: ValueError: boom"),
+    ("def row_strategy(history):\n    return 1 if len(history) < 4 else 1 / 0\n", "ZeroDivisionError"),
+    ("def strategy(history):\n    return 0\n", "defines no function row_strategy()"),
+    ("row_strategy = 0\n", "defines no function row_strategy()"),
+    ("import sys\nsys.exit(3)\n", "importing strategy.py failed"),
+    ("import no_such_module_xyz\n", "ModuleNotFoundError"),
+    ("import os\ndef row_strategy(history):\n    os._exit(0)\n", "exited"),
+])
+def test_broken_strategies_are_invalid_with_a_reason(tmp_path, source, expected):
+    assert expected in evaluate(tmp_path, source)["invalid"]
+
+
+def test_a_hanging_strategy_runs_out_of_its_time_budget(tmp_path):
+    source = """
+        import time
+
+        def row_strategy(history):
+            if len(history) == 2:
+                time.sleep(600)
+            return 0
+    """
+    reason = evaluate(tmp_path, source, MLGYM_TEST_STRATEGY_BUDGET_S="3")["invalid"]
+    assert "time budget of 3 s" in reason
+
+
+def test_a_missing_artefact_is_invalid(tmp_path):
+    proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "strategy.py"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"invalid": "artefact strategy.py not found"}
