@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .session import OPTIONS, MLGymSession
+from .session import OPTIONS, REPEATABLE, MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
 SLOW_SECONDS = 10
@@ -24,15 +24,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mlgym", "pytest-mlgym: research agents on ML tasks")
-    flags = {"agent": "--agent", "seeds": "--seeds", "max_steps": "--max-steps", "sandbox": "--sandbox",
-             "task_size": "--task-size", "report_dir": "--mlgym-report-dir", "tasks_dir": "--mlgym-tasks-dir",
-             "agents_dir": "--mlgym-agents-dir"}
-    repeatable = {"agent", "tasks_dir", "agents_dir"}
-    for name, (ini, default, help_) in OPTIONS.items():
-        group.addoption(flags[name], dest=f"mlgym_{name}", action="append" if name in repeatable else "store",
-                        default=None, metavar="NAME" if name == "agent" else name.split("_")[-1].upper(),
-                        help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
-        parser.addini(ini, help_, type="args" if name in repeatable else "string", default=None)
+    for name, (flag, ini, default, help_) in OPTIONS.items():
+        repeat = name in REPEATABLE
+        group.addoption(flag, dest=f"mlgym_{name}", action="append" if repeat else "store", default=None,
+                        metavar=name.split("_")[-1].upper(), help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
+        parser.addini(ini, help_, type="args" if repeat else "string", default=None)
 
 
 @pytest.hookimpl(tryfirst=True)

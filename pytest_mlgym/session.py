@@ -18,22 +18,24 @@ from .results import ResultsStore, RunRecord
 from .sandbox import isolation
 from .task import SIZES, Task, TaskError, default_cache_dir, discover
 
-# option name -> (ini name, default, help)
+# option name -> (command-line flag, ini name, default, help); repeatable flags collect lists
 OPTIONS = {
-    "agent": ("mlgym_agents", "baseline", "agent to run (repeatable): agents/NAME.yaml, a built-in policy, or replay:PATH"),
-    "seeds": ("mlgym_seeds", "1", "independent runs per task and agent"),
-    "max_steps": ("mlgym_max_steps", "50", "agent steps per episode"),
-    "sandbox": ("mlgym_sandbox", "local", "where agent commands run: local or docker"),
-    "task_size": ("mlgym_task_size", "lite", "task size: lite (a CPU in minutes) or full (published scale)"),
-    "report_dir": ("mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
-    "tasks_dir": ("mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
-    "agents_dir": ("mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
+    "agent": ("--agent", "mlgym_agents", "baseline",
+              "agent to run (repeatable): agents/NAME.yaml, a built-in policy, or replay:PATH"),
+    "seeds": ("--seeds", "mlgym_seeds", "1", "independent runs per task and agent"),
+    "max_steps": ("--max-steps", "mlgym_max_steps", "50", "agent steps per episode"),
+    "sandbox": ("--sandbox", "mlgym_sandbox", "local", "where agent commands run: local or docker"),
+    "task_size": ("--task-size", "mlgym_task_size", "lite", "task size: lite (a CPU in minutes) or full (published scale)"),
+    "report_dir": ("--mlgym-report-dir", "mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
+    "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
+    "agents_dir": ("--mlgym-agents-dir", "mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
 }
+REPEATABLE = {"agent", "tasks_dir", "agents_dir"}
 
 
 def _setting(config: pytest.Config, name: str) -> list[str]:
     """The option from the command line, else from the ini file, else its default (as a list)."""
-    ini, default, _ = OPTIONS[name]
+    _, ini, default, _ = OPTIONS[name]
     value = config.getoption(f"mlgym_{name}")
     if value in (None, []):
         value = config.getini(ini) or default
