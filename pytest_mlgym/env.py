@@ -21,7 +21,7 @@ from gymnasium import spaces
 
 from . import sandbox as sandboxes
 from .evaluation import Evaluation, evaluate
-from .sandbox import SandboxConfig, truncate
+from .sandbox import SandboxConfig, isolation, truncate
 from .task import Task, TaskError, default_cache_dir, default_task_roots, discover
 from .tools import ToolBox, docs, refuse_interactive
 
@@ -103,7 +103,10 @@ class MLGymEnv(gym.Env):
         ws = self._tmp / "workspace"
         shutil.copytree(self.task.workspace_dir, ws, symlinks=False)
         if self.prepared.public:
-            shutil.copytree(self.prepared.public, ws / spec.data_dir, dirs_exist_ok=True)
+            # full-size data can be many GB: hard-link it where the sandbox mounts it read-only
+            linked = self.backend == "local" and isolation.available() == "bwrap"
+            shutil.copytree(self.prepared.public, ws / spec.data_dir, dirs_exist_ok=True,
+                            copy_function=_link_or_copy if linked else shutil.copy2)
             _read_only(ws / spec.data_dir)
         lim = spec.limits
         self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
@@ -212,6 +215,13 @@ class MLGymEnv(gym.Env):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem
+        shutil.copy2(src, dst)
 
 
 def _read_only(root: Path) -> None:
