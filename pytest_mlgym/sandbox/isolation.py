@@ -53,8 +53,9 @@ def _works(argv: list[str]) -> bool:
 
 
 def _python_roots() -> list[Path]:
-    """Folders the Python stack lives in; kept visible even when a hidden path contains them."""
-    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
+    """Folders the Python stack (and this engine, which evaluators import) live in; kept visible
+    even when a hidden path or the private /tmp covers them (e.g. a checkout under /tmp)."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(__file__).resolve().parents[1]}
     user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
     if user_site and Path(user_site).is_dir():
         roots.add(Path(user_site))
@@ -80,7 +81,7 @@ def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hid
     for h in hidden:
         out += ["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
     for root in _python_roots():
-        if any(root.is_relative_to(h) for h in hidden):
+        if any(root.is_relative_to(h) for h in [*hidden, Path("/tmp")]):
             out += ["--ro-bind", str(root), str(root)]
     for p in writable:
         out += ["--bind", str(p), str(p)]
