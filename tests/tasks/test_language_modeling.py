@@ -18,13 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
 TASK = Path(__file__).resolve().parents[2] / "tasks" / "language_modeling"
-sys.path.insert(0, str(TASK / "private"))
-from model import GPT, GPTConfig  # noqa: E402  (the evaluator's trusted copy)
+torch = GPT = GPTConfig = None  # imported by the fixture below: collecting the suite must not import torch
 
-sys.path.remove(str(TASK / "private"))
+
+@pytest.fixture(autouse=True)
+def _torch_and_the_trusted_model():
+    global torch, GPT, GPTConfig
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(TASK / "private"))
+    try:
+        from model import GPT, GPTConfig  # the evaluator's trusted copy
+    finally:
+        sys.path.remove(str(TASK / "private"))
 
 
 def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.CompletedProcess:
