@@ -179,7 +179,7 @@ class MLGymEnv(gym.Env):
         return f"[episode ended: {status}{': ' + reason if reason else ''}]\n{obs}"
 
     def _score(self, kind: str) -> str:
-        st, spec, m = self.state, self.task.spec, self.task.spec.metric
+        st, m = self.state, self.task.spec.metric
         ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden)
         st.scores.append(ScoreEvent.of(st.step, kind, ev, time.monotonic() - st.started))
         base = self.size_spec.baseline

@@ -65,10 +65,13 @@ class Episode:
             agent.reset(self.task_info())
             while not self.env.state.done:
                 action = agent.act(self.observation)
+                logged = len(self.env.state.trajectory)
                 try:
                     self.step(action)
                 except Exception as e:  # the harness failed, not the agent: still keep the record
                     self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
+                if (thought := getattr(agent, "thought", None)) and len(self.env.state.trajectory) > logged:
+                    self.env.state.trajectory[logged]["thought"] = str(thought)
         except Exception as e:  # an agent crash is a result, not a harness failure
             where = traceback.extract_tb(e.__traceback__)[-1]
             self.env.finish("error", f"agent crashed: {_one_line(e)} "
@@ -80,9 +83,12 @@ class Episode:
 
     def task_info(self) -> TaskInfo:
         spec = self.task.spec
-        return TaskInfo(spec.id, spec.name, spec.description, spec.metric.name, spec.metric.direction,
-                        self.env.size_spec.baseline, spec.artefact, spec.baseline_command, self.env.max_steps,
-                        self.seed)
+        return TaskInfo(id=spec.id, name=spec.name, description=spec.description, metric=spec.metric.name,
+                        direction=spec.metric.direction, baseline=self.env.size_spec.baseline,
+                        artefact=spec.artefact, baseline_command=spec.baseline_command,
+                        max_steps=self.env.max_steps, seed=self.seed,
+                        knobs=tuple(k.model_dump() for k in spec.knobs), step_s=spec.limits.step_s,
+                        episode_s=spec.limits.episode_s)
 
     def record(self, name: str, policy: str, wall_s: float, agent=None) -> RunRecord:
         env, spec, info = self.env, self.task.spec, self.env._info()

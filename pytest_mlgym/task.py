@@ -66,6 +66,7 @@ class Knob(_Strict):
     high: float | None = None
     log: bool = False
     choices: list | None = None
+    fidelity: bool = False  # the training budget (epochs, steps): more costs more time and usually helps
 
     @model_validator(mode="after")
     def _range(self):
@@ -75,6 +76,8 @@ class Knob(_Strict):
             raise ValueError(f"knob {self.name}: a log-scale knob needs low > 0")
         if self.type == "choice" and not self.choices:
             raise ValueError(f"knob {self.name}: choice knobs need a non-empty choices list")
+        if self.fidelity and self.type not in ("int", "float"):
+            raise ValueError(f"knob {self.name}: a fidelity knob must be int or float")
         return self
 
 

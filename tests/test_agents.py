@@ -23,7 +23,7 @@ def test_builtins_and_yaml_agents_resolve(tmp_path):
     assert resolve("baseline", [tmp_path]).policy == "baseline"
     spec = resolve("mine", [tmp_path])
     assert (spec.policy, spec.params["trajectory"]) == ("replay", str(tmp_path / "t.jsonl"))
-    assert choices([tmp_path]) == ["baseline", "mine", "replay"]
+    assert choices([tmp_path]) == ["baseline", "mine", "replay", "search"]
     assert resolve(f"replay:{tmp_path / 't.jsonl'}", []).params == {"trajectory": str(tmp_path / "t.jsonl")}
 
 

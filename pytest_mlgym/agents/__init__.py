@@ -28,10 +28,16 @@ class TaskInfo:
     baseline_command: str | None
     max_steps: int
     seed: int
+    knobs: tuple[dict, ...] = ()  # the baseline's declared tunables (task.yaml ``knobs``)
+    step_s: float = 300.0  # the longest one action may run
+    episode_s: float = 3600.0  # the whole episode's wall-clock limit
 
 
 @runtime_checkable
 class Agent(Protocol):
+    """``act`` returns the next action. An agent may also keep, as attributes, ``thought`` (why it
+    took its last action; saved beside the action in the trajectory), ``cost_usd`` and ``tokens``."""
+
     def reset(self, task: TaskInfo) -> None: ...
     def act(self, observation: str) -> str: ...
 
@@ -44,6 +50,7 @@ class AgentError(Exception):
 POLICIES: dict[str, str] = {
     "baseline": "pytest_mlgym.agents.builtin:BaselineAgent",
     "replay": "pytest_mlgym.agents.builtin:ReplayAgent",
+    "search": "pytest_mlgym.agents.search:SearchAgent",
 }
 
 

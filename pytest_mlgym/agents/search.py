@@ -1,0 +1,514 @@
+"""``search``: a research agent that needs no model.
+
+It reads the knobs the task declares (task.yaml ``knobs``), opens their file and changes them
+with the same ``open``/``edit`` tools an LLM uses, runs the training command in the sandbox,
+calls ``validate`` and keeps the best configuration's artefact. No shortcut goes around the env.
+
+Strategy. Trial 0 is the shipped configuration: it measures the baseline and what one run
+costs. Then, on a task with a fidelity knob (the training budget: epochs, steps), successive
+halving: the shipped configuration and seeded samples (around it and across the knobs' ranges)
+train on a small budget, the best 1/eta go on to a larger one, up to ``extend`` x the baseline's
+budget at the top rung. Without a fidelity knob: seeded random search, refined around the best
+so far. A run that takes far longer than planned is stopped (``timeout``), which is early
+stopping by cost. The number of trials is planned from the steps left (``--max-steps``), the
+task's time limits, and ``budget`` (how many baseline runs of compute to spend). The best
+artefact is submitted; if nothing beat the shipped configuration, its own artefact is.
+
+Every action carries a ``thought`` (what it tries and what the last trial got), so the
+trajectory reads as a research log; the last one is a table of every trial.
+"""
+from __future__ import annotations
+
+import ast
+import io
+import math
+import random
+import re
+import shlex
+import time
+import tokenize
+from dataclasses import dataclass, field
+
+from ..task import Knob
+from . import TaskInfo
+
+RESERVED_STEPS = 2  # restore the best artefact, submit
+
+
+@dataclass
+class Trial:
+    n: int
+    config: dict
+    rung: str  # "baseline", "rung 1/3", "search"
+    final: bool = False  # a candidate for submission: the baseline, the top rung, a search trial
+    score: float | None = None
+    seconds: float = 0.0  # training + validation
+    note: str = ""  # why it has no score
+
+
+@dataclass
+class Line:
+    number: int
+    prefix: str  # "NAME = "
+    suffix: str  # spaces and the comment after the value
+    value: object
+
+
+@dataclass
+class Plan:
+    fidelities: list  # fidelity value per rung
+    counts: list[int]  # configurations per rung
+    seconds: float
+    steps: int
+
+
+@dataclass
+class _Cost:
+    """Seconds per trial as ``a + b * fidelity``, refitted from every measured trial."""
+
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    def __call__(self, fidelity: float | None) -> float:
+        if not self.points:
+            return 0.0
+        if fidelity is None:
+            return max(s for _, s in self.points)
+        fs = [f for f, _ in self.points]
+        if len(set(fs)) < 2:  # one fidelity measured: assume 15% fixed overhead, the rest linear
+            f0, s0 = self.points[0]
+            return 0.15 * s0 + 0.85 * s0 * fidelity / f0
+        mf, ms = sum(fs) / len(fs), sum(s for _, s in self.points) / len(fs)
+        b = sum((f - mf) * (s - ms) for f, s in self.points) / max(1e-9, sum((f - mf) ** 2 for f in fs))
+        b = max(b, 0.0)
+        return max(ms - b * mf, 0.0) + b * fidelity
+
+
+class SearchAgent:
+    """Seeded successive-halving search over a task's declared knobs (see the module docstring)."""
+
+    policy = "search"
+
+    def __init__(self, seed: int = 0, budget: float = 6.0, eta: int = 3, rungs: int = 3, extend: float = 2.0,
+                 min_seconds: float = 120.0, max_trials: int = 40, slack_s: float = 60.0):
+        if eta < 2 or rungs < 1 or budget <= 0 or extend <= 0:
+            raise ValueError("search: need eta >= 2, rungs >= 1, budget > 0, extend > 0")
+        self.seed, self.budget, self.eta, self.rungs, self.extend = seed, budget, eta, rungs, extend
+        self.min_seconds, self.max_trials, self.slack_s = min_seconds, max_trials, slack_s
+        self.thought = ""
+
+    # -- the Agent protocol --------------------------------------------------------------------
+    def reset(self, task: TaskInfo) -> None:
+        self.task = task
+        self.rng = random.Random(f"{task.id}:{task.seed}:{self.seed}")
+        self.knobs = [Knob(**k) for k in task.knobs]
+        self.fidelity = next((k for k in self.knobs if k.fidelity), None)
+        self.trials: list[Trial] = []
+        self.lines: dict[str, Line] = {}
+        self.current: dict = {}
+        self.open_file: str | None = None
+        self.steps = 0
+        self.started = time.monotonic()
+        self.cost = _Cost()
+        self.validate_s = 0.0
+        self.backed_up: Trial | None = None  # whose artefact is in .search/best
+        self.in_workspace: Trial | None = None  # whose artefact the workspace holds now
+        self.pending: str | None = None  # a note for the next thought (a plan, a promotion)
+        self._reported: Trial | None = None
+        self.unsaid = ""
+        self._plan = self._research()
+        self._begun = False
+
+    def act(self, observation: str) -> str:
+        try:
+            action, self.thought = self._plan.send(observation) if self._begun else next(self._plan)
+        except StopIteration:
+            action, self.thought = "submit", "Nothing left to do: submitting."
+        self._begun = True
+        self.steps += 1
+        return action
+
+    # -- the research ---------------------------------------------------------------------------
+    def _research(self):
+        if not self.knobs:
+            yield from self._do("validate", "This task declares no knobs to search: scoring the workspace as it is.")
+            return
+        files = list(dict.fromkeys(k.file for k in self.knobs))
+        for f in files:
+            yield from self._read(f, f"Reading {f}, where the knobs "
+                                     f"{', '.join(k.name for k in self.knobs if k.file == f)} are set.")
+        missing = [k.name for k in self.knobs if k.name not in self.lines]
+        self.knobs = [k for k in self.knobs if k.name in self.lines]
+        if missing or not self.knobs:
+            self.note = f"Could not find {', '.join(missing)} as `NAME = value` lines; leaving them alone. "
+        else:
+            self.note = ""
+        self.fidelity = next((k for k in self.knobs if k.fidelity), None)
+        base = Trial(0, dict(self.current), "baseline", final=True)
+        yield from self._run(base, self.note + f"Trial 0: the shipped configuration as it is ({_show(base.config)}), "
+                                             "to measure the baseline score and what one run costs.")
+        if base.score is not None:
+            yield from self._backup(base)
+        if self.fidelity is not None and self.fidelity.name in base.config:
+            yield from self._halving(base)
+        else:
+            yield from self._random_search(base)
+        yield from self._finish(base)
+
+    def _halving(self, base: Trial):
+        fk, f0 = self.fidelity, base.config[self.fidelity.name]
+        plan = self._plan_halving(f0)
+        if plan is None:
+            self.pending = (f"{self._last()} No successive-halving plan fits the budget left "
+                            f"({self._seconds_left():.0f} s, {self._steps_left()} steps): keeping the baseline.")
+            return
+        self.pending = (f"{self._last()} Plan: successive halving over {fk.name}: "
+                        + ", then ".join(f"{c} configuration{'s' * (c > 1)} at {fk.name}={_lit(fk, f)}"
+                                         for c, f in zip(plan.counts, plan.fidelities))
+                        + f" (about {plan.seconds:.0f} s and {plan.steps} steps).")
+        rung = [dict(base.config)] + self._samples(base.config, plan.counts[0] - 1)
+        for r, (count, fid) in enumerate(zip(plan.counts, plan.fidelities)):
+            label, top = f"rung {r + 1}/{len(plan.counts)}", r == len(plan.counts) - 1
+            done = []
+            for cfg in rung[:count]:
+                trial = Trial(len(self.trials), {**cfg, fk.name: fid}, label, final=top)
+                need = self.cost(fid) + self.validate_s
+                if need > self._seconds_left() or self._steps_for(trial) > self._steps_left():
+                    self.pending = (f"{self._last()} Stopping the search: {label} needs about {need:.0f} s and "
+                                    f"{self._steps_for(trial)} steps; {self._seconds_left():.0f} s and "
+                                    f"{self._steps_left()} steps are left.")
+                    return
+                best = self._best_final()
+                yield from self._run(trial, self._intro(trial, base.config))
+                done.append(trial)
+                if top and self._beats(trial, best):
+                    yield from self._backup(trial)
+            ranked = sorted(done, key=self._key)
+            if not top:
+                keep = plan.counts[r + 1]
+                self.pending = (f"{self._last()} {label} done: promoting the best {keep} "
+                                f"({', '.join(f'trial {x.n}' for x in ranked[:keep])}) to {fk.name}="
+                                f"{_lit(fk, plan.fidelities[r + 1])}.")
+                rung = [{k: v for k, v in x.config.items() if k != fk.name} for x in ranked if x.score is not None]
+
+    def _random_search(self, base: Trial):
+        per = self.cost(None) + self.validate_s
+        n = min(self.max_trials, int(self._steps_left() // (self._steps_for(base) + 0.25)),
+                int(self._seconds_left() // max(per, 1e-3)))
+        if n < 1:
+            self.pending = f"{self._last()} No budget left for a search: keeping the baseline."
+            return
+        explore = max(2, n // 3)
+        self.pending = (f"{self._last()} Plan: {n} trials of seeded search: {min(explore, n)} across the knobs' "
+                        f"ranges, then the rest around the best so far (about {n * per:.0f} s).")
+        for i in range(n):
+            best = self._best_final()
+            centre = best.config if best is not None else base.config
+            cfg = self._samples(centre, 1, explore=i < explore, progress=i / max(1, n))
+            if not cfg:
+                self.pending = f"{self._last()} Every nearby configuration has been tried: stopping the search."
+                return
+            trial = Trial(len(self.trials), cfg[0], "search", final=True)
+            if self._steps_for(trial) > self._steps_left() or per > self._seconds_left():
+                self.pending = f"{self._last()} Stopping the search: the step or time budget is spent."
+                return
+            yield from self._run(trial, self._intro(trial, centre))
+            if self._beats(trial, best):
+                yield from self._backup(trial)
+
+    def _finish(self, base: Trial):
+        best = self._best_final()
+        table = self._table(best)
+        if best is None:
+            yield from self._do("submit", f"{self._last()} No trial produced a valid artefact; submitting what "
+                                          f"is there.\n{table}")
+            return
+        if self.in_workspace is not best and self.backed_up is best:
+            art = self._artefact()
+            yield from self._do(f"rm -rf {art} && cp -r .search/best {art}",
+                                f"{self._last()} Restoring the artefact of trial {best.n}, the best one "
+                                f"({self.task.metric}={best.score:.6g}).")
+        verdict = "beats" if _better(self.task.direction, best.score, self.task.baseline) else "does not beat"
+        yield from self._do("submit", f"{self._last()} Submitting trial {best.n} ({_show(best.config)}): "
+                                      f"{self.task.metric}={best.score:.6g}, which {verdict} the baseline "
+                                      f"{self.task.baseline:g}.\n{table}")
+
+    # -- one trial ------------------------------------------------------------------------------
+    def _run(self, trial: Trial, thought: str):
+        self.unsaid = f"{self._last()} {thought}"  # said with the trial's first action
+        self.trials.append(trial)
+        t0 = time.monotonic()
+        ok = yield from self._apply(trial.config)
+        if not ok:
+            trial.note = "the edit was refused"
+            return
+        cmd = self.task.baseline_command
+        if cmd:
+            expected = self.cost(trial.config.get(self.fidelity.name) if self.fidelity else None)
+            limit = min(self.task.step_s - 5, max(3 * expected, expected + self.slack_s)) if expected else None
+            run = f"rm -rf {self._artefact()} && " + (
+                f"timeout -k 5 {math.ceil(limit)} bash -c {shlex.quote(cmd)}" if limit else cmd)
+            obs, _ = yield from self._do(run, f"Training trial {trial.n}.")
+            code = re.search(r"\[exit code (\d+)\]\s*$", obs)
+            if code:
+                trial.note = (f"stopped early: over its time allowance of {limit:.0f} s" if code.group(1) in
+                              ("124", "137") and limit else f"the run failed (exit code {code.group(1)})")
+                trial.seconds = time.monotonic() - t0
+                return
+        trained = time.monotonic() - t0
+        obs, v_s = yield from self._do("validate", f"Scoring trial {trial.n}.")
+        self.validate_s = max(self.validate_s, v_s)
+        trial.seconds = time.monotonic() - t0
+        trial.score, reason = _score(obs, self.task.metric)
+        trial.note = reason
+        self.in_workspace = trial
+        if trial.score is not None:
+            fid = trial.config.get(self.fidelity.name) if self.fidelity else None
+            self.cost.points.append((fid if fid is not None else 1.0, trained))
+
+    def _apply(self, config: dict):
+        """Edit the knob lines that differ from ``config``: one ``edit`` per block of adjacent lines."""
+        changed = [k for k in self.knobs if config.get(k.name) != self.current.get(k.name)]
+        for file in dict.fromkeys(k.file for k in changed):
+            if self.open_file != file:
+                yield from self._read(file, f"Opening {file}.")
+            ks = sorted((k for k in self.knobs if k.file == file), key=lambda k: self.lines[k.name].number)
+            blocks, block = [], []
+            for k in ks:
+                if block and self.lines[k.name].number != self.lines[block[-1].name].number + 1:
+                    blocks.append(block)
+                    block = []
+                block.append(k)
+            blocks.append(block)
+            for block in blocks:
+                if not any(k in changed for k in block):
+                    continue
+                text = "\n".join(self._render(k, config[k.name]) for k in block)
+                a, b = self.lines[block[0].name].number, self.lines[block[-1].name].number
+                what = ", ".join(f"{k.name} {_lit(k, self.current[k.name])} -> {_lit(k, config[k.name])}"
+                                 for k in block if k in changed)
+                obs, _ = yield from self._do(f"edit {a}:{b}\n{text}\nend_of_edit", f"Setting {what}.")
+                if not obs.startswith("Edited"):
+                    return False
+                for k in block:
+                    self.current[k.name] = config[k.name]
+        return True
+
+    def _read(self, file: str, thought: str):
+        obs, _ = yield from self._do(f"open {file}", thought)
+        self.open_file = file
+        for k in self.knobs:
+            if k.file != file:
+                continue
+            for m in re.finditer(rf"^(\d+):({re.escape(k.name)}\s*=\s*)(.*)$", obs, re.M):
+                parsed = _value(m.group(3))
+                if parsed is not None:
+                    value, suffix = parsed
+                    self.lines[k.name] = Line(int(m.group(1)), m.group(2), suffix, value)
+                    self.current.setdefault(k.name, value)
+                    break
+
+    def _backup(self, trial: Trial):
+        if trial.score is None:
+            return
+        art = self._artefact()
+        yield from self._do(f"mkdir -p .search && rm -rf .search/best && cp -r {art} .search/best",
+                            f"{self._last()} Keeping a copy of trial {trial.n}'s artefact: the best so far.")
+        self.backed_up = trial
+
+    def _do(self, action: str, thought: str):
+        """One action; its thought is the pending one (a trial's introduction) if there is one."""
+        thought, self.unsaid = (self.unsaid or thought).strip(), ""
+        t0 = time.monotonic()
+        obs = yield action, thought
+        return obs, time.monotonic() - t0
+
+    # -- planning -------------------------------------------------------------------------------
+    def _plan_halving(self, f0) -> Plan | None:
+        """The widest plan that fits the time and steps left: n configurations at the lowest rung, the
+        best n/eta at the next, ... one at the top (``extend`` x the baseline's fidelity)."""
+        fk = self.fidelity
+        top = min(fk.high, f0 * self.extend)
+        fids = list(dict.fromkeys(_clip(fk, top / self.eta ** (self.rungs - 1 - r)) for r in range(self.rungs)))
+        for n in range(min(self.max_trials, 3 * self.eta ** (len(fids) - 1)), 0, -1):
+            counts = [max(1, math.ceil(n / self.eta ** r)) for r in range(len(fids))]
+            rung_fids = list(fids)
+            while len(counts) > 1 and counts[-2] == 1:  # one configuration left: straight to the top
+                counts.pop(-2)
+                rung_fids.pop(-2)
+            seconds = sum(c * (self.cost(f) + self.validate_s) for c, f in zip(counts, rung_fids))
+            steps = sum(counts) * (self._steps_per_edit() + 2) + counts[-1]  # + a backup per top-rung trial
+            if seconds <= self._seconds_left() and steps <= self._steps_left():
+                return Plan(rung_fids, counts, seconds, steps)
+        return None
+
+    def _seconds_left(self) -> float:
+        spent = time.monotonic() - self.started
+        budget = max(self.budget * (self.trials[0].seconds if self.trials else 0), self.min_seconds)
+        episode_left = 0.9 * self.task.episode_s - spent
+        return max(0.0, min(budget - spent, episode_left))
+
+    def _steps_left(self) -> int:
+        return self.task.max_steps - self.steps - RESERVED_STEPS
+
+    def _steps_per_edit(self) -> int:
+        """An edit per knob file, and re-opening the files when there are several."""
+        files = len({k.file for k in self.knobs})
+        return files + (files if files > 1 else 0)
+
+    def _steps_for(self, trial: Trial) -> int:
+        return self._steps_per_edit() + (2 if self.task.baseline_command else 1)
+
+    # -- sampling -------------------------------------------------------------------------------
+    def _samples(self, centre: dict, n: int, explore: bool | None = None, progress: float = 0.0) -> list[dict]:
+        """``n`` new configurations: alternately across the ranges and around ``centre``."""
+        tried = {_key(t.config, self.fidelity) for t in self.trials} | {_key(centre, self.fidelity)}
+        out = []
+        for i in range(n * 20):
+            if len(out) == n:
+                break
+            wide = explore if explore is not None else i % 2 == 1
+            cfg = dict(centre)
+            for k in self.knobs:
+                if k.fidelity:
+                    continue
+                if wide:
+                    cfg[k.name] = _uniform(k, self.rng)
+                elif self.rng.random() < 0.5:
+                    cfg[k.name] = _nudge(k, centre[k.name], self.rng, scale=1.0 - 0.7 * progress)
+            key = _key(cfg, self.fidelity)
+            if key not in tried:
+                tried.add(key)
+                out.append(cfg)
+        return out
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def _key(self, t: Trial):
+        if t.score is None:
+            return (1, 0.0)
+        return (0, -t.score if self.task.direction == "max" else t.score)
+
+    def _beats(self, t: Trial, other: Trial | None) -> bool:
+        return t.score is not None and (other is None or other.score is None
+                                        or _better(self.task.direction, t.score, other.score))
+
+    def _best_final(self) -> Trial | None:
+        """The best trial that may be submitted: the baseline's, one at the top rung, or a search trial."""
+        top = [t for t in self.trials if t.final and t.score is not None]
+        return min(top, key=self._key) if top else None
+
+    def _intro(self, trial: Trial, centre: dict) -> str:
+        diff = [f"{k.name} {_lit(k, centre[k.name])} -> {_lit(k, trial.config[k.name])}" for k in self.knobs
+                if not k.fidelity and trial.config[k.name] != centre[k.name]]
+        fid = f" at {self.fidelity.name}={_lit(self.fidelity, trial.config[self.fidelity.name])}" \
+            if self.fidelity else ""
+        return f"Trial {trial.n} ({trial.rung}{fid}): {', '.join(diff) or 'the shipped settings'}."
+
+    def _last(self) -> str:
+        """What the latest trial got (said once, at the start of the next thought)."""
+        if self.pending:
+            text, self.pending = self.pending, None
+            return text
+        if not self.trials or self._reported is self.trials[-1]:
+            return ""
+        t = self._reported = self.trials[-1]
+        got = f"{self.task.metric}={t.score:.6g}" if t.score is not None else f"no score ({t.note})"
+        return f"Trial {t.n} got {got} in {t.seconds:.0f} s."
+
+    def _table(self, best: Trial | None) -> str:
+        rows = [f"| trial | stage | {' | '.join(k.name for k in self.knobs)} | {self.task.metric} | s |",
+                "|" + "---|" * (len(self.knobs) + 4)]
+        for t in self.trials:
+            mark = " (submitted)" if t is best else ""
+            score = f"{t.score:.6g}" if t.score is not None else (t.note or "-")
+            rows.append(f"| {t.n}{mark} | {t.rung} | "
+                        + " | ".join(_lit(k, t.config.get(k.name)) for k in self.knobs)
+                        + f" | {score} | {t.seconds:.0f} |")
+        return "\n".join(rows)
+
+    def _artefact(self) -> str:
+        return shlex.quote(self.task.artefact.rstrip("/"))
+
+    def _render(self, k: Knob, value) -> str:
+        line = self.lines[k.name]
+        return f"{line.prefix}{_lit(k, value)}{line.suffix}"
+
+
+# -- values -------------------------------------------------------------------------------------
+def _value(text: str):
+    """``(value, suffix)`` of the right-hand side of a ``NAME = <literal>  # comment`` line."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    cut = next((t.start[1] for t in tokens if t.type == tokenize.COMMENT), len(text))
+    expr = text[:cut].rstrip()
+    try:
+        return ast.literal_eval(expr), text[len(expr):]
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _lit(k: Knob, v) -> str:
+    if v is None:
+        return "-"
+    if k.type == "bool":
+        return "True" if v else "False"
+    if k.type == "int":
+        return str(int(v))
+    if k.type == "float":
+        s = f"{float(v):.3g}"
+        return s if any(c in s for c in ".en") else s + ".0"
+    return repr(v)
+
+
+def _clip(k: Knob, v: float):
+    v = min(max(v, k.low), k.high)
+    return int(round(v)) if k.type == "int" else float(f"{v:.3g}")
+
+
+def _uniform(k: Knob, rng: random.Random):
+    if k.type in ("choice",):
+        return rng.choice(k.choices)
+    if k.type == "bool":
+        return rng.random() < 0.5
+    if k.log:
+        return _clip(k, math.exp(rng.uniform(math.log(k.low), math.log(k.high))))
+    return _clip(k, rng.uniform(k.low, k.high))
+
+
+def _nudge(k: Knob, v, rng: random.Random, scale: float):
+    if k.type == "choice":
+        return rng.choice([c for c in k.choices if c != v] or k.choices)
+    if k.type == "bool":
+        return not v
+    if k.log and v > 0:
+        new = _clip(k, v * math.exp(rng.gauss(0, 0.8 * scale)))
+    else:
+        new = _clip(k, v + rng.gauss(0, 0.2 * scale * (k.high - k.low)))
+    if new == v and k.type == "int":
+        new = _clip(k, v + rng.choice((-1, 1)))
+    return new
+
+
+def _key(cfg: dict, fidelity: Knob | None) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in cfg.items() if fidelity is None or k != fidelity.name))
+
+
+def _better(direction: str, a: float, b: float) -> bool:
+    return a > b if direction == "max" else a < b
+
+
+def _score(obs: str, metric: str) -> tuple[float | None, str]:
+    """The score in a ``validate`` observation, at full precision (from its metrics) where it can."""
+    m = re.search(rf"Validation: {re.escape(metric)} = (\S+) \(.*?; all metrics: (\{{.*\}})\s*$", obs, re.S)
+    if m:
+        try:
+            return float(ast.literal_eval(m.group(2))[metric]), ""
+        except (ValueError, SyntaxError, KeyError, TypeError):
+            return float(m.group(1)), ""
+    bad = re.search(r"the artefact is invalid: (.*)", obs)
+    return None, (bad.group(1).strip()[:200] if bad else "no score in the validation output")
+
+
+def _show(cfg: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in cfg.items())
