@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .agents import Agent, AgentSpec, TaskInfo
+from .agents import Agent, AgentSpec, EpisodeEnd, TaskInfo
 from .env import MLGymEnv
 from .results import RunRecord, Score, judge
 
@@ -72,6 +72,8 @@ class Episode:
                     self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
                 if (thought := getattr(agent, "thought", None)) and len(self.env.state.trajectory) > logged:
                     self.env.state.trajectory[logged]["thought"] = str(thought)
+        except EpisodeEnd as e:  # the agent ran out of money or could not go on: score what is there
+            self.env.finish(e.status, e.reason)
         except Exception as e:  # an agent crash is a result, not a harness failure
             where = traceback.extract_tb(e.__traceback__)[-1]
             self.env.finish("error", f"agent crashed: {_one_line(e)} "
@@ -99,6 +101,7 @@ class Episode:
             best_attempt=info["best_attempt"], best_submission=info["best_submission"],
             status=env.state.status, reason=env.state.reason, steps=env.state.step, wall_s=round(wall_s, 3),
             cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
+            usage=list(getattr(agent, "usage", None) or []),
             sandbox=env.backend, isolation=info["isolation"], finished_at=time.time(),
         )
         rec.passed, rec.verdict = judge(rec)

@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     s = MLGymSession.from_config(config)
     if s.is_controller:
         s.check_backend()
+        s.check_agents()
     config.stash[SESSION] = s
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
 

@@ -47,6 +47,7 @@ class RunRecord(BaseModel):
     wall_s: float = 0.0
     cost_usd: float = 0.0
     tokens: int = 0
+    usage: list[dict] = []  # per model call: step, tokens, cost_usd, latency_s
     sandbox: str = "local"
     isolation: str | None = None
     passed: bool = False

@@ -133,6 +133,14 @@ class MLGymSession:
             except sandbox.SandboxError as e:
                 raise pytest.UsageError(f"--sandbox {self.backend}: {e}") from None
 
+    def check_agents(self) -> None:
+        """Fail at start, in one line, when an agent cannot run here (e.g. its API key is not set)."""
+        for spec in self.agents:
+            try:
+                spec.check()
+            except AgentError as e:
+                raise pytest.UsageError(f"--agent {e}") from None
+
     def header(self) -> str:
         mode = isolation.available() if self.backend == "local" else self.backend
         return (f"mlgym: {len(self.tasks)} tasks ({self.size}), agents: {', '.join(a.name for a in self.agents)}, "

@@ -28,7 +28,7 @@ def test_builtins_and_yaml_agents_resolve(tmp_path):
 
 
 @pytest.mark.parametrize("name, yaml_text, message", [
-    ("nope", None, "unknown agent 'nope'; valid agents: baseline, replay"),
+    ("nope", None, "unknown agent 'nope'; valid agents: baseline, replay, search"),
     ("bad", "policy: telepathy\n", "policy: unknown policy 'telepathy'"),
     ("bad", "temperature: 0\n", "policy: a policy name is required"),
     ("bad", "policy: [unclosed\n", "cannot read"),

@@ -64,7 +64,7 @@ def test_better_agent_passes_and_beats_the_baseline_in_aup(bench):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--agent=nope"], "ERROR: --agent: unknown agent 'nope'; valid agents: baseline, replay*"),
+    (["--agent=nope"], "ERROR: --agent: unknown agent 'nope'; valid agents: baseline, replay, search (or replay:PATH, litellm:MODEL*"),
     (["--task-size=huge"], "ERROR: --task-size: unknown size 'huge'; valid sizes: lite, full"),
     (["--sandbox=vm"], "ERROR: --sandbox: unknown sandbox 'vm'; valid: local, docker"),
     (["--seeds=0"], "ERROR: --seeds: expected a whole number >= 1, got '0'"),

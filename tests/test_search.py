@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-from pytest_mlgym.agents import resolve
 from pytest_mlgym.agents.search import SearchAgent
 from pytest_mlgym.env import MLGymEnv
 from pytest_mlgym.episode import Episode
@@ -57,9 +56,8 @@ def test_search_beats_the_baseline_using_only_the_agent_tools(knobs, tmp_path):
         assert a.startswith(TOOLS) or "python train.py" in a or re.match(r"(mkdir|rm -rf result.json && cp)", a), a
     edits = [s for s in steps if s["action"].startswith("edit ")]
     assert edits and all(s["observation"].startswith("Edited ") for s in edits)
-    # the submitted score is the best score of any submittable trial
-    final = [t for t in agent.trials if t.final and t.score is not None]
-    assert rec.best_submission == min(t.score for t in final)
+    # the submitted score is the best score of any trial
+    assert rec.best_submission == min(t.score for t in agent.trials if t.score is not None)
 
 
 def test_the_trajectory_reads_as_a_research_log(knobs, tmp_path):
@@ -80,15 +78,16 @@ def test_successive_halving_trains_fewer_configurations_longer(knobs, tmp_path):
     rungs = {}
     for t in agent.trials[1:]:
         rungs.setdefault(t.rung, []).append(t.config["STEPS"])
-    counts = [len(v) for _, v in sorted(rungs.items())]
-    fidelities = [v[0] for _, v in sorted(rungs.items())]
+    assert list(rungs) == ["rung 1", "rung 2", "top rung"]
+    counts = [len(v) for v in rungs.values()]
+    fidelities = [v[0] for v in rungs.values()]
     assert len(counts) >= 2 and counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
     assert fidelities == sorted(fidelities) and fidelities[-1] == 20  # extend=2 x the shipped STEPS=10
     assert all(len(set(v)) == 1 for v in rungs.values())
     # promoted configurations are the best of their rung
-    first = [t for t in agent.trials if t.rung == "rung 1/3"]
+    first = [t for t in agent.trials if t.rung == "rung 1"]
     promoted = {tuple(sorted((k, v) for k, v in t.config.items() if k != "STEPS"))
-                for t in agent.trials if t.rung == "rung 2/3"}
+                for t in agent.trials if t.rung == "rung 2"}
     best = sorted((t for t in first if t.score is not None), key=lambda t: t.score)[:len(promoted)]
     assert promoted == {tuple(sorted((k, v) for k, v in t.config.items() if k != "STEPS")) for t in best}
 
@@ -110,7 +109,7 @@ def test_the_best_artefact_is_restored_when_a_later_trial_is_worse(knobs, tmp_pa
     # no fidelity knob: plain search; the last trials are rarely the best, so the best is restored
     rec, steps, agent = run(knobs, tmp_path, SearchAgent(extend=1.0, rungs=1))
     restores = [s for s in steps if s["action"].startswith("rm -rf result.json && cp -r .search/best")]
-    best = min((t for t in agent.trials if t.final and t.score is not None), key=lambda t: t.score)
+    best = min((t for t in agent.trials if t.score is not None), key=lambda t: t.score)
     if agent.trials[-1] is not best:
         assert restores
     assert rec.best_submission == best.score
@@ -138,6 +137,17 @@ def test_a_task_without_knobs_is_scored_as_it_is(tiny, tmp_path):
     rec, steps, _ = run(tiny, tmp_path)
     assert [s["action"] for s in steps] == ["validate", "submit"]
     assert rec.best_submission == 6.0 and not rec.passed
+
+
+def test_runs_dearer_than_planned_shrink_the_lower_rungs_not_the_top(tmp_path):
+    # every run costs a fixed 1 s, so low-fidelity runs cost 3-5x what the plan assumed
+    task = variant(tmp_path, {"time.sleep(SLEEP * STEPS)": "time.sleep(1.0)"})
+    rec, steps, agent = run(task, tmp_path, SearchAgent(budget=6, min_seconds=0.0))
+    stages = [t.rung for t in agent.trials]
+    assert stages[-1] == "top rung" and agent.trials[-1].config["STEPS"] == 20
+    assert sum(s.startswith("rung") for s in stages) < 9  # fewer than planned at the bottom
+    best = min((t for t in agent.trials if t.score is not None), key=lambda t: t.score)
+    assert rec.status == "submitted" and rec.best_submission == best.score < 4.2
 
 
 def test_search_runs_from_the_command_line(bench):

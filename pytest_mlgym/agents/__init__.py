@@ -7,11 +7,16 @@ touches the filesystem of the task: everything goes through the env and its sand
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import yaml
+
+# litellm, when an agent imports it, must use its bundled price list, never fetch one at import
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @dataclass(frozen=True)
@@ -46,12 +51,23 @@ class AgentError(Exception):
     """An agent name or config that cannot be used; the message is one line."""
 
 
+class EpisodeEnd(Exception):
+    """Raised by an agent to end its episode with a status (``cost_limit``, ``error``) and a reason;
+    what is in the workspace is still scored."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
 # policy name -> "module:class"; plugins add more through the pytest_mlgym_agents hook.
 POLICIES: dict[str, str] = {
     "baseline": "pytest_mlgym.agents.builtin:BaselineAgent",
     "replay": "pytest_mlgym.agents.builtin:ReplayAgent",
     "search": "pytest_mlgym.agents.search:SearchAgent",
+    "llm": "pytest_mlgym.agents.llm:LLMAgent",
 }
+ALIASES = {"litellm": "llm"}  # --agent litellm:<model> is the llm policy with that model
 
 
 @dataclass(frozen=True)
@@ -63,18 +79,33 @@ class AgentSpec:
     params: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None  # the yaml file it came from
 
-    def make(self) -> Agent:
+    def policy_class(self) -> type:
         module, _, cls = POLICIES[self.policy].partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def make(self) -> Agent:
         try:
-            return getattr(importlib.import_module(module), cls)(**self.params)
+            return self.policy_class()(**self.params)
         except TypeError as e:
             where = self.source or f"agent '{self.name}'"
             raise AgentError(f"{where}: bad parameters for policy '{self.policy}': {e}") from None
 
+    def check(self) -> None:
+        """Fail early, in one line, if this agent cannot run here (a missing API key, an unknown model)."""
+        check = getattr(self.policy_class(), "check", None)
+        if check is None:
+            return
+        try:
+            check(**self.params)
+        except AgentError as e:
+            raise AgentError(f"{self.name}: {e}") from None
+        except TypeError as e:
+            raise AgentError(f"{self.source or self.name}: bad parameters for policy '{self.policy}': {e}") from None
+
 
 def choices(agent_dirs: list[Path]) -> list[str]:
     named = {p.stem for d in agent_dirs for p in Path(d).glob("*.yaml")}
-    return sorted(named | set(POLICIES))
+    return sorted(named | set(POLICIES) - {"llm"})  # llm is named by its model: litellm:MODEL
 
 
 def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
@@ -84,6 +115,12 @@ def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
         if path.is_file():
             return _from_yaml(name, path)
     policy, sep, arg = name.partition(":")
+    policy = ALIASES.get(policy, policy)
+    if policy == "llm":
+        if not arg:
+            raise AgentError("agent 'litellm' needs a model: --agent litellm:<litellm model string>, e.g. "
+                             "litellm:anthropic/claude-sonnet-4-6, or an agents/NAME.yaml with policy: llm")
+        return AgentSpec(name, policy, {"model": arg, "name": name})
     if policy in POLICIES:
         if policy == "replay":
             if not sep:
@@ -94,7 +131,7 @@ def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
             raise AgentError(f"agent '{policy}' takes no argument (got '{name}')")
         return AgentSpec(name, policy)
     raise AgentError(f"unknown agent '{name}'; valid agents: {', '.join(choices(agent_dirs))} "
-                     f"(or replay:PATH; add agents/{name}.yaml to define it)")
+                     f"(or replay:PATH, litellm:MODEL; add agents/{name}.yaml to define it)")
 
 
 def _from_yaml(name: str, path: Path) -> AgentSpec:
@@ -104,11 +141,26 @@ def _from_yaml(name: str, path: Path) -> AgentSpec:
         raise AgentError(f"{path}: cannot read: {' '.join(str(e).split())}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("policy"), str):
         raise AgentError(f"{path}: policy: a policy name is required ({', '.join(POLICIES)})")
-    params = dict(raw)
+    params = {k: _expand(v) for k, v in raw.items()}
     policy = params.pop("policy")
     params.pop("description", None)
     if policy not in POLICIES:
         raise AgentError(f"{path}: policy: unknown policy '{policy}'; valid: {', '.join(POLICIES)}")
     if policy == "replay" and "trajectory" in params:
         params["trajectory"] = str((path.parent / params["trajectory"]).resolve())
+    if policy == "llm":
+        params.setdefault("name", name)
+        model = str(params.get("model", ""))
+        if model.startswith("mlgym-scripted/") and not os.path.isabs(model.split("/", 1)[1]):
+            params["model"] = f"mlgym-scripted/{(path.parent / model.split('/', 1)[1]).resolve()}"
+        for key in ("prompts", "memory_dir"):
+            if isinstance(params.get(key), str) and ("/" in params[key] or params[key].endswith(".yaml")):
+                params[key] = str((path.parent / params[key]).resolve())
     return AgentSpec(name, policy, params, path)
+
+
+def _expand(value):
+    """``${VAR}`` and ``${VAR:-default}`` in string values, from the environment."""
+    if not isinstance(value, str):
+        return value
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)

@@ -39,8 +39,7 @@ RESERVED_STEPS = 2  # restore the best artefact, submit
 class Trial:
     n: int
     config: dict
-    rung: str  # "baseline", "rung 1/3", "search"
-    final: bool = False  # a candidate for submission: the baseline, the top rung, a search trial
+    rung: str  # "baseline", "rung 1", "top rung", "search"
     score: float | None = None
     seconds: float = 0.0  # training + validation
     note: str = ""  # why it has no score
@@ -143,7 +142,7 @@ class SearchAgent:
         else:
             self.note = ""
         self.fidelity = next((k for k in self.knobs if k.fidelity), None)
-        base = Trial(0, dict(self.current), "baseline", final=True)
+        base = Trial(0, dict(self.current), "baseline")
         yield from self._run(base, self.note + f"Trial 0: the shipped configuration as it is ({_show(base.config)}), "
                                              "to measure the baseline score and what one run costs.")
         if base.score is not None:
@@ -161,34 +160,41 @@ class SearchAgent:
             self.pending = (f"{self._last()} No successive-halving plan fits the budget left "
                             f"({self._seconds_left():.0f} s, {self._steps_left()} steps): keeping the baseline.")
             return
-        self.pending = (f"{self._last()} Plan: successive halving over {fk.name}: "
-                        + ", then ".join(f"{c} configuration{'s' * (c > 1)} at {fk.name}={_lit(fk, f)}"
-                                         for c, f in zip(plan.counts, plan.fidelities))
-                        + f" (about {plan.seconds:.0f} s and {plan.steps} steps).")
+        self.pending = f"{self._last()} Plan: successive halving over {fk.name}: {_describe(plan, fk)}."
         rung = [dict(base.config)] + self._samples(base.config, plan.counts[0] - 1)
-        for r, (count, fid) in enumerate(zip(plan.counts, plan.fidelities)):
-            label, top = f"rung {r + 1}/{len(plan.counts)}", r == len(plan.counts) - 1
+        fids, counts, r = plan.fidelities, plan.counts, 0
+        while r < len(fids):
+            top = r == len(fids) - 1
+            label = "top rung" if top else f"rung {r + 1}"
             done = []
-            for cfg in rung[:count]:
-                trial = Trial(len(self.trials), {**cfg, fk.name: fid}, label, final=top)
-                need = self.cost(fid) + self.validate_s
-                if need > self._seconds_left() or self._steps_for(trial) > self._steps_left():
-                    self.pending = (f"{self._last()} Stopping the search: {label} needs about {need:.0f} s and "
-                                    f"{self._steps_for(trial)} steps; {self._seconds_left():.0f} s and "
-                                    f"{self._steps_left()} steps are left.")
-                    return
-                best = self._best_final()
+            for cfg in rung[:counts[r]]:
+                trial = Trial(len(self.trials), {**cfg, fk.name: fids[r]}, label)
+                # below the top, never spend what the top rung's one run needs
+                reserve = 0.0 if top else self.cost(fids[-1]) + self.validate_s
+                need = self.cost(fids[r]) + self.validate_s
+                steps = self._steps_for(trial) + 1 + (0 if top else self._steps_for(trial) + 1)
+                if need + reserve > self._seconds_left() or steps > self._steps_left():
+                    self.pending = (f"{self._last()} {label}: no budget for more runs at {fk.name}="
+                                    f"{_lit(fk, fids[r])} ({self._seconds_left():.0f} s, {self._steps_left()} "
+                                    f"steps left).")
+                    break
+                best = self._best()
                 yield from self._run(trial, self._intro(trial, base.config))
                 done.append(trial)
-                if top and self._beats(trial, best):
+                if self._beats(trial, best):
                     yield from self._backup(trial)
-            ranked = sorted(done, key=self._key)
-            if not top:
-                keep = plan.counts[r + 1]
-                self.pending = (f"{self._last()} {label} done: promoting the best {keep} "
-                                f"({', '.join(f'trial {x.n}' for x in ranked[:keep])}) to {fk.name}="
-                                f"{_lit(fk, plan.fidelities[r + 1])}.")
-                rung = [{k: v for k, v in x.config.items() if k != fk.name} for x in ranked if x.score is not None]
+            ranked = [t for t in sorted(done, key=self._key) if t.score is not None]
+            if top or not ranked:
+                return
+            left = self._replan(fids[r + 1:], counts[r + 1:], len(ranked))
+            if left is None:
+                self.pending = f"{self._last()} No budget left to train longer: stopping the search."
+                return
+            fids, counts, r = fids[:r + 1] + left.fidelities, counts[:r + 1] + left.counts, r + 1
+            self.pending = (f"{self._last()} {label} done: promoting the best {counts[r]} "
+                            f"({', '.join(f'trial {x.n}' for x in ranked[:counts[r]])}) to {fk.name}="
+                            f"{_lit(fk, fids[r])}.")
+            rung = [{k: v for k, v in x.config.items() if k != fk.name} for x in ranked]
 
     def _random_search(self, base: Trial):
         per = self.cost(None) + self.validate_s
@@ -201,13 +207,13 @@ class SearchAgent:
         self.pending = (f"{self._last()} Plan: {n} trials of seeded search: {min(explore, n)} across the knobs' "
                         f"ranges, then the rest around the best so far (about {n * per:.0f} s).")
         for i in range(n):
-            best = self._best_final()
+            best = self._best()
             centre = best.config if best is not None else base.config
             cfg = self._samples(centre, 1, explore=i < explore, progress=i / max(1, n))
             if not cfg:
                 self.pending = f"{self._last()} Every nearby configuration has been tried: stopping the search."
                 return
-            trial = Trial(len(self.trials), cfg[0], "search", final=True)
+            trial = Trial(len(self.trials), cfg[0], "search")
             if self._steps_for(trial) > self._steps_left() or per > self._seconds_left():
                 self.pending = f"{self._last()} Stopping the search: the step or time budget is spent."
                 return
@@ -216,7 +222,7 @@ class SearchAgent:
                 yield from self._backup(trial)
 
     def _finish(self, base: Trial):
-        best = self._best_final()
+        best = self._best()
         table = self._table(best)
         if best is None:
             yield from self._do("submit", f"{self._last()} No trial produced a valid artefact; submitting what "
@@ -329,16 +335,21 @@ class SearchAgent:
         fk = self.fidelity
         top = min(fk.high, f0 * self.extend)
         fids = list(dict.fromkeys(_clip(fk, top / self.eta ** (self.rungs - 1 - r)) for r in range(self.rungs)))
-        for n in range(min(self.max_trials, 3 * self.eta ** (len(fids) - 1)), 0, -1):
-            counts = [max(1, math.ceil(n / self.eta ** r)) for r in range(len(fids))]
-            rung_fids = list(fids)
-            while len(counts) > 1 and counts[-2] == 1:  # one configuration left: straight to the top
-                counts.pop(-2)
-                rung_fids.pop(-2)
-            seconds = sum(c * (self.cost(f) + self.validate_s) for c, f in zip(counts, rung_fids))
-            steps = sum(counts) * (self._steps_per_edit() + 2) + counts[-1]  # + a backup per top-rung trial
+        return self._replan(fids, [3 * self.eta ** (len(fids) - 1 - r) for r in range(len(fids))], self.max_trials)
+
+    def _replan(self, fids: list, counts: list[int], available: int) -> Plan | None:
+        """The largest plan no wider than ``counts`` (and ``available`` configurations) that fits what is
+        left; rungs below the top are dropped when a single configuration would reach them."""
+        for n in range(min(counts[0], available), 0, -1):
+            cs = [max(1, min(c, math.ceil(n / self.eta ** j))) for j, c in enumerate(counts)]
+            fs = list(fids)
+            while len(cs) > 1 and cs[-2] == 1:  # one configuration left: straight to the top
+                cs.pop(-2)
+                fs.pop(-2)
+            seconds = sum(c * (self.cost(f) + self.validate_s) for c, f in zip(cs, fs))
+            steps = sum(cs) * (self._steps_per_edit() + 2) + cs[-1] + 1  # + backups
             if seconds <= self._seconds_left() and steps <= self._steps_left():
-                return Plan(rung_fids, counts, seconds, steps)
+                return Plan(fs, cs, seconds, steps)
         return None
 
     def _seconds_left(self) -> float:
@@ -391,10 +402,10 @@ class SearchAgent:
         return t.score is not None and (other is None or other.score is None
                                         or _better(self.task.direction, t.score, other.score))
 
-    def _best_final(self) -> Trial | None:
-        """The best trial that may be submitted: the baseline's, one at the top rung, or a search trial."""
-        top = [t for t in self.trials if t.final and t.score is not None]
-        return min(top, key=self._key) if top else None
+    def _best(self) -> Trial | None:
+        """The best scored trial: every scored artefact may be submitted, whatever its rung."""
+        scored = [t for t in self.trials if t.score is not None]
+        return min(scored, key=self._key) if scored else None
 
     def _intro(self, trial: Trial, centre: dict) -> str:
         diff = [f"{k.name} {_lit(k, centre[k.name])} -> {_lit(k, trial.config[k.name])}" for k in self.knobs
@@ -508,6 +519,12 @@ def _score(obs: str, metric: str) -> tuple[float | None, str]:
             return float(m.group(1)), ""
     bad = re.search(r"the artefact is invalid: (.*)", obs)
     return None, (bad.group(1).strip()[:200] if bad else "no score in the validation output")
+
+
+def _describe(plan: Plan, fk: Knob) -> str:
+    return (", then ".join(f"{c} configuration{'s' * (c > 1)} at {fk.name}={_lit(fk, f)}"
+                           for c, f in zip(plan.counts, plan.fidelities))
+            + f" (about {plan.seconds:.0f} s and {plan.steps} steps)")
 
 
 def _show(cfg: dict) -> str:

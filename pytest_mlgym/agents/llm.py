@@ -1,0 +1,312 @@
+"""``llm``: the agentic harness for any base model, through litellm.
+
+``agents/claude.yaml`` and friends name a litellm model and its settings; ``--agent
+litellm:<model>`` takes any litellm model string. Each step the model sees the observation with
+the step counter and what is left of its budget, and answers with one command: a native tool
+call (the ACI tools as function schemas) or, for models without tool calling, a fenced block of
+text. The history is the first message plus the last ``history`` observations in full; older
+observations become a one-line placeholder, and fewer are kept while the prompt is over the
+context limit. Retries with backoff on rate limits and server errors are litellm's own
+(``num_retries``, exponential backoff); cost and tokens per call come from litellm's pricing.
+An unparseable reply gets one corrective re-prompt, then ends the episode as an error; reaching
+``cost_limit`` ends it with status ``cost_limit`` (what is in the workspace is scored).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+from filelock import FileLock
+
+from . import AgentError, EpisodeEnd, TaskInfo
+
+from ..tools import action_from_call, schemas
+from . import scripted
+from .scripted import litellm  # imported there without fetching prices or printing warnings
+
+litellm.suppress_debug_info = True
+scripted.register()
+
+PROMPTS = Path(__file__).parent / "prompts"
+FENCE = re.compile(r"```[^\n`]*\n(.*?)\n?```", re.S)
+MEMORY = {"memory_read": ("memory_read", "Show your notes from earlier attempts at this task."),
+          "memory_write": ("memory_write <text>", "Add a note that your later attempts at this task will see.")}
+MAX_MEMORY_CALLS = 5  # memory calls in a row before the model must act
+
+
+class LLMAgent:
+    policy = "llm"
+
+    def __init__(self, model: str, temperature: float = 0.0, max_steps: int = 50, cost_limit: float = 4.0,
+                 context_limit: int | None = None, prompts: str = "default", tool_calling: bool | str = "auto",
+                 history: int = 5, max_tokens: int = 4096, num_retries: int = 4, timeout_s: float = 600,
+                 api_base: str | None = None, api_key: str | None = None, memory: bool = False,
+                 memory_dir: str | None = None, input_cost_per_token: float | None = None,
+                 output_cost_per_token: float | None = None, check_model: bool = True, name: str | None = None):
+        self.model, self.temperature, self.max_steps, self.cost_limit = model, temperature, max_steps, cost_limit
+        self.history, self.max_tokens, self.num_retries, self.timeout_s = history, max_tokens, num_retries, timeout_s
+        self.api_base, self.api_key, self.memory = api_base or None, api_key or None, memory
+        self.name = name or model
+        self.prompts = load_prompts(prompts)
+        self.tools = supports_tools(model) if tool_calling == "auto" else bool(tool_calling)
+        self.context_limit = context_limit or context_window(model) - max_tokens
+        self.pricing = {k: v for k, v in (("input_cost_per_token", input_cost_per_token),
+                                          ("output_cost_per_token", output_cost_per_token)) if v is not None}
+        from ..task import default_cache_dir
+        self.memory_dir = Path(memory_dir) if memory_dir else default_cache_dir() / "memory"
+        self.cost_usd, self.tokens, self.usage = 0.0, 0, []
+
+    @staticmethod
+    def check(model: str, api_base: str | None = None, api_key: str | None = None, check_model: bool = True,
+              **_) -> None:
+        """Fail at session start, in one line, for a model that cannot be called from here."""
+        try:
+            _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
+        except Exception:  # noqa: BLE001 - litellm raises a multi-line BadRequestError
+            raise AgentError(f"model '{model}': litellm does not know its provider; write it as "
+                             f"<provider>/<model>, e.g. anthropic/claude-sonnet-4-6 or hosted_vllm/<name>") from None
+        if provider == scripted.PROVIDER:
+            try:
+                scripted.load(model.split("/", 1)[1])
+            except scripted.ScriptError as e:
+                raise AgentError(str(e)) from None
+            return
+        env = litellm.validate_environment(model=model, api_key=api_key, api_base=api_base)
+        if not env.get("keys_in_environment", True):
+            keys = env.get("missing_keys") or ["an API key"]
+            what = f"{keys[0]} is not set" if len(keys) == 1 else f"none of {', '.join(keys)} is set"
+            raise AgentError(f"{what}: the model {model} needs it (export it, or run another agent)")
+        known = set(litellm.models_by_provider.get(provider) or ())
+        bare = model.split("/", 1)[1] if model.startswith(f"{provider}/") else model
+        if check_model and not api_base and known and not ({bare, f"{provider}/{bare}"} & (known | set(litellm.model_cost))):
+            close = difflib.get_close_matches(bare, sorted(m.split("/", 1)[-1] for m in known), n=3)
+            raise AgentError(f"model '{model}' does not exist for provider {provider} (as far as litellm {_version()} "
+                             f"knows{'; did you mean ' + ', '.join(close) if close else ''}? set check_model: false "
+                             f"for a newer one)")
+
+    # -- the Agent protocol --------------------------------------------------------------------
+    def reset(self, task: TaskInfo) -> None:
+        self.task = task
+        self.episode = uuid.uuid4().hex
+        self.started = time.monotonic()
+        self.messages: list[dict] = []
+        self.step = 0
+        self.keep = self.history
+        self.answer_to: list[str] = []  # tool-call ids the next observation answers
+        self.cost_usd, self.tokens, self.usage = 0.0, 0, []
+        self.thought = ""
+
+    def act(self, observation: str) -> str:
+        self._observe(observation)
+        self.step += 1
+        if self.step > self.max_steps:
+            self.thought = f"My own step budget ({self.max_steps}) is used up: submitting."
+            return "submit"
+        if self.cost_usd >= self.cost_limit:
+            raise EpisodeEnd("cost_limit", f"cost limit of ${self.cost_limit:g} reached "
+                                           f"(${self.cost_usd:.4f} spent in {len(self.usage)} calls)")
+        bad, memory_calls = None, 0
+        while True:
+            message, finish = self._call()
+            action, error = self._parse(message, finish)
+            if action is not None and action.split(" ", 1)[0].split("\n", 1)[0] in MEMORY and self.memory:
+                memory_calls += 1
+                self._reply(self._remember(action) if memory_calls <= MAX_MEMORY_CALLS else
+                            "Too many memory calls in a row: act on the task now.")
+                continue
+            if action is not None:
+                self.thought = (message.get("content") or "").strip()
+                return action
+            if bad is not None:
+                raise EpisodeEnd("error", f"unparseable reply after a corrective re-prompt: {error}")
+            bad = error
+            how = self.prompts["format_error_tools" if self.tools else "format_error_text"]
+            self._reply(self.prompts["format_error"].format(error=error, how=how).strip())
+
+    # -- messages ---------------------------------------------------------------------------
+    def _observe(self, observation: str) -> None:
+        if not self.messages:
+            system = self.prompts["system"].strip() + "\n\n" + self.prompts["tools_mode" if self.tools else
+                                                                         "text_mode"].strip()
+            if self.memory:
+                system += "\n\n" + self.prompts["memory"].strip()
+            self.messages = [{"role": "system", "content": system}, {"role": "user", "content": observation}]
+            return
+        left = max(0.0, self.task.episode_s - (time.monotonic() - self.started)) / 60
+        text = self.prompts["observation"].format(
+            observation=observation, step=self.step + 1, max_steps=min(self.max_steps, self.task.max_steps),
+            spent=f"${self.cost_usd:.2f}", cost_limit=f"${self.cost_limit:.2f}", minutes_left=f"{left:.0f}").strip()
+        self._reply(text, observation=True)
+
+    def _reply(self, text: str, observation: bool = False) -> None:
+        """Answer the last assistant message: a tool message per tool call, or a user message."""
+        mark = {"mlgym_observation": self.step} if observation else {}
+        if self.answer_to:
+            first, *rest = self.answer_to
+            self.messages.append({"role": "tool", "tool_call_id": first, "content": text, **mark})
+            for other in rest:
+                self.messages.append({"role": "tool", "tool_call_id": other,
+                                      "content": "Not run: one tool call per turn (only the first one ran)."})
+            self.answer_to = []
+        else:
+            self.messages.append({"role": "user", "content": text, **mark})
+
+    def _compressed(self) -> list[dict]:
+        """The messages to send: older observations replaced by a one-line placeholder."""
+        seen = [i for i, m in enumerate(self.messages) if "mlgym_observation" in m]
+        old = set(seen[:max(0, len(seen) - self.keep)])
+        out = []
+        for i, m in enumerate(self.messages):
+            m = {k: v for k, v in m.items() if k != "mlgym_observation"}
+            if i in old:
+                m["content"] = self.prompts["omitted"].format(step=self.messages[i]["mlgym_observation"],
+                                                              lines=m["content"].count("\n") + 1)
+            out.append(m)
+        return out
+
+    def _fitted(self) -> list[dict]:
+        while True:
+            msgs = self._compressed()
+            if self.keep == 0 or self._tokens(msgs) <= self.context_limit:
+                return msgs
+            self.keep -= 1
+
+    def _tokens(self, msgs: list[dict]) -> int:
+        try:
+            return litellm.token_counter(model=self.model, messages=msgs)
+        except Exception:  # noqa: BLE001 - an unknown tokenizer: count with the default one
+            return litellm.token_counter(messages=msgs)
+
+    # -- one model call ---------------------------------------------------------------------------
+    def _call(self) -> tuple[dict, str]:
+        while True:
+            msgs = self._fitted()
+            t0 = time.monotonic()
+            try:
+                resp = litellm.completion(
+                    model=self.model, messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens,
+                    tools=schemas(MEMORY if self.memory else None) if self.tools else None,
+                    num_retries=self.num_retries, retry_strategy="exponential_backoff_retry",
+                    timeout=self.timeout_s, api_base=self.api_base, api_key=self.api_key,
+                    metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing)
+            except litellm.ContextWindowExceededError as e:
+                if self.keep == 0:
+                    raise EpisodeEnd("error", f"context window exceeded with every old observation already "
+                                              f"omitted: {_one_line(e)}") from None
+                self.keep //= 2  # the model's window is smaller than we thought: keep fewer
+                self.context_limit = max(1, self._tokens(msgs) - 1)
+                continue
+            except Exception as e:  # noqa: BLE001 - after litellm's own retries, every failure ends the episode
+                raise EpisodeEnd("error", f"model call failed (after up to {self.num_retries} retries): "
+                                          f"{_one_line(e)}") from None
+            break
+        latency = time.monotonic() - t0
+        usage = getattr(resp, "usage", None)
+        cost = _cost(resp)
+        prompt, completion = getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
+        self.cost_usd += cost
+        self.tokens += prompt + completion
+        self.usage.append({"step": self.step, "model": self.model, "prompt_tokens": prompt,
+                           "completion_tokens": completion, "cost_usd": round(cost, 8), "latency_s": round(latency, 3)})
+        choice = resp.choices[0]
+        message = {"role": "assistant", "content": choice.message.content or ""}
+        calls = getattr(choice.message, "tool_calls", None) or []
+        if calls:
+            message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+                "name": c.function.name, "arguments": c.function.arguments or "{}"}} for c in calls]
+            self.answer_to = [c.id for c in calls]
+        self.messages.append(message)
+        return message, choice.finish_reason or "stop"
+
+    def _parse(self, message: dict, finish: str) -> tuple[str | None, str]:
+        calls = message.get("tool_calls") or []
+        if calls:
+            fn = calls[0]["function"]
+            try:
+                args = json.loads(fn["arguments"] or "{}")
+                if not isinstance(args, dict):
+                    raise ValueError("not an object")
+            except ValueError as e:
+                return None, f"the arguments of {fn['name']} are not a JSON object ({e})"
+            if fn["name"] in MEMORY and self.memory:
+                return (fn["name"] + (f" {args.get('text', '')}" if fn["name"] == "memory_write" else "")), ""
+            try:
+                return action_from_call(fn["name"], args), ""
+            except Exception as e:  # noqa: BLE001 - ToolError: a message for the model
+                return None, str(e)
+        blocks = FENCE.findall(message.get("content") or "")
+        if blocks and blocks[-1].strip():
+            return blocks[-1].strip("\n"), ""
+        if finish == "length":
+            return None, "your reply was cut off by the token limit before it gave a command"
+        return None, "it contains no command" + (" (no tool call)" if self.tools else " in a fenced block")
+
+    # -- memory ------------------------------------------------------------------------------------
+    def _remember(self, action: str) -> str:
+        path = self.memory_dir / _safe(self.name) / f"{_safe(self.task.id)}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if action.startswith("memory_write"):
+                note = action[len("memory_write"):].strip()
+                if not note:
+                    return "memory_write needs the text of the note."
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(f"- {' '.join(note.split())}\n")
+                return "Noted."
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return f"Your notes on this task:\n{text}" if text else "Your memory of this task is empty."
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def load_prompts(name: str) -> dict:
+    path = PROMPTS / f"{name}.yaml" if "/" not in name and not name.endswith(".yaml") else Path(name)
+    base = yaml.safe_load((PROMPTS / "default.yaml").read_text())
+    try:
+        given = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise AgentError(f"prompts: cannot read {path}: {' '.join(str(e).split())}") from None
+    if not isinstance(given, dict):
+        raise AgentError(f"prompts: {path} must be a mapping of prompt names to text")
+    return {**base, **given}
+
+
+def supports_tools(model: str) -> bool:
+    try:
+        return bool(litellm.supports_function_calling(model=model))
+    except Exception:  # noqa: BLE001 - unknown models: use the text format
+        return False
+
+
+def context_window(model: str) -> int:
+    try:
+        return int(litellm.get_model_info(model).get("max_input_tokens") or 32_000)
+    except Exception:  # noqa: BLE001
+        return 32_000
+
+
+def _cost(resp) -> float:
+    cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
+    if cost is None:
+        try:
+            cost = litellm.completion_cost(completion_response=resp)
+        except Exception:  # noqa: BLE001 - a model without a price: free as far as we know
+            cost = 0.0
+    return float(cost or 0.0)
+
+
+def _one_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+    return version("litellm")
