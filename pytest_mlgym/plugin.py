@@ -131,7 +131,8 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
     try:
         env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
                        hidden=s.hidden)
-        episode = Episode.start(env, seed, session=s.id, on_record=lambda rec: s.record(request.node, rec))
+        episode = Episode.start(env, seed, session=s.id,
+                                on_record=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:
         pytest.skip(str(e))
     except TaskError as e:

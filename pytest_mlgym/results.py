@@ -48,6 +48,7 @@ class RunRecord(BaseModel):
     cost_usd: float = 0.0
     tokens: int = 0
     usage: list[dict] = []  # per model call: step, tokens, cost_usd, latency_s
+    trajectory: str | None = None  # the saved trajectory, relative to the report folder
     sandbox: str = "local"
     isolation: str | None = None
     passed: bool = False

@@ -15,7 +15,7 @@ import pytest
 from . import agents, sandbox
 from .agents import AgentError, AgentSpec
 from .results import ResultsStore, RunRecord
-from .sandbox import isolation
+from .sandbox import isolation, truncate
 from .task import SIZES, Task, TaskError, default_cache_dir, discover
 
 # option name -> (command-line flag, ini name, default, help); repeatable flags collect lists
@@ -149,11 +149,35 @@ class MLGymSession:
                 + f", reports: {self.report_dir}"
                 + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else ""))
 
-    def record(self, node: pytest.Item, rec: RunRecord) -> None:
-        """Store one finished run and attach its key numbers to the test (JUnit properties)."""
+    def record(self, node: pytest.Item, rec: RunRecord, trajectory: list[dict] | None = None) -> None:
+        """Store one finished run (and its trajectory) and attach its key numbers to the test (JUnit
+        properties)."""
+        if trajectory is not None:
+            rec.trajectory = str(save_trajectory(self.report_dir, rec, trajectory).relative_to(self.report_dir))
         self.store.append(rec)
         for key in ("task", "agent", "seed", "metric", "direction", "baseline", "best_attempt", "best_submission",
                     "status", "passed", "cost_usd", "wall_s", "isolation"):
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))
+
+
+TRAJECTORY_OBSERVATION_CHARS = 4000  # observations are kept head and tail, with a marker
+
+
+def save_trajectory(report_dir: Path, rec: RunRecord, trajectory: list[dict]) -> Path:
+    """``<report dir>/trajectories/<task>/<agent>/<seed>.jsonl``: one line per step (action, thought,
+    observation cut to its head and tail, reward, time), written whole and replaced atomically."""
+    import json
+    import os
+    import re
+
+    path = report_dir / "trajectories" / rec.task / re.sub(r"[^\w.-]+", "_", rec.agent) / f"{rec.seed}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for step in trajectory:
+            step = {**step, "observation": truncate(str(step.get("observation", "")), TRAJECTORY_OBSERVATION_CHARS)}
+            f.write(json.dumps(step, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path

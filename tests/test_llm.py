@@ -232,3 +232,11 @@ def test_a_scripted_agent_file_runs_the_benchmark_and_records_its_costs(bench):
     assert runs["scripted"]["best_submission"] == 10.0 and runs["scripted"]["cost_usd"] > 0
     assert len(runs["scripted"]["usage"]) == 5 and runs["baseline"]["usage"] == []
     assert 'name="cost_usd"' in (bench.path / "reports" / "junit.xml").read_text()
+    # the trajectory is saved beside the results, thoughts included, and replays to the same score
+    saved = bench.path / "reports" / runs["scripted"]["trajectory"]
+    assert saved == bench.path / "reports" / "trajectories" / "tiny" / "scripted" / "0.jsonl"
+    steps = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [s["action"] for s in steps][:2] == ["(reset)", "open answer.txt"]
+    assert steps[1]["thought"] == "Let me read the current answer."
+    replay = bench.runpytest_subprocess("tasks", f"--agent=replay:{saved}", "-p", "no:cacheprovider")
+    replay.assert_outcomes(passed=1)

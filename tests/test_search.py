@@ -92,6 +92,17 @@ def test_successive_halving_trains_fewer_configurations_longer(knobs, tmp_path):
     assert promoted == {tuple(sorted((k, v) for k, v in t.config.items() if k != "STEPS")) for t in best}
 
 
+def test_the_shipped_configuration_trains_at_the_top_rung_as_a_control(knobs, tmp_path):
+    rec, steps, agent = run(knobs, tmp_path, max_steps=80)
+    shipped = {k: v for k, v in agent.trials[0].config.items() if k != "STEPS"}
+    top = [t for t in agent.trials if t.rung == "top rung"]
+    assert len(top) >= 2 and {k: v for k, v in top[-1].config.items() if k != "STEPS"} == shipped
+    assert all(shipped != {k: v for k, v in t.config.items() if k != "STEPS"} for t in top[:-1])
+    assert top[-1].config["STEPS"] == 20 and top[-1].score == pytest.approx(4.1)  # 4.2 - 2/10 + 2/20
+    assert any("and the shipped configuration as a control" in s["thought"] for s in steps)
+    assert rec.best_submission == min(t.score for t in top) < top[-1].score  # the control lost
+
+
 def test_search_is_seeded(knobs, tmp_path):
     actions = [[s["action"] for s in run(knobs, tmp_path / str(i), SearchAgent(seed=seed))[1]]
                for i, seed in enumerate((0, 0, 1))]

@@ -8,8 +8,9 @@ Strategy. Trial 0 is the shipped configuration: it measures the baseline and wha
 costs. Then, on a task with a fidelity knob (the training budget: epochs, steps), successive
 halving: the shipped configuration and seeded samples (around it and across the knobs' ranges)
 train on a small budget, the best 1/eta go on to a larger one, up to ``extend`` x the baseline's
-budget at the top rung. Without a fidelity knob: seeded random search, refined around the best
-so far. A run that takes far longer than planned is stopped (``timeout``), which is early
+budget at the top rung, where the shipped configuration also trains as a control (the safest
+bet: the baseline's own settings, trained longer). Without a fidelity knob: seeded random search,
+refined around the best so far. A run that takes far longer than planned is stopped (``timeout``), which is early
 stopping by cost. The number of trials is planned from the steps left (``--max-steps``), the
 task's time limits, and ``budget`` (how many baseline runs of compute to spend). The best
 artefact is submitted; if nothing beat the shipped configuration, its own artefact is.
@@ -87,12 +88,12 @@ class SearchAgent:
 
     policy = "search"
 
-    def __init__(self, seed: int = 0, budget: float = 6.0, eta: int = 3, rungs: int = 3, extend: float = 2.0,
-                 min_seconds: float = 120.0, max_trials: int = 40, slack_s: float = 60.0):
+    def __init__(self, seed: int = 0, budget: float = 8.0, eta: int = 3, rungs: int = 3, extend: float = 2.0,
+                 min_seconds: float = 120.0, max_trials: int = 40, slack_s: float = 60.0, control: bool = True):
         if eta < 2 or rungs < 1 or budget <= 0 or extend <= 0:
             raise ValueError("search: need eta >= 2, rungs >= 1, budget > 0, extend > 0")
         self.seed, self.budget, self.eta, self.rungs, self.extend = seed, budget, eta, rungs, extend
-        self.min_seconds, self.max_trials, self.slack_s = min_seconds, max_trials, slack_s
+        self.min_seconds, self.max_trials, self.slack_s, self.control = min_seconds, max_trials, slack_s, control
         self.thought = ""
 
     # -- the Agent protocol --------------------------------------------------------------------
@@ -191,10 +192,16 @@ class SearchAgent:
                 self.pending = f"{self._last()} No budget left to train longer: stopping the search."
                 return
             fids, counts, r = fids[:r + 1] + left.fidelities, counts[:r + 1] + left.counts, r + 1
+            rung = [{k: v for k, v in x.config.items() if k != fk.name} for x in ranked]
+            shipped = {k: v for k, v in base.config.items() if k != fk.name}
+            control = r == len(fids) - 1 and self.control and shipped not in rung[:counts[r]]
             self.pending = (f"{self._last()} {label} done: promoting the best {counts[r]} "
                             f"({', '.join(f'trial {x.n}' for x in ranked[:counts[r]])}) to {fk.name}="
-                            f"{_lit(fk, fids[r])}.")
-            rung = [{k: v for k, v in x.config.items() if k != fk.name} for x in ranked]
+                            f"{_lit(fk, fids[r])}" + (", and the shipped configuration as a control." if control
+                                                      else "."))
+            if control:
+                rung = rung[:counts[r]] + [shipped]
+                counts[r] += 1
 
     def _random_search(self, base: Trial):
         per = self.cost(None) + self.validate_s
@@ -346,8 +353,10 @@ class SearchAgent:
             while len(cs) > 1 and cs[-2] == 1:  # one configuration left: straight to the top
                 cs.pop(-2)
                 fs.pop(-2)
+            extra = 1 if self.control and len(cs) > 1 else 0  # the shipped configuration at the top, as a control
             seconds = sum(c * (self.cost(f) + self.validate_s) for c, f in zip(cs, fs))
-            steps = sum(cs) * (self._steps_per_edit() + 2) + cs[-1] + 1  # + backups
+            seconds += extra * (self.cost(fs[-1]) + self.validate_s)
+            steps = (sum(cs) + extra) * (self._steps_per_edit() + 2) + cs[-1] + extra + 1  # + backups
             if seconds <= self._seconds_left() and steps <= self._steps_left():
                 return Plan(fs, cs, seconds, steps)
         return None
