@@ -38,8 +38,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if s.is_controller:
         s.check_backend()
         s.check_agents()
+        s.server_urls = s.start_servers()
+    else:
+        s.use_servers(config.workerinput.get("mlgym_servers", {}))
     config.stash[SESSION] = s
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SESSION in config.stash:
+        state(config).stop_servers()
 
 
 def state(config: pytest.Config) -> MLGymSession:
@@ -50,6 +58,7 @@ def state(config: pytest.Config) -> MLGymSession:
 def pytest_configure_node(node) -> None:
     """xdist controller: every worker records under the controller's session id."""
     node.workerinput["mlgym_session"] = state(node.config).id
+    node.workerinput["mlgym_servers"] = state(node.config).server_urls
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -78,6 +78,8 @@ class MLGymSession:
     task_roots: list[Path]
     cache_dir: Path = field(default_factory=default_cache_dir)
     summary: dict | None = None  # built on the controller at the end of the run
+    servers: list = field(default_factory=list)  # local model servers this session started
+    server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
@@ -140,6 +142,32 @@ class MLGymSession:
                 spec.check()
             except AgentError as e:
                 raise pytest.UsageError(f"--agent {e}") from None
+
+    def start_servers(self) -> dict[str, str]:
+        """Start the local model server of every agent that asks for one (``serve:``); the workers get
+        its URL. Returns agent name -> base URL."""
+        urls = {}
+        for spec in self.agents:
+            if spec.params.get("serve") and not spec.params.get("api_base"):
+                from .agents.serve import LlamaServer
+
+                self.report_dir.mkdir(parents=True, exist_ok=True)
+                try:
+                    server = LlamaServer(**spec.params["serve"], log=self.report_dir / f"{spec.name}-server.log")
+                except AgentError as e:
+                    raise pytest.UsageError(f"--agent {spec.name}: {e}") from None
+                self.servers.append(server)
+                urls[spec.name] = spec.params["api_base"] = server.url
+        return urls
+
+    def use_servers(self, urls: dict[str, str]) -> None:
+        for spec in self.agents:
+            if spec.name in urls:
+                spec.params["api_base"] = urls[spec.name]
+
+    def stop_servers(self) -> None:
+        while self.servers:
+            self.servers.pop().stop()
 
     def header(self) -> str:
         mode = isolation.available() if self.backend == "local" else self.backend

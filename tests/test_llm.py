@@ -58,7 +58,8 @@ def test_prompts_carry_the_task_the_tools_and_the_budget(tiny, tmp_path):
     _, _, requests = play(tiny, tmp_path, SOLVE, cost_limit=2.5, input_cost_per_token=1e-6)
     first = requests[0]["messages"]
     assert first[0]["role"] == "system" and "research agent" in first[0]["content"]
-    assert "# Task: Guess the hidden number" in first[1]["content"] and "COMMANDS" in first[1]["content"]
+    assert "COMMANDS (one per step)" in first[0]["content"] and "edit <start>:<end>" in first[0]["content"]
+    assert first[1]["content"].startswith("# Task: Guess the hidden number") and "COMMANDS" not in first[1]["content"]
     later = requests[2]["messages"][-1]
     assert later["role"] == "tool"  # the observation answers the tool call
     assert re.search(r"\(step 3/20; \$0\.\d\d of \$2\.50 spent; \d+ minutes left\)", later["content"])
@@ -90,6 +91,11 @@ def test_rate_limits_and_server_errors_are_retried_by_litellm(tiny, tmp_path):
     assert rec.status == "submitted" and rec.best_submission == 10.0
     assert len(requests) == 7 and len(rec.usage) == 5  # two failed attempts, five answered calls
     assert rec.usage[0]["latency_s"] >= 1.0  # litellm's exponential backoff waited
+
+
+def test_a_timed_out_call_is_retried(tiny, tmp_path):
+    rec, _, requests = play(tiny, tmp_path, [{"error": "timeout"}, *SOLVE])
+    assert rec.status == "submitted" and len(requests) == 6 and rec.best_submission == 10.0
 
 
 def test_a_model_that_keeps_failing_ends_the_episode_in_one_line(tiny, tmp_path):

@@ -13,6 +13,7 @@ An unparseable reply gets one corrective re-prompt, then ends the episode as an 
 """
 from __future__ import annotations
 
+import atexit
 import difflib
 import json
 import re
@@ -25,8 +26,9 @@ from filelock import FileLock
 
 from . import AgentError, EpisodeEnd, TaskInfo
 
-from ..tools import action_from_call, schemas
+from ..tools import action_from_call, docs, schemas
 from . import scripted
+from .serve import ACTION_GRAMMAR
 from .scripted import litellm  # imported there without fetching prices or printing warnings
 
 litellm.suppress_debug_info = True
@@ -47,10 +49,17 @@ class LLMAgent:
                  history: int = 5, max_tokens: int = 4096, num_retries: int = 4, timeout_s: float = 600,
                  api_base: str | None = None, api_key: str | None = None, memory: bool = False,
                  memory_dir: str | None = None, input_cost_per_token: float | None = None,
-                 output_cost_per_token: float | None = None, check_model: bool = True, name: str | None = None):
+                 output_cost_per_token: float | None = None, check_model: bool = True, name: str | None = None,
+                 serve: dict | None = None, grammar: bool | str = False):
         self.model, self.temperature, self.max_steps, self.cost_limit = model, temperature, max_steps, cost_limit
         self.history, self.max_tokens, self.num_retries, self.timeout_s = history, max_tokens, num_retries, timeout_s
         self.api_base, self.api_key, self.memory = api_base or None, api_key or None, memory
+        if serve and not self.api_base:  # used outside pytest (which starts one server per session)
+            from .serve import LlamaServer
+            server = LlamaServer(**serve)
+            atexit.register(server.stop)
+            self.api_base = server.url
+        self.grammar = ACTION_GRAMMAR if grammar is True else (grammar or None)
         self.name = name or model
         self.prompts = load_prompts(prompts)
         self.tools = supports_tools(model) if tool_calling == "auto" else bool(tool_calling)
@@ -63,8 +72,12 @@ class LLMAgent:
 
     @staticmethod
     def check(model: str, api_base: str | None = None, api_key: str | None = None, check_model: bool = True,
-              **_) -> None:
+              serve: dict | None = None, **_) -> None:
         """Fail at session start, in one line, for a model that cannot be called from here."""
+        if serve:  # a local server the session starts: it needs its package and model file, nothing else
+            from . import serve as local
+            local.check(serve)
+            return
         try:
             _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
         except Exception:  # noqa: BLE001 - litellm raises a multi-line BadRequestError
@@ -130,12 +143,13 @@ class LLMAgent:
 
     # -- messages ---------------------------------------------------------------------------
     def _observe(self, observation: str) -> None:
-        if not self.messages:
-            system = self.prompts["system"].strip() + "\n\n" + self.prompts["tools_mode" if self.tools else
-                                                                         "text_mode"].strip()
-            if self.memory:
-                system += "\n\n" + self.prompts["memory"].strip()
-            self.messages = [{"role": "system", "content": system}, {"role": "user", "content": observation}]
+        if not self.messages:  # the system prompt has the tool docs; the first message, the task
+            commands = docs(self.task.artefact, self.task.step_s)
+            system = "\n\n".join(p.strip() for p in (
+                self.prompts["system"], self.prompts["tools_mode" if self.tools else "text_mode"], commands,
+                self.prompts["memory"] if self.memory else "") if p.strip())
+            task = observation.replace(commands, "").strip()
+            self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
             return
         left = max(0.0, self.task.episode_s - (time.monotonic() - self.started)) / 60
         text = self.prompts["observation"].format(
@@ -193,7 +207,8 @@ class LLMAgent:
                     tools=schemas(MEMORY if self.memory else None) if self.tools else None,
                     num_retries=self.num_retries, retry_strategy="exponential_backoff_retry",
                     timeout=self.timeout_s, api_base=self.api_base, api_key=self.api_key,
-                    metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing)
+                    metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing,
+                    **({"extra_body": {"grammar": self.grammar}} if self.grammar else {}))
             except litellm.ContextWindowExceededError as e:
                 if self.keep == 0:
                     raise EpisodeEnd("error", f"context window exceeded with every old observation already "
