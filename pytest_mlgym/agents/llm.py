@@ -132,8 +132,12 @@ class LLMAgent:
                 self._reply(self._remember(action) if memory_calls <= MAX_MEMORY_CALLS else
                             "Too many memory calls in a row: act on the task now.")
                 continue
-            if action is not None:
-                self.thought = (message.get("content") or "").strip()
+            if action is not None:  # the thought is the reply's text without its command block
+                content = message.get("content") or ""
+                blocks = list(FENCE.finditer(content))
+                if blocks and not message.get("tool_calls"):
+                    content = content[:blocks[-1].start()] + content[blocks[-1].end():]
+                self.thought = content.strip().removeprefix("DISCUSSION").strip()
                 return action
             if bad is not None:
                 raise EpisodeEnd("error", f"unparseable reply after a corrective re-prompt: {error}")
