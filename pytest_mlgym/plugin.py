@@ -6,6 +6,7 @@ back at the end and writes the summary, so reports are correct under pytest-xdis
 """
 from __future__ import annotations
 
+import os
 import types
 from pathlib import Path
 
@@ -29,13 +30,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=f"mlgym_{name}", action="append" if repeat else "store", default=None,
                         metavar=name.split("_")[-1].upper(), help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
         parser.addini(ini, help_, type="args" if repeat else "string", default=None)
+    group.addoption("--mlgym-cleanup", action="store_true", default=False,
+                    help="remove the Docker containers left by crashed pytest-mlgym sessions, then exit")
+
+
+def pytest_cmdline_main(config: pytest.Config):
+    if config.getoption("mlgym_cleanup"):
+        from .sandbox import SandboxError, docker
+
+        try:
+            n = docker.cleanup()
+        except SandboxError as e:
+            raise pytest.UsageError(f"--mlgym-cleanup: {e}") from None
+        print(f"mlgym: removed {n} container{'s' * (n != 1)} left by crashed sessions")
+        return 0
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than about 10 s (a task whose baseline does)")
     s = MLGymSession.from_config(config)
+    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER")}
+    os.environ["MLGYM_SESSION_ID"] = s.id  # containers are labelled with it (workers get the same id)
     if s.is_controller:
+        os.environ["MLGYM_SESSION_OWNER"] = str(os.getpid())
         s.check_backend()
         s.check_agents()
         s.server_urls = s.start_servers()
@@ -47,7 +66,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if SESSION in config.stash:
-        state(config).stop_servers()
+        s = state(config)
+        s.stop_servers()
+        if s.is_controller and s.backend == "docker":  # nothing outlives the session, even after a crash
+            from .sandbox import SandboxError, docker
+            try:
+                docker.cleanup(s.id)
+            except SandboxError:
+                pass
+        for k, v in s.saved_env.items():  # an in-process run (pytester) leaves its caller's as they were
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def state(config: pytest.Config) -> MLGymSession:

@@ -80,6 +80,7 @@ class MLGymSession:
     summary: dict | None = None  # built on the controller at the end of the run
     servers: list = field(default_factory=list)  # local model servers this session started
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
+    saved_env: dict[str, str | None] = field(default_factory=dict)  # restored at unconfigure
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":

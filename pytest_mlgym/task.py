@@ -88,6 +88,8 @@ class Limits(_Strict):
     memory_mb: int = Field(4096, gt=0)
     file_size_mb: int = Field(2048, gt=0)
     output_chars: int = Field(20_000, gt=100)  # an observation is cut to this many characters
+    cpus: float | None = Field(None, gt=0)  # CPU cores a container may use (docker sandbox)
+    pids: int = Field(512, ge=16)  # processes and threads a container may run at once (docker sandbox)
 
 
 class TaskSpec(_Strict):

@@ -125,12 +125,6 @@ def test_tasks_with_slow_or_untimed_baselines_are_marked_slow(bench):
     bench.runpytest("-m", "not slow").assert_outcomes(passed=1)
 
 
-def test_docker_sandbox_is_refused_until_it_exists(bench):
-    result = bench.runpytest("--sandbox=docker")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --sandbox docker: *not yet available*"])
-
-
 def test_missing_size_is_skipped_with_a_reason(bench):
     yml = bench.path / "tasks" / "tiny" / "task.yaml"
     yml.write_text(yml.read_text().replace("  full: {baseline: 6.0, tolerance: 0.0}\n", ""))

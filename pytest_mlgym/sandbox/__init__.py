@@ -31,6 +31,8 @@ class SandboxConfig:
     readonly: tuple[str, ...] = ()  # workspace-relative paths the agent may read but not change
     hidden: tuple[Path, ...] = ()  # host paths the agent must not see (task folders, caches)
     env: dict[str, str] = field(default_factory=dict)
+    cpus: float | None = None  # CPU cores (docker; the local backend has no such limit)
+    pids: int = 512  # processes and threads at once (docker; locally RLIMIT_NPROC is per user, not per sandbox)
 
 
 class SandboxError(Exception):

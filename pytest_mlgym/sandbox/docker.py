@@ -1,16 +1,268 @@
-"""The Docker backend (Docker Engine through the ``docker`` SDK): not built yet.
+"""The Docker backend: one container per episode on a Docker Engine, through the ``docker`` SDK.
 
-Selecting it fails at session start with a clear message until the Docker issue lands.
+The container runs a reaping ``bash`` as PID 1 with no network (unless asked), memory and swap,
+pids and file-size limits, a read-only root, no capabilities, ``no-new-privileges``, and a
+non-root user. The episode's workspace is bind-mounted at its host path (read-write; the task's
+data read-only on top) and the host's Python prefix read-only, so the task stack needs no
+registry; nothing else of the host is there, so task folders are hidden by construction. The
+persistent shell is one long-lived ``docker exec -i ... bash`` driven exactly like the local one
+(same markers, streaming cap, timeouts); a timeout kills every process in the container but
+PID 1 and restarts the shell. Containers carry the label ``mlgym.session`` and are removed at
+close. The runtime image is built offline (debootstrap + ``docker import``), once, under a file
+lock, and tagged by the hash of its recipe.
 """
 from __future__ import annotations
 
-from . import SandboxError
+import functools
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from . import SandboxConfig, SandboxError
+from .local import LocalSandbox
+
+# PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
+# processes as zombies that keep counting against the pids limit)
+INIT = ["bash", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; done"]
+LABEL = "mlgym.session"  # every container carries its pytest session's id (MLGYM_SESSION_ID)
+OWNER = "mlgym.owner"  # host:pid of the process that owns the session
+UID = 65534  # nobody: owns the workspace while the container runs
+SUITE = "bookworm"
+RECIPE = f"debootstrap --variant=minbase {SUITE}; chmod 755 /root; v1"
+
+
+def _client():
+    try:
+        import docker
+    except ImportError:
+        raise SandboxError("the docker SDK is not installed (pip install docker)") from None
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - every way of not reaching an engine is one message
+        raise SandboxError(f"no Docker Engine answers at {os.environ.get('DOCKER_HOST', 'the default socket')} "
+                           f"({type(e).__name__}); start dockerd or set DOCKER_HOST") from None
+    return client
+
+
+@functools.cache
+def image_tag() -> str:
+    digest = hashlib.sha256(f"{RECIPE}|{sys.platform}".encode()).hexdigest()[:12]
+    return f"mlgym-runtime:{digest}"
+
+
+def ensure_image(client=None) -> str:
+    """The runtime image, built offline if this engine does not have it yet (once, under a lock)."""
+    client = client or _client()
+    tag = image_tag()
+    with FileLock(str(Path(tempfile.gettempdir()) / "mlgym-docker-image.lock")):
+        try:
+            client.images.get(tag)
+            return tag
+        except Exception:  # noqa: BLE001 - not found: build it
+            pass
+        if not shutil.which("debootstrap"):
+            raise SandboxError(f"the image {tag} is missing and debootstrap is not installed to build it "
+                               "(apt-get install debootstrap)")
+        with tempfile.TemporaryDirectory(prefix="mlgym-rootfs-") as d:
+            root = Path(d) / "rootfs"
+            run = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root)], capture_output=True, text=True)
+            if run.returncode != 0:
+                raise SandboxError(f"debootstrap failed: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
+            (root / "root").chmod(0o755)  # the host Python may be mounted under /root
+            tar = Path(d) / "rootfs.tar"
+            subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
+            with open(tar, "rb") as f:
+                client.api.import_image_from_data(f.read(), repository=tag.split(":")[0], tag=tag.split(":")[1])
+    return tag
 
 
 def check() -> None:
-    raise SandboxError("the docker sandbox is not yet available in this version; use --sandbox local")
+    ensure_image()
 
 
-class DockerSandbox:
-    def __init__(self, workdir, config):
-        check()
+class DockerSandbox(LocalSandbox):
+    def __init__(self, workdir: Path, config: SandboxConfig):
+        self.client = _client()
+        self.container = None
+        root = Path(workdir).resolve()
+        self._own(root, config)
+        mounts = {str(root): {"bind": str(root), "mode": "rw"}}
+        for p in config.readonly:
+            if (root / p).exists():
+                mounts[str(root / p)] = {"bind": str(root / p), "mode": "ro"}
+        prefix = Path(sys.base_prefix).resolve()
+        mounts[str(prefix)] = {"bind": str(prefix), "mode": "ro"}
+        if Path(sys.prefix).resolve() != prefix:
+            mounts[str(Path(sys.prefix).resolve())] = {"bind": str(Path(sys.prefix).resolve()), "mode": "ro"}
+        self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
+                    "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **config.env}
+        import docker
+
+        try:
+            self.container = self.client.containers.run(
+                ensure_image(self.client), INIT, detach=True, labels=labels(),
+                network_mode="bridge" if config.network else "none", user=f"{UID}:{UID}", working_dir=str(root),
+                mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m", pids_limit=config.pids,
+                nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
+                read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
+                security_opt=["no-new-privileges"], volumes=mounts, environment=self.env, init=False,
+                ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
+                                             hard=config.file_size_mb << 20)])
+        except Exception as e:  # noqa: BLE001
+            raise SandboxError(f"cannot start a container: {' '.join(str(e).split())[:300]}") from None
+        self.container.reload()
+        self.init_pid = int(self.container.attrs["State"]["Pid"])  # PID 1, as the host sees it
+        super().__init__(root, config)
+        self.isolation = "docker"
+
+    @staticmethod
+    def _own(root: Path, config: SandboxConfig) -> None:
+        """The container's user owns the workspace; read-only paths stay the harness's."""
+        ro = [root / p for p in config.readonly]
+        for dirpath, dirnames, filenames in os.walk(root):
+            d = Path(dirpath)
+            if any(d == r or d.is_relative_to(r) for r in ro):
+                dirnames[:] = []
+                continue
+            os.lchown(d, UID, UID)
+            for name in filenames:
+                if not any((d / name) == r for r in ro):
+                    os.lchown(d / name, UID, UID)
+
+    # -- files: the harness writes as root, the container's user must own what it writes ------------
+    def write_file(self, path: str, data: bytes) -> None:
+        super().write_file(path, data)
+        p = self._inside(path)
+        for d in [p, *p.parents]:
+            if d == self.root or not d.is_relative_to(self.root):
+                break
+            os.lchown(d, UID, UID)  # the file and any folder made for it
+
+    def copy_in(self, src: Path, dest: str) -> None:
+        super().copy_in(src, dest)
+        self._own(self._inside(dest), self.config)
+
+    # -- the shell: a long-lived `docker exec -i` ---------------------------------------------
+    def _start(self) -> None:
+        argv = ["docker", "exec", "-i", "-u", f"{UID}:{UID}", "-w", self._cwd,
+                *[a for k, v in self.env.items() for a in ("-e", f"{k}={v}")],
+                # stderr joins stdout inside the container: docker's two streams would lose their order
+                self.container.id, "bash", "--noprofile", "--norc", "-c", "exec bash --noprofile --norc 2>&1"]
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            raise SandboxError(f"cannot start the container's shell: {e}") from None
+
+    def _kill(self) -> int | None:
+        """Kill every process in the container but PID 1, then the ``docker exec`` client."""
+        if self.container is not None and self._proc is not None:
+            self._kill_all()
+        return super()._kill()
+
+    def _kill_all(self) -> None:
+        """From the host (a fork bomb leaves no room to exec anything inside): stop every process of
+        the container's cgroup but its init, so none can fork away, then kill them all."""
+        cid = self.container.id
+        procs = [f"/sys/fs/cgroup/{c}/docker/{cid}/cgroup.procs" for c in ("pids", "memory", "cpu")]
+        procs += [f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cgroup.procs", f"/sys/fs/cgroup/docker/{cid}/cgroup.procs"]
+        path = next((p for p in procs if os.path.exists(p)), None)
+        if path is None:  # no cgroup visible from here (a remote engine): ask the container itself
+            try:
+                self.container.exec_run(["bash", "-c", "kill -9 -1"], user=f"{UID}:{UID}")
+            except Exception:  # noqa: BLE001 - the container may be gone already
+                pass
+            return
+        seen: set[int] = set()
+        for _ in range(20):
+            try:
+                pids = {int(x) for x in Path(path).read_text().split()} - {self.init_pid} - seen
+            except OSError:
+                return
+            if not pids:
+                break
+            for pid in pids:
+                _signal(pid, signal.SIGSTOP)
+            seen |= pids
+        for pid in seen:
+            _signal(pid, signal.SIGKILL)
+
+    def exec(self, cmd: str, timeout: float):
+        if self.container is None:
+            raise SandboxError("the sandbox is closed")
+        before = self._oom_kills()
+        res = super().exec(cmd, timeout)
+        if self._oom_kills() > before:  # say why a process died, so the agent (and the record) know
+            res = type(res)(res.returncode, res.output + f"\n[out of memory: a process reached the container's "
+                                                         f"limit of {self.config.memory_mb} MB and was killed]",
+                            res.timed_out)
+        return res
+
+    def _oom_kills(self) -> int:
+        """How many processes the kernel killed for memory in this container (cgroup v1 or v2)."""
+        for path in (f"/sys/fs/cgroup/memory/docker/{self.container.id}/memory.oom_control",
+                     f"/sys/fs/cgroup/system.slice/docker-{self.container.id}.scope/memory.events",
+                     f"/sys/fs/cgroup/docker/{self.container.id}/memory.events"):
+            try:
+                for line in Path(path).read_text().splitlines():
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+            except (OSError, ValueError):
+                continue
+        return 0
+
+    def close(self) -> None:
+        super().close()
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except Exception:  # noqa: BLE001
+                pass
+            self.container = None
+
+
+def labels() -> dict[str, str]:
+    """The session's id, and the process that owns the session (to tell leftovers from live runs)."""
+    owner = os.environ.get("MLGYM_SESSION_OWNER") or str(os.getpid())
+    return {LABEL: os.environ.get("MLGYM_SESSION_ID") or f"interactive-{owner}", OWNER: f"{socket.gethostname()}:{owner}"}
+
+
+def cleanup(session: str | None = None, client=None) -> int:
+    """Remove this session's containers, or (``session=None``) those whose owning process on this
+    host is gone: the leftovers of crashed sessions. Returns how many were removed."""
+    client = client or _client()
+    found = client.containers.list(all=True, filters={"label": f"{LABEL}={session}" if session else LABEL})
+    removed = 0
+    for c in found:
+        host, _, pid = c.labels.get(OWNER, ":").partition(":")
+        if session is None and host == socket.gethostname() and pid.isdigit() and _alive(int(pid)):
+            continue  # a live session's container
+        c.remove(force=True)
+        removed += 1
+    return removed
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,144 @@
+"""The docker backend beyond the shared contract: limits it reports, cleanup, and whole runs."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_mlgym.sandbox import SandboxConfig, SandboxError
+
+pytestmark = pytest.mark.docker
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from pytest_mlgym.sandbox import docker
+    try:
+        docker.check()
+    except SandboxError as e:
+        pytest.skip(f"no Docker Engine here: {e}")
+    return docker._client()
+
+
+@pytest.fixture
+def make(engine, tmp_path):
+    from pytest_mlgym.sandbox.docker import DockerSandbox
+    made = []
+
+    def make(**config):
+        ws = tmp_path / f"ws{len(made)}"
+        ws.mkdir()
+        sb = DockerSandbox(ws, SandboxConfig(**config))
+        made.append(sb)
+        return sb
+    yield make
+    for sb in made:
+        sb.close()
+
+
+def containers(engine, **labels) -> list:
+    return engine.containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+
+
+def test_a_memory_bomb_is_killed_by_the_limit_and_said_to_be(make):
+    sb = make(memory_mb=256)
+    res = sb.exec("python -c 'b = bytearray(2 << 30)'", 60)
+    assert res.returncode != 0 and "[out of memory: a process reached the container's limit of 256 MB" in res.output
+    assert sb.exec("echo alive", 10).output == "alive\n"  # the harness and the shell go on
+
+
+def test_a_fork_bomb_hits_the_pids_limit_and_the_harness_survives(make):
+    sb = make(pids=64)
+    sb.exec("bomb() { bomb | bomb & }; bomb", 8)  # returns at once: the bomb goes on in the background
+    time.sleep(2)
+    cgroup = Path(f"/sys/fs/cgroup/pids/docker/{sb.container.id}/cgroup.procs")
+    if cgroup.exists():
+        assert len(cgroup.read_text().split()) <= 64  # the limit holds
+    assert "alive" in sb.exec("echo alive", 20).output.splitlines()  # a builtin: the shell still answers
+    assert sb.exec("sleep 100", 2).timed_out  # a timeout kills everything in the container but its init
+    assert int(sb.exec("ls /proc | grep -c '^[0-9]'", 10).output.strip()) < 10
+
+
+def test_the_container_is_locked_down(make):
+    sb = make()
+    out = sb.exec("id -u; cat /proc/self/status | grep CapEff; touch /etc/x 2>&1; ls /work 2>&1; "
+                  "python -c \"import urllib.request as u; u.urlopen('http://1.1.1.1', timeout=3)\" 2>&1 | tail -1", 30)
+    lines = out.output.splitlines()
+    assert lines[0] == "65534" and lines[1].endswith("0000000000000000")  # not root, no capabilities
+    assert "Read-only file system" in out.output and "No such file or directory" in out.output
+    assert "Network is unreachable" in out.output or "URLError" in out.output
+
+
+def test_files_made_in_the_container_are_readable_by_the_harness(make):
+    sb = make()
+    sb.exec("mkdir -p out && echo 1,2 > out/sub.csv", 10)
+    assert sb.read_file("out/sub.csv") == b"1,2\n"
+    sb.write_file("notes.txt", b"from the harness")
+    assert sb.exec("cat notes.txt && echo more >> notes.txt", 10).returncode == 0
+
+
+def test_close_removes_the_container(make, engine):
+    sb = make()
+    cid = sb.container.id
+    sb.close()
+    assert not [c for c in engine.containers.list(all=True) if c.id == cid]
+
+
+def test_cleanup_removes_leftovers_of_dead_sessions_only(engine, tmp_path, monkeypatch):
+    from pytest_mlgym.sandbox import docker
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for owner, sid in ((str(dead.pid), "crashed-session"), (str(os.getpid()), "live-session")):
+        monkeypatch.setenv("MLGYM_SESSION_OWNER", owner)
+        monkeypatch.setenv("MLGYM_SESSION_ID", sid)
+        ws = tmp_path / sid
+        ws.mkdir()
+        docker.DockerSandbox(ws, SandboxConfig())._proc.kill()  # abandoned without close()
+    try:
+        assert docker.cleanup() >= 1
+        assert containers(engine, **{docker.LABEL: "crashed-session"}) == []
+        assert len(containers(engine, **{docker.LABEL: "live-session"})) == 1
+    finally:
+        docker.cleanup("live-session")
+
+
+def test_a_run_in_docker_passes_and_leaves_no_container(bench, engine):
+    from pytest_mlgym.sandbox import docker
+    # a conftest that abandons a container, as a crashing test would: the session must still remove it
+    (bench.path / "conftest.py").write_text(
+        "import pytest\n"
+        "@pytest.fixture(autouse=True)\n"
+        "def abandoned(tmp_path):\n"
+        "    from pytest_mlgym.sandbox import SandboxConfig\n"
+        "    from pytest_mlgym.sandbox.docker import DockerSandbox\n"
+        "    DockerSandbox(tmp_path, SandboxConfig())\n")
+    before = {c.id for c in engine.containers.list(all=True, filters={"label": docker.LABEL})}
+    result = bench.runpytest_subprocess("tasks", "--sandbox=docker", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)  # the baseline agent reproduces the tiny task's baseline
+    [rec] = [json.loads(line) for line in (bench.path / "reports" / "results.jsonl").read_text().splitlines()]
+    assert rec["isolation"] == "docker" and rec["best_submission"] == 6.0 and rec["sandbox"] == "docker"
+    after = {c.id for c in engine.containers.list(all=True, filters={"label": docker.LABEL})}
+    assert after <= before
+
+
+def test_two_lite_tasks_pass_in_docker(pytester, engine, monkeypatch, tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    result = pytester.runpytest_subprocess(str(root / "tasks"), "--sandbox=docker", "-n", "2", "-k",
+                                           "prisoners or house", f"--rootdir={root}", "-p", "no:cacheprovider",
+                                           f"--mlgym-report-dir={tmp_path}")
+    result.assert_outcomes(passed=2)
+
+
+def test_without_an_engine_the_session_stops_in_one_line(bench, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = bench.runpytest_subprocess("--sandbox=docker", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    assert [line for line in result.errlines if line.strip()] == [
+        "ERROR: --sandbox docker: no Docker Engine answers at unix:///nonexistent/docker.sock "
+        "(DockerException); start dockerd or set DOCKER_HOST"]
