@@ -201,7 +201,8 @@ class MLGymEnv(gym.Env):
         final = st.scores[-1] if st.scores and st.scores[-1].kind != "validate" else None
         return {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
                 "best_attempt": m.best(valid), "best_submission": final.score if final else None,
-                "isolation": getattr(self.sandbox, "isolation", None), "scores": list(st.scores)}
+                "isolation": getattr(self.sandbox, "isolation", None), "scores": list(st.scores),
+                "host": getattr(self.sandbox, "host", None)}
 
     def _log(self, action: str, obs: str, reward: float = 0.0) -> None:
         self._last_obs = obs

@@ -102,7 +102,7 @@ class Episode:
             status=env.state.status, reason=env.state.reason, steps=env.state.step, wall_s=round(wall_s, 3),
             cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
             usage=list(getattr(agent, "usage", None) or []),
-            sandbox=env.backend, isolation=info["isolation"], finished_at=time.time(),
+            sandbox=env.backend, isolation=info["isolation"], sandbox_host=info["host"], finished_at=time.time(),
         )
         rec.passed, rec.verdict = judge(rec)
         return rec

@@ -38,6 +38,8 @@ def pytest_cmdline_main(config: pytest.Config):
     if config.getoption("mlgym_cleanup"):
         from .sandbox import SandboxError, docker
 
+        if hosts := config.getoption("mlgym_docker_host"):
+            os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(hosts)
         try:
             n = docker.cleanup()
         except SandboxError as e:
@@ -51,8 +53,10 @@ def pytest_cmdline_main(config: pytest.Config):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than about 10 s (a task whose baseline does)")
     s = MLGymSession.from_config(config)
-    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER")}
+    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER", "MLGYM_DOCKER_HOSTS")}
     os.environ["MLGYM_SESSION_ID"] = s.id  # containers are labelled with it (workers get the same id)
+    if s.docker_hosts:
+        os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(s.docker_hosts)
     if s.is_controller:
         os.environ["MLGYM_SESSION_OWNER"] = str(os.getpid())
         s.check_backend()

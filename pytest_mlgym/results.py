@@ -51,6 +51,7 @@ class RunRecord(BaseModel):
     trajectory: str | None = None  # the saved trajectory, relative to the report folder
     sandbox: str = "local"
     isolation: str | None = None
+    sandbox_host: str | None = None  # the Docker Engine that ran it (--sandbox docker)
     passed: bool = False
     verdict: str = ""
     versions: dict = Field(default_factory=lambda: versions())

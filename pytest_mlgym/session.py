@@ -29,8 +29,11 @@ OPTIONS = {
     "report_dir": ("--mlgym-report-dir", "mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
     "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
     "agents_dir": ("--mlgym-agents-dir", "mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
+    "docker_host": ("--docker-host", "mlgym_docker_hosts", "",
+                    "Docker Engine URL for --sandbox docker (repeatable: each episode goes to the least busy; "
+                    "default: DOCKER_HOST)"),
 }
-REPEATABLE = {"agent", "tasks_dir", "agents_dir"}
+REPEATABLE = {"agent", "tasks_dir", "agents_dir", "docker_host"}
 
 
 def _setting(config: pytest.Config, name: str) -> list[str]:
@@ -170,11 +173,16 @@ class MLGymSession:
         while self.servers:
             self.servers.pop().stop()
 
+    @property
+    def docker_hosts(self) -> list[str]:
+        return _setting(self.config, "docker_host")
+
     def header(self) -> str:
         mode = isolation.available() if self.backend == "local" else self.backend
         return (f"mlgym: {len(self.tasks)} tasks ({self.size}), agents: {', '.join(a.name for a in self.agents)}, "
                 f"seeds: {self.seeds}, max steps: {self.max_steps}, sandbox: {self.backend}"
                 + (f" [{isolation.describe(mode)}]" if self.backend == "local" else "")
+                + (f" on {', '.join(self.docker_hosts)}" if self.backend == "docker" and self.docker_hosts else "")
                 + f", reports: {self.report_dir}"
                 + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else ""))
 

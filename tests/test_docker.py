@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -142,3 +143,38 @@ def test_without_an_engine_the_session_stops_in_one_line(bench, monkeypatch):
     assert [line for line in result.errlines if line.strip()] == [
         "ERROR: --sandbox docker: no Docker Engine answers at unix:///nonexistent/docker.sock "
         "(DockerException); start dockerd or set DOCKER_HOST"]
+
+
+@pytest.fixture(scope="module")
+def second_engine(engine, tmp_path_factory):
+    """A second, real dockerd on its own unix socket (data and exec roots of its own)."""
+    if not shutil.which("dockerd") or os.geteuid() != 0:
+        pytest.skip("needs root and dockerd to start a second engine")
+    d = Path(tempfile.mkdtemp(prefix="mlgym-d2-", dir="/tmp"))
+    sock = f"unix://{d}/docker.sock"
+    proc = subprocess.Popen(["dockerd", "--host", sock, "--data-root", f"{d}/root", "--exec-root", f"{d}/exec",
+                             "--pidfile", f"{d}/docker.pid", "--bridge=none", "--iptables=false"],
+                            stdout=subprocess.DEVNULL, stderr=open(d / "log", "wb"))
+    deadline = time.monotonic() + 30
+    while subprocess.run(["docker", "-H", sock, "info"], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.skip(f"a second dockerd did not start (see {d}/log)")
+        time.sleep(0.5)
+    yield sock
+    proc.terminate()
+    proc.wait(30)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_episodes_spread_over_two_engines(bench, engine, second_engine):
+    first = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    result = bench.runpytest_subprocess("tasks", "--sandbox=docker", f"--docker-host={first}",
+                                        f"--docker-host={second_engine}", "--seeds=4", "-n", "2",
+                                        "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    runs = [json.loads(line) for line in (bench.path / "reports" / "results.jsonl").read_text().splitlines()]
+    assert {r["sandbox_host"] for r in runs} == {first, second_engine}
+    from pytest_mlgym.sandbox import docker
+    for url in (first, second_engine):  # nothing left on either engine
+        assert docker._client(url).containers.list(all=True, filters={"label": f"{docker.LABEL}={runs[0]['session']}"}) == []

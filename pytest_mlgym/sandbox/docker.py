@@ -39,17 +39,27 @@ SUITE = "bookworm"
 RECIPE = f"debootstrap --variant=minbase {SUITE}; chmod 755 /root; v1"
 
 
-def _client():
+def hosts() -> list[str | None]:
+    """The engines to spread episodes over: ``--docker-host`` (MLGYM_DOCKER_HOSTS), else
+    DOCKER_HOST or the default socket (None)."""
+    given = [h for h in os.environ.get("MLGYM_DOCKER_HOSTS", "").split(",") if h]
+    return given or [os.environ.get("DOCKER_HOST") or None]
+
+
+@functools.cache
+def _client(url: str | None = None):
     try:
         import docker
     except ImportError:
         raise SandboxError("the docker SDK is not installed (pip install docker)") from None
-    try:
-        client = docker.from_env(timeout=120)
+    where = url or os.environ.get("DOCKER_HOST") or "the default socket"
+    try:  # from_env, so that DOCKER_TLS_VERIFY / DOCKER_CERT_PATH apply to tcp:// hosts too
+        client = docker.from_env(timeout=120, environment={**os.environ, **({"DOCKER_HOST": url} if url else {})},
+                                 use_ssh_client=bool(url and url.startswith("ssh://")))
         client.ping()
     except Exception as e:  # noqa: BLE001 - every way of not reaching an engine is one message
-        raise SandboxError(f"no Docker Engine answers at {os.environ.get('DOCKER_HOST', 'the default socket')} "
-                           f"({type(e).__name__}); start dockerd or set DOCKER_HOST") from None
+        raise SandboxError(f"no Docker Engine answers at {where} ({type(e).__name__}); start dockerd or "
+                           f"set DOCKER_HOST") from None
     return client
 
 
@@ -59,39 +69,64 @@ def image_tag() -> str:
     return f"mlgym-runtime:{digest}"
 
 
-def ensure_image(client=None) -> str:
-    """The runtime image, built offline if this engine does not have it yet (once, under a lock)."""
-    client = client or _client()
+def ensure_image(client) -> str:
+    """The runtime image on this engine, imported from a root filesystem built offline once per
+    machine (debootstrap, cached and locked), if the engine does not have it yet."""
     tag = image_tag()
-    with FileLock(str(Path(tempfile.gettempdir()) / "mlgym-docker-image.lock")):
+    try:
+        client.images.get(tag)
+        return tag
+    except Exception:  # noqa: BLE001 - not found: import it
+        pass
+    from ..task import default_cache_dir
+    cache = default_cache_dir() / "docker"
+    cache.mkdir(parents=True, exist_ok=True)
+    tar = cache / f"{tag.replace(':', '-')}.tar"
+    with FileLock(str(tar) + ".lock"):
+        if not tar.exists():
+            _build_rootfs(tar)
         try:
             client.images.get(tag)
-            return tag
-        except Exception:  # noqa: BLE001 - not found: build it
-            pass
-        if not shutil.which("debootstrap"):
-            raise SandboxError(f"the image {tag} is missing and debootstrap is not installed to build it "
-                               "(apt-get install debootstrap)")
-        with tempfile.TemporaryDirectory(prefix="mlgym-rootfs-") as d:
-            root = Path(d) / "rootfs"
-            run = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root)], capture_output=True, text=True)
-            if run.returncode != 0:
-                raise SandboxError(f"debootstrap failed: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
-            (root / "root").chmod(0o755)  # the host Python may be mounted under /root
-            tar = Path(d) / "rootfs.tar"
-            subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
+        except Exception:  # noqa: BLE001
+            repository, _, version = tag.partition(":")
             with open(tar, "rb") as f:
-                client.api.import_image_from_data(f.read(), repository=tag.split(":")[0], tag=tag.split(":")[1])
+                client.api.import_image_from_data(f.read(), repository=repository, tag=version)
     return tag
 
 
+def _build_rootfs(tar: Path) -> None:
+    if not shutil.which("debootstrap"):
+        raise SandboxError(f"the image {image_tag()} is missing and debootstrap is not installed to build it "
+                           "(apt-get install debootstrap, or bash .ci/dockerd)")
+    with tempfile.TemporaryDirectory(prefix="mlgym-rootfs-") as d:
+        root = Path(d) / "rootfs"
+        run = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root)], capture_output=True, text=True)
+        if run.returncode != 0:
+            last = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
+            raise SandboxError(f"debootstrap failed: {last}")
+        (root / "root").chmod(0o755)  # the host Python may be mounted under /root
+        subprocess.run(["tar", "-C", str(root), "-cf", f"{tar}.part", "."], check=True)
+        os.replace(f"{tar}.part", tar)
+
+
+def _least_busy() -> tuple[str | None, object]:
+    """The engine running the fewest containers now (the first of equals): one scheduler rule."""
+    best = None
+    for url in hosts():
+        client = _client(url)
+        busy = len(client.containers.list(filters={"status": "running"}))
+        if best is None or busy < best[0]:
+            best = (busy, url, client)
+    return best[1], best[2]
+
+
 def check() -> None:
-    ensure_image()
+    for url in hosts():
+        ensure_image(_client(url))
 
 
 class DockerSandbox(LocalSandbox):
     def __init__(self, workdir: Path, config: SandboxConfig):
-        self.client = _client()
         self.container = None
         root = Path(workdir).resolve()
         self._own(root, config)
@@ -107,16 +142,21 @@ class DockerSandbox(LocalSandbox):
                     "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **config.env}
         import docker
 
+        lock = FileLock(str(Path(tempfile.gettempdir()) / "mlgym-docker-schedule.lock"))
         try:
-            self.container = self.client.containers.run(
-                ensure_image(self.client), INIT, detach=True, labels=labels(),
-                network_mode="bridge" if config.network else "none", user=f"{UID}:{UID}", working_dir=str(root),
-                mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m", pids_limit=config.pids,
-                nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
-                read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
-                security_opt=["no-new-privileges"], volumes=mounts, environment=self.env, init=False,
-                ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
-                                             hard=config.file_size_mb << 20)])
+            with lock:  # choose and start under one lock, so parallel workers see each other's containers
+                self.host, self.client = _least_busy()
+                self.container = self.client.containers.run(
+                    ensure_image(self.client), INIT, detach=True, labels=labels(),
+                    network_mode="bridge" if config.network else "none", user=f"{UID}:{UID}",
+                    working_dir=str(root), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
+                    pids_limit=config.pids, nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
+                    read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"], volumes=mounts, environment=self.env, init=False,
+                    ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
+                                                 hard=config.file_size_mb << 20)])
+        except SandboxError:
+            raise
         except Exception as e:  # noqa: BLE001
             raise SandboxError(f"cannot start a container: {' '.join(str(e).split())[:300]}") from None
         self.container.reload()
@@ -153,7 +193,7 @@ class DockerSandbox(LocalSandbox):
 
     # -- the shell: a long-lived `docker exec -i` ---------------------------------------------
     def _start(self) -> None:
-        argv = ["docker", "exec", "-i", "-u", f"{UID}:{UID}", "-w", self._cwd,
+        argv = ["docker", *(["-H", self.host] if self.host else []), "exec", "-i", "-u", f"{UID}:{UID}", "-w", self._cwd,
                 *[a for k, v in self.env.items() for a in ("-e", f"{k}={v}")],
                 # stderr joins stdout inside the container: docker's two streams would lose their order
                 self.container.id, "bash", "--noprofile", "--norc", "-c", "exec bash --noprofile --norc 2>&1"]
@@ -239,8 +279,8 @@ def labels() -> dict[str, str]:
 def cleanup(session: str | None = None, client=None) -> int:
     """Remove this session's containers, or (``session=None``) those whose owning process on this
     host is gone: the leftovers of crashed sessions. Returns how many were removed."""
-    client = client or _client()
-    found = client.containers.list(all=True, filters={"label": f"{LABEL}={session}" if session else LABEL})
+    found = [c for client in ([client] if client else [_client(url) for url in hosts()])
+             for c in client.containers.list(all=True, filters={"label": f"{LABEL}={session}" if session else LABEL})]
     removed = 0
     for c in found:
         host, _, pid = c.labels.get(OWNER, ":").partition(":")
