@@ -119,13 +119,12 @@ def test_a_run_in_docker_passes_and_leaves_no_container(bench, engine):
         "    from pytest_mlgym.sandbox import SandboxConfig\n"
         "    from pytest_mlgym.sandbox.docker import DockerSandbox\n"
         "    DockerSandbox(tmp_path, SandboxConfig())\n")
-    before = {c.id for c in engine.containers.list(all=True, filters={"label": docker.LABEL})}
     result = bench.runpytest_subprocess("tasks", "--sandbox=docker", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)  # the baseline agent reproduces the tiny task's baseline
     [rec] = [json.loads(line) for line in (bench.path / "reports" / "results.jsonl").read_text().splitlines()]
     assert rec["isolation"] == "docker" and rec["best_submission"] == 6.0 and rec["sandbox"] == "docker"
-    after = {c.id for c in engine.containers.list(all=True, filters={"label": docker.LABEL})}
-    assert after <= before
+    # the abandoned containers (one per worker) and the episode's are all gone with the session
+    assert engine.containers.list(all=True, filters={"label": f"{docker.LABEL}={rec['session']}"}) == []
 
 
 def test_two_lite_tasks_pass_in_docker(pytester, engine, monkeypatch, tmp_path):
