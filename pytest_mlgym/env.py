@@ -78,9 +78,10 @@ class MLGymEnv(gym.Env):
     metadata = {"render_modes": ["ansi"]}
 
     def __init__(self, task: Task | str, *, size: str = "lite", sandbox: str = "local", max_steps: int = 50,
-                 cache_dir: Path | None = None, hidden: tuple[Path, ...] = (), render_mode: str | None = None):
+                 cache_dir: Path | None = None, hidden: tuple[Path, ...] = (), render_mode: str | None = None,
+                 gpus: tuple[str, ...] = ()):
         self.task = task if isinstance(task, Task) else _find_task(task)
-        self.size, self.backend, self.max_steps = size, sandbox, max_steps
+        self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
         self.size_spec = self.task.size(size)
         self.cache_dir = cache_dir or default_cache_dir()
         # never visible to the agent: every task folder we know of and the prepared-data cache
@@ -112,7 +113,7 @@ class MLGymEnv(gym.Env):
         self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
             memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, cpu_s=lim.episode_s * (os.cpu_count() or 1),
             output_chars=lim.output_chars, readonly=(spec.data_dir,), hidden=self.hidden, cpus=lim.cpus, pids=lim.pids,
-            env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
+            gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
         self.state = EpisodeState()
         obs = self.intro()

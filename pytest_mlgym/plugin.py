@@ -174,7 +174,7 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
         pytest.skip(f"task {task.id} has no '{s.size}' size yet (sizes: {', '.join(task.spec.sizes)})")
     try:
         env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
-                       hidden=s.hidden)
+                       hidden=s.hidden, gpus=s.gpus)
         episode = Episode.start(env, seed, session=s.id,
                                 on_record=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:

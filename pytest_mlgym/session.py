@@ -29,6 +29,10 @@ OPTIONS = {
     "report_dir": ("--mlgym-report-dir", "mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
     "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
     "agents_dir": ("--mlgym-agents-dir", "mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
+    "gpus": ("--gpus", "mlgym_gpus", "", "GPU ids the sandboxes may use, e.g. 0,1,2,3; split across xdist workers "
+             "so that no two running episodes share one"),
+    "gpus_per_run": ("--gpus-per-run", "mlgym_gpus_per_run", "", "GPUs each episode gets (default: its worker's "
+                     "whole share); with no --gpus, from every GPU nvidia-smi lists"),
     "docker_host": ("--docker-host", "mlgym_docker_hosts", "",
                     "Docker Engine URL for --sandbox docker (repeatable: each episode goes to the least busy; "
                     "default: DOCKER_HOST)"),
@@ -84,6 +88,7 @@ class MLGymSession:
     servers: list = field(default_factory=list)  # local model servers this session started
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
     saved_env: dict[str, str | None] = field(default_factory=dict)  # restored at unconfigure
+    gpus: tuple[str, ...] = ()  # the GPUs each episode of this process gets (its share of --gpus)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
@@ -109,7 +114,8 @@ class MLGymSession:
         tasks, broken = discover(roots)
         report_dir = Path(_setting(config, "report_dir")[-1])
         workerinput = getattr(config, "workerinput", None)
-        return cls(
+        gpus = gpu_share(config, workerinput)
+        return cls(gpus=gpus,
             config=config, id=workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12],
             agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
             backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
@@ -218,3 +224,32 @@ def save_trajectory(report_dir: Path, rec: RunRecord, trajectory: list[dict]) ->
             f.write(json.dumps(step, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def gpu_share(config: pytest.Config, workerinput: dict | None) -> tuple[str, ...]:
+    """The GPUs each episode of this process gets: worker k of n takes ids k, k+n, ... of the pool
+    (so running episodes never share a GPU), and each episode gets ``--gpus-per-run`` of those."""
+    raw = (_setting(config, "gpus") or [""])[-1]
+    per_run_raw = (_setting(config, "gpus_per_run") or [""])[-1]
+    if not raw and not per_run_raw:
+        return ()
+    pool = [g.strip() for g in raw.split(",") if g.strip()] if raw else _visible_gpus()
+    if not pool:
+        raise pytest.UsageError("--gpus-per-run: no GPUs found (nvidia-smi lists none); give them with --gpus 0,1")
+    workers = int(workerinput["workercount"]) if workerinput else int(getattr(config.option, "numprocesses", 0) or 1)
+    index = int(str(workerinput["workerid"]).removeprefix("gw")) if workerinput else 0
+    per_run = _int(config, "gpus_per_run", 1) if per_run_raw else max(1, len(pool) // workers)
+    if per_run * workers > len(pool):
+        raise pytest.UsageError(f"--gpus-per-run {per_run}: {workers} worker(s) x {per_run} GPU(s) is more than the "
+                                f"{len(pool)} GPU(s) given ({','.join(pool)}); no GPU may be shared")
+    return tuple(pool[index::workers][:per_run])
+
+
+def _visible_gpus() -> list[str]:
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
+    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]

@@ -177,3 +177,13 @@ def test_episodes_spread_over_two_engines(bench, engine, second_engine):
     from pytest_mlgym.sandbox import docker
     for url in (first, second_engine):  # nothing left on either engine
         assert docker._client(url).containers.list(all=True, filters={"label": f"{docker.LABEL}={runs[0]['session']}"}) == []
+
+
+def test_gpus_are_requested_from_the_engine(make, engine):
+    if "nvidia" not in (engine.info().get("Runtimes") or {}):
+        with pytest.raises(SandboxError, match=r"cannot start a container: .*device driver") as e:
+            make(gpus=("0",))
+        assert "\n" not in str(e.value)
+        return
+    sb = make(gpus=("0",))  # a GPU machine with the NVIDIA runtime: the container sees exactly GPU 0
+    assert sb.exec("nvidia-smi -L | wc -l", 30).output.strip() == "1"

@@ -184,3 +184,37 @@ def test_collection_imports_no_heavy_modules(pytester, paths, heavy):
             f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})), rc)")
     result = pytester.run(sys.executable, "-c", code)
     result.stdout.fnmatch_lines(["HEAVY [[][]] 0"])
+
+
+@pytest.mark.parametrize("args, workers, shares", [
+    (["--gpus=0,1,2,3"], 2, [("0", "2"), ("1", "3")]),
+    (["--gpus=0,1,2,3", "--gpus-per-run=1"], 2, [("0",), ("1",)]),
+    (["--gpus=4,5"], 1, [("4", "5")]),
+])
+def test_gpus_are_split_across_workers_without_overlap(args, workers, shares, pytestconfig):
+    from pytest_mlgym.session import gpu_share
+
+    got = []
+    for k in range(workers):
+        config = pytest.Config.fromdictargs({}, args + ["-p", "no:cacheprovider"])
+        got.append(gpu_share(config, {"workercount": workers, "workerid": f"gw{k}"}))
+    assert got == shares
+    flat = [g for share in got for g in share]
+    assert len(flat) == len(set(flat))
+
+
+def test_more_gpus_per_run_than_there_are_is_a_usage_error(bench):
+    result = bench.runpytest("--gpus=0,1", "--gpus-per-run=2", "-n", "2", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --gpus-per-run 2: 2 worker(s) x 2 GPU(s) is more than the 2 GPU(s) given (0,1)*"])
+
+
+def test_a_sandbox_sees_only_its_gpus(tiny, tmp_path):
+    from pytest_mlgym.env import MLGymEnv
+
+    env = MLGymEnv(tiny, cache_dir=tmp_path, gpus=("1", "3"))
+    env.reset(seed=0)
+    try:
+        assert env.step("echo $CUDA_VISIBLE_DEVICES")[0].strip() == "1,3"
+    finally:
+        env.close()

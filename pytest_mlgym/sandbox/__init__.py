@@ -33,6 +33,7 @@ class SandboxConfig:
     env: dict[str, str] = field(default_factory=dict)
     cpus: float | None = None  # CPU cores (docker; the local backend has no such limit)
     pids: int = 512  # processes and threads at once (docker; locally RLIMIT_NPROC is per user, not per sandbox)
+    gpus: tuple[str, ...] = ()  # GPU ids this sandbox may use (CUDA_VISIBLE_DEVICES locally, device requests in docker)
 
 
 class SandboxError(Exception):
@@ -50,6 +51,11 @@ class Sandbox(Protocol):
     def copy_in(self, src: Path, dest: str) -> None: ...
     def copy_out(self, src: str, dest: Path) -> None: ...
     def close(self) -> None: ...
+
+
+def gpu_env(config: SandboxConfig) -> dict[str, str]:
+    """The variables that restrict a sandbox to its GPUs (none given: the host's defaults)."""
+    return {"CUDA_VISIBLE_DEVICES": ",".join(config.gpus)} if config.gpus else {}
 
 
 def truncate(text: str, limit: int) -> str:

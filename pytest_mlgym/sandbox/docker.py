@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import SandboxConfig, SandboxError
+from . import SandboxConfig, SandboxError, gpu_env
 from .local import LocalSandbox
 
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
@@ -139,7 +139,7 @@ class DockerSandbox(LocalSandbox):
         if Path(sys.prefix).resolve() != prefix:
             mounts[str(Path(sys.prefix).resolve())] = {"bind": str(Path(sys.prefix).resolve()), "mode": "ro"}
         self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
-                    "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **config.env}
+                    "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **gpu_env(config), **config.env}
         import docker
 
         lock = FileLock(str(Path(tempfile.gettempdir()) / "mlgym-docker-schedule.lock"))
@@ -154,7 +154,9 @@ class DockerSandbox(LocalSandbox):
                     read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
                     security_opt=["no-new-privileges"], volumes=mounts, environment=self.env, init=False,
                     ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
-                                                 hard=config.file_size_mb << 20)])
+                                                 hard=config.file_size_mb << 20)],
+                    device_requests=[docker.types.DeviceRequest(device_ids=list(config.gpus), capabilities=[["gpu"]])]
+                    if config.gpus else None)
         except SandboxError:
             raise
         except Exception as e:  # noqa: BLE001

@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from . import ExecResult, SandboxConfig, SandboxError, isolation
+from . import ExecResult, SandboxConfig, SandboxError, gpu_env, isolation
 
 MAX_COPY_OUT = 512 << 20  # an artefact larger than this is refused
 _STATUS = re.compile(rb" (-?\d+) (.*)")
@@ -48,7 +48,8 @@ class LocalSandbox:
         try:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                cwd=self._cwd, env=isolation.base_env(self.root, self.config.env), start_new_session=True,
+                cwd=self._cwd, env=isolation.base_env(self.root, {**gpu_env(self.config), **self.config.env}),
+                start_new_session=True,
                 preexec_fn=isolation.limiter(self.config.memory_mb, self.config.file_size_mb, self.config.cpu_s),
             )
         except OSError as e:
