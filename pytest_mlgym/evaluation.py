@@ -45,24 +45,33 @@ def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hid
             sandbox.copy_out(os.path.join(sandbox.workdir, task.spec.artefact), artefact)
         except SandboxError as e:
             return Evaluation(None, reason=f"no valid artefact {task.spec.artefact}: {e}")
-        return run_evaluator(task, size, artefact, prepared, scratch, hidden=hidden, mode=mode, start=start)
+        return run_evaluator(task, size, artefact, prepared, scratch, hidden=hidden, mode=mode, start=start,
+                             engine=getattr(sandbox, "client", None) if getattr(sandbox, "isolation", None) == "docker"
+                             else None)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scratch: Path, *, hidden=(),
-                  mode: str | None = None, start: float | None = None) -> Evaluation:
+                  mode: str | None = None, start: float | None = None, engine=None) -> Evaluation:
+    """Run the task's evaluator on ``artefact``: isolated on this host, or, with ``engine`` (the
+    docker backend's), in a container of its own, never the agent's."""
     start = time.monotonic() if start is None else start
     limits = task.spec.limits
     readonly = [task.path] + [p for p in (prepared.private, prepared.public) if p]
-    argv = isolation.wrap([sys.executable, "-B", "-s", "-E", str(task.evaluator), artefact.name],
-                          mode=mode or isolation.available(), cwd=scratch, writable=[scratch],
-                          readonly=readonly, hidden=hidden)
+    command = [sys.executable, "-B", "-s", "-E", str(task.evaluator), artefact.name]
     env = isolation.base_env(scratch, {
         "MLGYM_SEED": str(task.spec.evaluation_seed), "MLGYM_SIZE": size,
         **({"MLGYM_PRIVATE_DATA": str(prepared.private)} if prepared.private else {}),
         **({"MLGYM_PUBLIC_DATA": str(prepared.public)} if prepared.public else {}),
     })
+    if engine is not None:
+        from .sandbox import docker
+        code, out, err = docker.run_trusted(engine, command, cwd=scratch, env=env, readonly=readonly,
+                                            memory_mb=limits.memory_mb, timeout=limits.evaluation_s)
+        return _result(task, code, out, err, start)
+    argv = isolation.wrap(command, mode=mode or isolation.available(), cwd=scratch, writable=[scratch],
+                          readonly=readonly, hidden=hidden)
     proc = subprocess.Popen(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
                             preexec_fn=isolation.limiter(limits.memory_mb, limits.file_size_mb,
@@ -72,12 +81,18 @@ def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scr
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return Evaluation(None, reason=f"evaluation timed out after {limits.evaluation_s:g} s",
-                          seconds=time.monotonic() - start)
+        return _result(task, None, "", "", start)
+    return _result(task, proc.returncode, out, err, start)
+
+
+def _result(task: Task, code: int | None, out: str, err: str, start: float) -> Evaluation:
     seconds = time.monotonic() - start
-    if proc.returncode != 0:
+    if code is None:
+        return Evaluation(None, reason=f"evaluation timed out after {task.spec.limits.evaluation_s:g} s",
+                          seconds=seconds)
+    if code != 0:
         last = (err.strip().splitlines() or out.strip().splitlines() or ["no output"])[-1]
-        return Evaluation(None, reason=f"evaluator failed (exit {proc.returncode}): {last[:300]}", seconds=seconds)
+        return Evaluation(None, reason=f"evaluator failed (exit {code}): {last[:300]}", seconds=seconds)
     return parse_metrics(out, task.spec.metric.name, seconds)
 
 

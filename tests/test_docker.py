@@ -187,3 +187,27 @@ def test_gpus_are_requested_from_the_engine(make, engine):
         return
     sb = make(gpus=("0",))  # a GPU machine with the NVIDIA runtime: the container sees exactly GPU 0
     assert sb.exec("nvidia-smi -L | wc -l", 30).output.strip() == "1"
+
+
+def test_the_evaluator_runs_in_a_container_of_its_own(engine, tmp_path):
+    from pytest_mlgym.env import MLGymEnv
+    from pytest_mlgym.task import load_task
+
+    task_dir = tmp_path / "tasks" / "tiny"
+    shutil.copytree(DATA / "tasks" / "tiny", task_dir)
+    evaluator = task_dir / "private" / "evaluate.py"
+    evaluator.write_text(evaluator.read_text().replace(
+        'print(json.dumps({"score": 10 - abs(guess - target)}))',
+        'print(json.dumps({"score": 10 - abs(guess - target), "cgroup": open("/proc/self/cgroup").read(), '
+        '"uid": __import__("os").getuid()}))'))
+    env = MLGymEnv(load_task(task_dir), sandbox="docker", cache_dir=tmp_path / "cache")
+    env.reset(seed=0)
+    try:
+        agent = env.sandbox.container.id
+        env.step("validate")
+        metrics = env.state.scores[-1].metrics
+    finally:
+        env.close()
+    assert env.state.scores[-1].score == 6.0
+    assert "docker" in metrics["cgroup"] and agent not in metrics["cgroup"] and metrics["uid"] == 65534
+    assert engine.containers.list(all=True, filters={"label": "mlgym.role=evaluator"}) == []

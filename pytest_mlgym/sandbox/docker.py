@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import SandboxConfig, SandboxError, gpu_env
+from . import SandboxConfig, SandboxError, gpu_env, isolation
 from .local import LocalSandbox
 
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
@@ -34,6 +34,7 @@ from .local import LocalSandbox
 INIT = ["bash", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; done"]
 LABEL = "mlgym.session"  # every container carries its pytest session's id (MLGYM_SESSION_ID)
 OWNER = "mlgym.owner"  # host:pid of the process that owns the session
+ROLE = "mlgym.role"  # "evaluator" for the containers that score artefacts
 UID = 65534  # nobody: owns the workspace while the container runs
 SUITE = "bookworm"
 RECIPE = f"debootstrap --variant=minbase {SUITE}; chmod 755 /root; v1"
@@ -270,6 +271,36 @@ class DockerSandbox(LocalSandbox):
             except Exception:  # noqa: BLE001
                 pass
             self.container = None
+
+
+def run_trusted(client, argv: list[str], *, cwd: Path, env: dict[str, str], readonly: list[Path],
+                memory_mb: int, timeout: float) -> tuple[int | None, str, str]:
+    """Run trusted code (an evaluator) in a fresh container of its own on ``client``'s engine: no
+    network, ``cwd`` writable, ``readonly`` folders and the Python stack read-only, nothing else.
+    Returns (exit code or None on timeout, stdout, stderr); the container is removed."""
+    import docker
+
+    DockerSandbox._own(cwd, SandboxConfig())
+    mounts = {str(cwd): {"bind": str(cwd), "mode": "rw"}}
+    for p in [*readonly, *isolation._python_roots()]:
+        if p.exists() and not any(p.is_relative_to(m) for m in map(Path, mounts)):
+            mounts[str(p)] = {"bind": str(p), "mode": "ro"}
+    container = client.containers.run(
+        ensure_image(client), argv, detach=True, labels={**labels(), ROLE: "evaluator"}, network_mode="none",
+        user=f"{UID}:{UID}", working_dir=str(cwd), environment=env, volumes=mounts, read_only=True,
+        tmpfs={"/tmp": "rw,size=1g"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        mem_limit=f"{memory_mb}m", memswap_limit=f"{memory_mb}m", pids_limit=512,
+        ulimits=[docker.types.Ulimit(name="fsize", soft=2 << 30, hard=2 << 30)])
+    try:
+        try:
+            code = container.wait(timeout=timeout)["StatusCode"]
+        except Exception:  # noqa: BLE001 - the engine's read timed out: the evaluator ran too long
+            return None, "", ""
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+        err = container.logs(stdout=False, stderr=True).decode(errors="replace")
+        return code, out, err
+    finally:
+        container.remove(force=True)
 
 
 def labels() -> dict[str, str]:
