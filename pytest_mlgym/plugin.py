@@ -53,7 +53,10 @@ def pytest_cmdline_main(config: pytest.Config):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than about 10 s (a task whose baseline does)")
     s = MLGymSession.from_config(config)
-    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER", "MLGYM_DOCKER_HOSTS")}
+    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER", "MLGYM_DOCKER_HOSTS",
+                                                  "MLGYM_DOCKER_IMAGE")}
+    if image := (config.getoption("mlgym_docker_image") or config.getini("mlgym_docker_image")):
+        os.environ["MLGYM_DOCKER_IMAGE"] = image
     os.environ["MLGYM_SESSION_ID"] = s.id  # containers are labelled with it (workers get the same id)
     if s.docker_hosts:
         os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(s.docker_hosts)

@@ -33,6 +33,8 @@ OPTIONS = {
              "so that no two running episodes share one"),
     "gpus_per_run": ("--gpus-per-run", "mlgym_gpus_per_run", "", "GPUs each episode gets (default: its worker's "
                      "whole share); with no --gpus, from every GPU nvidia-smi lists"),
+    "docker_image": ("--docker-image", "mlgym_docker_image", "", "a self-contained image for --sandbox docker "
+                     "(docker/Dockerfile); default: one built offline that mounts this host's Python read-only"),
     "docker_host": ("--docker-host", "mlgym_docker_hosts", "",
                     "Docker Engine URL for --sandbox docker (repeatable: each episode goes to the least busy; "
                     "default: DOCKER_HOST)"),

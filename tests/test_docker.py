@@ -141,7 +141,7 @@ def test_without_an_engine_the_session_stops_in_one_line(bench, monkeypatch):
     assert result.ret == 4
     assert [line for line in result.errlines if line.strip()] == [
         "ERROR: --sandbox docker: no Docker Engine answers at unix:///nonexistent/docker.sock "
-        "(DockerException); start dockerd or set DOCKER_HOST"]
+        "(DockerException); start one (bash docker/start-engine) or set DOCKER_HOST"]
 
 
 @pytest.fixture(scope="module")
@@ -210,4 +210,14 @@ def test_the_evaluator_runs_in_a_container_of_its_own(engine, tmp_path):
         env.close()
     assert env.state.scores[-1].score == 6.0
     assert "docker" in metrics["cgroup"] and agent not in metrics["cgroup"] and metrics["uid"] == 65534
-    assert engine.containers.list(all=True, filters={"label": "mlgym.role=evaluator"}) == []
+    from pytest_mlgym.sandbox import docker
+    mine = [f"{docker.LABEL}={docker.labels()[docker.LABEL]}", f"{docker.ROLE}=evaluator"]
+    assert engine.containers.list(all=True, filters={"label": mine}) == []  # removed after scoring
+
+
+def test_a_custom_image_that_is_not_there_stops_the_session_in_one_line(bench, engine):
+    result = bench.runpytest_subprocess("--sandbox=docker", "--docker-image=mlgym-nope:none", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    [line] = [line for line in result.errlines if line.strip()]
+    assert line.startswith("ERROR: --sandbox docker: the image mlgym-nope:none is not on the engine at ")
+    assert "docker build -t mlgym-nope:none -f docker/Dockerfile ." in line

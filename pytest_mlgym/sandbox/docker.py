@@ -59,8 +59,8 @@ def _client(url: str | None = None):
                                  use_ssh_client=bool(url and url.startswith("ssh://")))
         client.ping()
     except Exception as e:  # noqa: BLE001 - every way of not reaching an engine is one message
-        raise SandboxError(f"no Docker Engine answers at {where} ({type(e).__name__}); start dockerd or "
-                           f"set DOCKER_HOST") from None
+        raise SandboxError(f"no Docker Engine answers at {where} ({type(e).__name__}); "
+                           f"start one (bash docker/start-engine) or set DOCKER_HOST") from None
     return client
 
 
@@ -70,9 +70,22 @@ def image_tag() -> str:
     return f"mlgym-runtime:{digest}"
 
 
+def custom_image() -> str | None:
+    """``--docker-image``: a self-contained image (Python, the task stack, this package), e.g. built
+    from docker/Dockerfile; then nothing of the host's Python is mounted."""
+    return os.environ.get("MLGYM_DOCKER_IMAGE") or None
+
+
 def ensure_image(client) -> str:
-    """The runtime image on this engine, imported from a root filesystem built offline once per
-    machine (debootstrap, cached and locked), if the engine does not have it yet."""
+    """The runtime image on this engine: ``--docker-image`` if given (it must be there), else one
+    imported from a root filesystem built offline once per machine (debootstrap, cached, locked)."""
+    if tag := custom_image():
+        try:
+            client.images.get(tag)
+        except Exception:  # noqa: BLE001
+            raise SandboxError(f"the image {tag} is not on the engine at {client.api.base_url}; build it there "
+                               f"(docker build -t {tag} -f docker/Dockerfile .) or pull it") from None
+        return tag
     tag = image_tag()
     try:
         client.images.get(tag)
@@ -98,7 +111,7 @@ def ensure_image(client) -> str:
 def _build_rootfs(tar: Path) -> None:
     if not shutil.which("debootstrap"):
         raise SandboxError(f"the image {image_tag()} is missing and debootstrap is not installed to build it "
-                           "(apt-get install debootstrap, or bash .ci/dockerd)")
+                           "(apt-get install debootstrap, or bash docker/start-engine)")
     with tempfile.TemporaryDirectory(prefix="mlgym-rootfs-") as d:
         root = Path(d) / "rootfs"
         run = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root)], capture_output=True, text=True)
@@ -135,11 +148,11 @@ class DockerSandbox(LocalSandbox):
         for p in config.readonly:
             if (root / p).exists():
                 mounts[str(root / p)] = {"bind": str(root / p), "mode": "ro"}
-        prefix = Path(sys.base_prefix).resolve()
-        mounts[str(prefix)] = {"bind": str(prefix), "mode": "ro"}
-        if Path(sys.prefix).resolve() != prefix:
-            mounts[str(Path(sys.prefix).resolve())] = {"bind": str(Path(sys.prefix).resolve()), "mode": "ro"}
-        self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
+        python = "" if custom_image() else f"{Path(sys.executable).parent}:"
+        if python:  # the host's Python stack, read-only, in the image built without one
+            for prefix in {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}:
+                mounts[str(prefix)] = {"bind": str(prefix), "mode": "ro"}
+        self.env = {"PATH": f"{python}/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
                     "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **gpu_env(config), **config.env}
         import docker
 
@@ -282,7 +295,10 @@ def run_trusted(client, argv: list[str], *, cwd: Path, env: dict[str, str], read
 
     DockerSandbox._own(cwd, SandboxConfig())
     mounts = {str(cwd): {"bind": str(cwd), "mode": "rw"}}
-    for p in [*readonly, *isolation._python_roots()]:
+    if custom_image():  # the image has its own Python and this package
+        argv = ["python", *argv[1:]]
+        env = {**env, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    for p in [*readonly, *([] if custom_image() else isolation._python_roots())]:
         if p.exists() and not any(p.is_relative_to(m) for m in map(Path, mounts)):
             mounts[str(p)] = {"bind": str(p), "mode": "ro"}
     container = client.containers.run(
