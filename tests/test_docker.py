@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -221,3 +222,26 @@ def test_a_custom_image_that_is_not_there_stops_the_session_in_one_line(bench, e
     [line] = [line for line in result.errlines if line.strip()]
     assert line.startswith("ERROR: --sandbox docker: the image mlgym-nope:none is not on the engine at ")
     assert "docker build -t mlgym-nope:none -f docker/Dockerfile ." in line
+
+
+def test_ctrl_c_mid_episode_leaves_no_container(bench, engine, tmp_path):
+    import signal as sig
+    from pytest_mlgym.sandbox import docker
+
+    (tmp_path / "slow.jsonl").write_text(json.dumps({"action": "sleep 120"}) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "tasks", "--sandbox=docker", f"--agent=replay:{tmp_path / 'slow.jsonl'}",
+                             "-p", "no:cacheprovider"], cwd=bench.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    session = None
+    deadline = time.monotonic() + 60
+    while session is None and time.monotonic() < deadline:  # wait for the episode's container
+        for c in engine.containers.list(filters={"label": docker.LABEL}):
+            if c.labels.get(docker.OWNER, "").endswith(f":{proc.pid}"):
+                session = c.labels[docker.LABEL]
+        time.sleep(0.2)
+    assert session, "the episode's container never appeared"
+    time.sleep(1)
+    os.killpg(proc.pid, sig.SIGINT)
+    out = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert proc.returncode == 2 and "KeyboardInterrupt" in out, out[-2000:]
+    assert engine.containers.list(all=True, filters={"label": f"{docker.LABEL}={session}"}) == []
