@@ -46,10 +46,17 @@ def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hid
         except SandboxError as e:
             return Evaluation(None, reason=f"no valid artefact {task.spec.artefact}: {e}")
         return run_evaluator(task, size, artefact, prepared, scratch, hidden=hidden, mode=mode, start=start,
-                             engine=getattr(sandbox, "client", None) if getattr(sandbox, "isolation", None) == "docker"
-                             else None)
+                             engine=_engine(sandbox))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _engine(sandbox):
+    """The engine to score in: the docker sandbox's, when it can mount this machine's task folder (a
+    remote engine cannot: then the evaluator runs isolated here, still never in the agent's container)."""
+    if getattr(sandbox, "isolation", None) == "docker" and not getattr(sandbox, "remote", False):
+        return sandbox.client
+    return None
 
 
 def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scratch: Path, *, hidden=(),

@@ -90,6 +90,7 @@ class Limits(_Strict):
     output_chars: int = Field(20_000, gt=100)  # an observation is cut to this many characters
     cpus: float | None = Field(None, gt=0)  # CPU cores a container may use (docker sandbox)
     pids: int = Field(512, ge=16)  # processes and threads a container may run at once (docker sandbox)
+    network: bool = False  # the agent's sandbox may reach the network (off unless a task needs it)
 
 
 class TaskSpec(_Strict):

@@ -245,3 +245,87 @@ def test_ctrl_c_mid_episode_leaves_no_container(bench, engine, tmp_path):
     out = proc.communicate(timeout=60)[0].decode(errors="replace")
     assert proc.returncode == 2 and "KeyboardInterrupt" in out, out[-2000:]
     assert engine.containers.list(all=True, filters={"label": f"{docker.LABEL}={session}"}) == []
+
+
+@pytest.fixture(scope="module")
+def tcp_engine(engine):
+    """A real dockerd reached over tcp:// (on loopback): to the harness, a remote engine that cannot
+    see this machine's files, so workspaces are copied in and out."""
+    if not shutil.which("dockerd") or os.geteuid() != 0:
+        pytest.skip("needs root and dockerd to start a second engine")
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = Path(tempfile.mkdtemp(prefix="mlgym-tcp-", dir="/tmp"))
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(["dockerd", "--host", url, "--host", f"unix://{d}/docker.sock", "--data-root",
+                             f"{d}/root", "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid",
+                             "--bridge=none", "--iptables=false"], stdout=subprocess.DEVNULL,
+                            stderr=open(d / "log", "wb"))
+    deadline = time.monotonic() + 30
+    while subprocess.run(["docker", "-H", url, "info"], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.skip(f"a tcp dockerd did not start (see {d}/log)")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(30)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_remote_engine_gets_a_copy_of_the_workspace(tiny, tcp_engine, tmp_path, monkeypatch):
+    from pytest_mlgym.env import MLGymEnv
+
+    monkeypatch.setenv("MLGYM_DOCKER_HOSTS", tcp_engine)
+    env = MLGymEnv(tiny, sandbox="docker", cache_dir=tmp_path / "cache")
+    env.reset(seed=0)
+    try:
+        sb = env.sandbox
+        assert sb.remote and sb.workdir == "/workspace" and sb.host == tcp_engine
+        host_copy = Path(env._tmp) / "workspace" / "answer.txt"
+        assert env.step("cat answer.txt; id -u")[0].split() == ["3", "65534"]
+        env.step("echo 7 > answer.txt && ln -s /etc/passwd leak")
+        assert host_copy.read_text() == "3\n"  # the engine works on its own copy
+        assert "Edited" in env.step("open answer.txt")[0] + env.step("edit 1:1\n8\nend_of_edit")[0]
+        assert sb.read_file("answer.txt") == b"8\n"
+        with pytest.raises(SandboxError, match="outside the workspace"):
+            sb.read_file("leak")
+        obs = env.step("validate")[0]  # copied out, scored here (the engine cannot mount the task)
+        assert env.state.scores[-1].score == 9.0, obs
+    finally:
+        env.close()
+    from pytest_mlgym.sandbox import docker
+    assert docker._client(tcp_engine).containers.list(all=True, filters={"label": docker.LABEL}) == []
+
+
+def test_a_remote_folder_artefact_comes_out_without_links(tcp_engine, tmp_path, monkeypatch):
+    from pytest_mlgym.sandbox.docker import DockerSandbox
+
+    monkeypatch.setenv("MLGYM_DOCKER_HOSTS", tcp_engine)
+    (tmp_path / "ws").mkdir()
+    sb = DockerSandbox(tmp_path / "ws", SandboxConfig())
+    try:
+        sb.exec("mkdir -p ck/sub && echo a > ck/a && echo b > ck/sub/b", 10)
+        sb.copy_out("ck", tmp_path / "out")
+        assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == \
+            ["a", "sub", "sub/b"]
+        sb.exec("ln -s /etc/passwd ck/evil", 10)
+        with pytest.raises(SandboxError, match="not a regular file"):
+            sb.copy_out("ck", tmp_path / "out2")
+        sb.exec("head -c 3000000 /dev/zero > ck/big", 10)
+        sb.exec("rm ck/evil", 10)
+        with pytest.raises(SandboxError, match="over the limit"):
+            sb.copy_out("ck", tmp_path / "out3", max_bytes=1 << 20)
+    finally:
+        sb.close()
+
+
+def test_a_remote_engine_without_a_self_contained_image_is_refused_in_one_line(bench, tcp_engine):
+    result = bench.runpytest_subprocess("--sandbox=docker", f"--docker-host={tcp_engine}", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    [line] = [line for line in result.errlines if line.strip()]
+    assert line == (f"ERROR: --sandbox docker: the engine at {tcp_engine} is remote: it cannot mount this host's "
+                    f"Python, which the default image uses; give --docker-image (a self-contained image, "
+                    f"docker/Dockerfile)")

@@ -1,11 +1,15 @@
 """MLGymEnv: the Gymnasium API, rewards from trusted validation, limits and autosubmission."""
 from __future__ import annotations
 
+import re
+import shutil
+
 import gymnasium
 import pytest
 
 from pytest_mlgym.env import MLGymEnv, normalise
 from pytest_mlgym.episode import Episode
+from pytest_mlgym.task import load_task
 
 
 @pytest.fixture
@@ -145,3 +149,22 @@ def test_normalise_is_one_at_baseline_for_any_sign():
     assert normalise(6, 6, "max") == normalise(-0.2, -0.2, "max") == normalise(4, 4, "min") == 1.0
     assert normalise(0.1, -0.2, "max") > 1 > normalise(-0.3, -0.2, "max")
     assert normalise(3, 4, "min") > 1 > normalise(5, 4, "min")
+
+
+def test_a_task_may_ask_for_network_and_gets_none_otherwise(tiny, tmp_path):
+    from pytest_mlgym.sandbox import isolation
+    if isolation.available() == "none":
+        pytest.skip("no isolation here: the network is always on")
+    task_dir = tmp_path / "tiny"
+    shutil.copytree(tiny.path, task_dir)
+    yml = task_dir / "task.yaml"
+    for network, expect in (("false", "unreachable"), ("true", "reachable")):
+        yml.write_text(re.sub(r"limits: \{", f"limits: {{network: {network}, ", tiny.path.joinpath("task.yaml").read_text()))
+        env = MLGymEnv(load_task(task_dir), cache_dir=tmp_path / "cache")
+        env.reset(seed=0)
+        try:
+            obs = env.step("python -c \"import socket; print(len(socket.if_nameindex()) > 1 and 'reachable' or "
+                           "'unreachable')\"")[0]
+        finally:
+            env.close()
+        assert obs.strip() == expect, (network, obs)

@@ -27,6 +27,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from . import SandboxConfig, SandboxError, gpu_env, isolation
+from . import docker_remote as remote
 from .local import LocalSandbox
 
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
@@ -37,7 +38,8 @@ OWNER = "mlgym.owner"  # host:pid of the process that owns the session
 ROLE = "mlgym.role"  # "evaluator" for the containers that score artefacts
 UID = 65534  # nobody: owns the workspace while the container runs
 SUITE = "bookworm"
-RECIPE = f"debootstrap --variant=minbase {SUITE}; chmod 755 /root; v1"
+RECIPE = f"debootstrap --variant=minbase {SUITE}; chmod 755 /root; /workspace owned by {UID}; v2"
+REMOTE_WORKDIR = "/workspace"  # where a remote engine's container keeps the workspace (a volume)
 
 
 def hosts() -> list[str | None]:
@@ -119,6 +121,8 @@ def _build_rootfs(tar: Path) -> None:
             last = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
             raise SandboxError(f"debootstrap failed: {last}")
         (root / "root").chmod(0o755)  # the host Python may be mounted under /root
+        (root / "workspace").mkdir()  # a volume mounted here starts with this owner (remote engines)
+        os.chown(root / "workspace", UID, UID)
         subprocess.run(["tar", "-C", str(root), "-cf", f"{tar}.part", "."], check=True)
         os.replace(f"{tar}.part", tar)
 
@@ -134,8 +138,16 @@ def _least_busy() -> tuple[str | None, object]:
     return best[1], best[2]
 
 
+def is_remote(url: str | None) -> bool:
+    """An engine that cannot see this machine's files (tcp://, ssh://): workspaces are copied."""
+    return bool(url) and not url.startswith(("unix://", "npipe://")) and os.environ.get("MLGYM_DOCKER_BIND") != "1"
+
+
 def check() -> None:
     for url in hosts():
+        if is_remote(url) and not custom_image():
+            raise SandboxError(f"the engine at {url} is remote: it cannot mount this host's Python, which the default "
+                               f"image uses; give --docker-image (a self-contained image, docker/Dockerfile)")
         ensure_image(_client(url))
 
 
@@ -143,42 +155,56 @@ class DockerSandbox(LocalSandbox):
     def __init__(self, workdir: Path, config: SandboxConfig):
         self.container = None
         root = Path(workdir).resolve()
-        self._own(root, config)
-        mounts = {str(root): {"bind": str(root), "mode": "rw"}}
-        for p in config.readonly:
-            if (root / p).exists():
-                mounts[str(root / p)] = {"bind": str(root / p), "mode": "ro"}
         python = "" if custom_image() else f"{Path(sys.executable).parent}:"
-        if python:  # the host's Python stack, read-only, in the image built without one
-            for prefix in {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}:
-                mounts[str(prefix)] = {"bind": str(prefix), "mode": "ro"}
-        self.env = {"PATH": f"{python}/usr/local/bin:/usr/bin:/bin", "HOME": str(root),
-                    "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **gpu_env(config), **config.env}
         import docker
 
         lock = FileLock(str(Path(tempfile.gettempdir()) / "mlgym-docker-schedule.lock"))
         try:
             with lock:  # choose and start under one lock, so parallel workers see each other's containers
                 self.host, self.client = _least_busy()
+                self.remote = is_remote(self.host)
+                inside = Path(REMOTE_WORKDIR) if self.remote else root
+                self.env = {"PATH": f"{'' if self.remote else python}/usr/local/bin:/usr/bin:/bin",
+                            "HOME": str(inside), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                            **gpu_env(config), **config.env}
+                if self.remote:  # the engine cannot see this machine's files: the workspace is a volume
+                    volumes, mounts = {}, [docker.types.Mount(REMOTE_WORKDIR, None, type="volume")]
+                else:
+                    self._own(root, config)
+                    volumes, mounts = self._binds(root, config, python), []
                 self.container = self.client.containers.run(
                     ensure_image(self.client), INIT, detach=True, labels=labels(),
                     network_mode="bridge" if config.network else "none", user=f"{UID}:{UID}",
-                    working_dir=str(root), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
+                    working_dir=str(inside), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
                     pids_limit=config.pids, nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
                     read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"], volumes=mounts, environment=self.env, init=False,
-                    ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
-                                                 hard=config.file_size_mb << 20)],
+                    security_opt=["no-new-privileges"], volumes=volumes, mounts=mounts, environment=self.env,
+                    init=False, ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
+                                                             hard=config.file_size_mb << 20)],
                     device_requests=[docker.types.DeviceRequest(device_ids=list(config.gpus), capabilities=[["gpu"]])]
                     if config.gpus else None)
+            if self.remote:
+                remote.upload(self.container, root, inside, readonly=config.readonly)
         except SandboxError:
             raise
         except Exception as e:  # noqa: BLE001
             raise SandboxError(f"cannot start a container: {' '.join(str(e).split())[:300]}") from None
         self.container.reload()
         self.init_pid = int(self.container.attrs["State"]["Pid"])  # PID 1, as the host sees it
-        super().__init__(root, config)
+        super().__init__(inside, config)
         self.isolation = "docker"
+
+    @staticmethod
+    def _binds(root: Path, config: SandboxConfig, python: str) -> dict:
+        """Bind mounts for an engine on this machine: the workspace, its read-only paths, the Python."""
+        binds = {str(root): {"bind": str(root), "mode": "rw"}}
+        for p in config.readonly:
+            if (root / p).exists():
+                binds[str(root / p)] = {"bind": str(root / p), "mode": "ro"}
+        if python:  # the host's Python stack, read-only, in the image built without one
+            for prefix in {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}:
+                binds[str(prefix)] = {"bind": str(prefix), "mode": "ro"}
+        return binds
 
     @staticmethod
     def _own(root: Path, config: SandboxConfig) -> None:
@@ -194,8 +220,20 @@ class DockerSandbox(LocalSandbox):
                 if not any((d / name) == r for r in ro):
                     os.lchown(d / name, UID, UID)
 
-    # -- files: the harness writes as root, the container's user must own what it writes ------------
+    # -- files: on a remote engine through the archive API; here, as the harness, owned by the user ----
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        if self.remote:
+            return remote.read_file(self, path, max_bytes)
+        return super().read_file(path, max_bytes)
+
+    def copy_out(self, src: str, dest: Path, max_bytes: int = remote.MAX_COPY_OUT) -> None:
+        if self.remote:
+            return remote.copy_out(self, src, Path(dest), max_bytes)
+        return super().copy_out(src, dest, max_bytes)
+
     def write_file(self, path: str, data: bytes) -> None:
+        if self.remote:
+            return remote.write_file(self, path, data)
         super().write_file(path, data)
         p = self._inside(path)
         for d in [p, *p.parents]:
@@ -204,6 +242,8 @@ class DockerSandbox(LocalSandbox):
             os.lchown(d, UID, UID)  # the file and any folder made for it
 
     def copy_in(self, src: Path, dest: str) -> None:
+        if self.remote:
+            return remote.copy_in(self, Path(src), dest)
         super().copy_in(src, dest)
         self._own(self._inside(dest), self.config)
 
