@@ -329,3 +329,9 @@ def test_a_remote_engine_without_a_self_contained_image_is_refused_in_one_line(b
     assert line == (f"ERROR: --sandbox docker: the engine at {tcp_engine} is remote: it cannot mount this host's "
                     f"Python, which the default image uses; give --docker-image (a self-contained image, "
                     f"docker/Dockerfile)")
+
+
+def test_a_task_that_asks_for_network_gets_it(make):
+    sb = make(network=True)
+    assert "'lo'" in sb.exec("python -c 'import socket; print(socket.if_nameindex())'", 20).output
+    assert len(sb.exec("python -c 'import socket; print(socket.if_nameindex())'", 20).output.split("),")) > 1

@@ -1,22 +1,20 @@
 """The Docker backend: one container per episode on a Docker Engine, through the ``docker`` SDK.
 
-The container runs a reaping ``bash`` as PID 1 with no network (unless asked), memory and swap,
-pids and file-size limits, a read-only root, no capabilities, ``no-new-privileges``, and a
-non-root user. The episode's workspace is bind-mounted at its host path (read-write; the task's
-data read-only on top) and the host's Python prefix read-only, so the task stack needs no
-registry; nothing else of the host is there, so task folders are hidden by construction. The
-persistent shell is one long-lived ``docker exec -i ... bash`` driven exactly like the local one
-(same markers, streaming cap, timeouts); a timeout kills every process in the container but
-PID 1 and restarts the shell. Containers carry the label ``mlgym.session`` and are removed at
-close. The runtime image is built offline (debootstrap + ``docker import``), once, under a file
-lock, and tagged by the hash of its recipe.
+The container runs a reaping ``bash`` as PID 1 with no network (unless the task asks), memory
+and swap, pids, CPU and file-size limits, a read-only root, no capabilities,
+``no-new-privileges``, and a non-root user. On an engine of this machine the workspace is
+bind-mounted at its host path (the task's data read-only on top) with the host's Python prefix
+read-only, so the task stack needs no registry; a remote engine (tcp://, ssh://) gets a copy of
+the workspace in a volume (``docker_remote``) and a self-contained image. Nothing else of the host
+is there: task folders are hidden by construction. The shell is one long-lived
+``docker exec -i ... bash`` driven exactly like the local one (markers, streaming cap, timeouts);
+a timeout kills every process in the container but PID 1, from the host's side of its cgroup.
+Containers carry the session's labels and are removed at close and at session end.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +26,7 @@ from filelock import FileLock
 
 from . import SandboxConfig, SandboxError, gpu_env, isolation
 from . import docker_remote as remote
+from .docker_image import UID, custom_image, ensure_image
 from .local import LocalSandbox
 
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
@@ -36,9 +35,6 @@ INIT = ["bash", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; do
 LABEL = "mlgym.session"  # every container carries its pytest session's id (MLGYM_SESSION_ID)
 OWNER = "mlgym.owner"  # host:pid of the process that owns the session
 ROLE = "mlgym.role"  # "evaluator" for the containers that score artefacts
-UID = 65534  # nobody: owns the workspace while the container runs
-SUITE = "bookworm"
-RECIPE = f"debootstrap --variant=minbase {SUITE}; chmod 755 /root; /workspace owned by {UID}; v2"
 REMOTE_WORKDIR = "/workspace"  # where a remote engine's container keeps the workspace (a volume)
 
 
@@ -66,67 +62,6 @@ def _client(url: str | None = None):
     return client
 
 
-@functools.cache
-def image_tag() -> str:
-    digest = hashlib.sha256(f"{RECIPE}|{sys.platform}".encode()).hexdigest()[:12]
-    return f"mlgym-runtime:{digest}"
-
-
-def custom_image() -> str | None:
-    """``--docker-image``: a self-contained image (Python, the task stack, this package), e.g. built
-    from docker/Dockerfile; then nothing of the host's Python is mounted."""
-    return os.environ.get("MLGYM_DOCKER_IMAGE") or None
-
-
-def ensure_image(client) -> str:
-    """The runtime image on this engine: ``--docker-image`` if given (it must be there), else one
-    imported from a root filesystem built offline once per machine (debootstrap, cached, locked)."""
-    if tag := custom_image():
-        try:
-            client.images.get(tag)
-        except Exception:  # noqa: BLE001
-            raise SandboxError(f"the image {tag} is not on the engine at {client.api.base_url}; build it there "
-                               f"(docker build -t {tag} -f docker/Dockerfile .) or pull it") from None
-        return tag
-    tag = image_tag()
-    try:
-        client.images.get(tag)
-        return tag
-    except Exception:  # noqa: BLE001 - not found: import it
-        pass
-    from ..task import default_cache_dir
-    cache = default_cache_dir() / "docker"
-    cache.mkdir(parents=True, exist_ok=True)
-    tar = cache / f"{tag.replace(':', '-')}.tar"
-    with FileLock(str(tar) + ".lock"):
-        if not tar.exists():
-            _build_rootfs(tar)
-        try:
-            client.images.get(tag)
-        except Exception:  # noqa: BLE001
-            repository, _, version = tag.partition(":")
-            with open(tar, "rb") as f:
-                client.api.import_image_from_data(f.read(), repository=repository, tag=version)
-    return tag
-
-
-def _build_rootfs(tar: Path) -> None:
-    if not shutil.which("debootstrap"):
-        raise SandboxError(f"the image {image_tag()} is missing and debootstrap is not installed to build it "
-                           "(apt-get install debootstrap, or bash docker/start-engine)")
-    with tempfile.TemporaryDirectory(prefix="mlgym-rootfs-") as d:
-        root = Path(d) / "rootfs"
-        run = subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root)], capture_output=True, text=True)
-        if run.returncode != 0:
-            last = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
-            raise SandboxError(f"debootstrap failed: {last}")
-        (root / "root").chmod(0o755)  # the host Python may be mounted under /root
-        (root / "workspace").mkdir()  # a volume mounted here starts with this owner (remote engines)
-        os.chown(root / "workspace", UID, UID)
-        subprocess.run(["tar", "-C", str(root), "-cf", f"{tar}.part", "."], check=True)
-        os.replace(f"{tar}.part", tar)
-
-
 def _least_busy() -> tuple[str | None, object]:
     """The engine running the fewest containers now (the first of equals): one scheduler rule."""
     best = None
@@ -136,6 +71,12 @@ def _least_busy() -> tuple[str | None, object]:
         if best is None or busy < best[0]:
             best = (busy, url, client)
     return best[1], best[2]
+
+
+def _network(client) -> str:
+    """For a task that asks for network: the engine's bridge, or the host's network where there is no
+    bridge (a daemon started with --bridge=none)."""
+    return "bridge" if client.networks.list(names=["bridge"]) else "host"
 
 
 def is_remote(url: str | None) -> bool:
@@ -174,7 +115,7 @@ class DockerSandbox(LocalSandbox):
                     volumes, mounts = self._binds(root, config, python), []
                 self.container = self.client.containers.run(
                     ensure_image(self.client), INIT, detach=True, labels=labels(),
-                    network_mode="bridge" if config.network else "none", user=f"{UID}:{UID}",
+                    network_mode=_network(self.client) if config.network else "none", user=f"{UID}:{UID}",
                     working_dir=str(inside), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
                     pids_limit=config.pids, nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
                     read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
