@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,7 +104,10 @@ def test_cleanup_removes_leftovers_of_dead_sessions_only(engine, tmp_path, monke
         ws.mkdir()
         docker.DockerSandbox(ws, SandboxConfig())._proc.kill()  # abandoned without close()
     try:
-        assert docker.cleanup() >= 1
+        out = subprocess.run([sys.executable, "-m", "pytest", "--mlgym-cleanup", "-p", "no:cacheprovider"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert out.returncode == 0 and re.search(r"mlgym: removed [1-9]\d* containers? left by crashed sessions",
+                                                 out.stdout), out.stdout + out.stderr
         assert containers(engine, **{docker.LABEL: "crashed-session"}) == []
         assert len(containers(engine, **{docker.LABEL: "live-session"})) == 1
     finally:
