@@ -186,9 +186,14 @@ def test_episodes_spread_over_two_engines(bench, engine, second_engine):
 
 def test_gpus_are_requested_from_the_engine(make, engine):
     if "nvidia" not in (engine.info().get("Runtimes") or {}):
+        from pytest_mlgym.sandbox import docker
+        before = {c.id for c in engine.containers.list(all=True)}
         with pytest.raises(SandboxError, match=r"cannot start a container: .*device driver") as e:
             make(gpus=("0",))
         assert "\n" not in str(e.value)
+        mine = {c.id for c in engine.containers.list(all=True, filters={"label": docker.LABEL})
+                if c.labels.get(docker.OWNER) == docker.labels()[docker.OWNER]}
+        assert not (mine - before)  # the container that could not start was removed
         return
     sb = make(gpus=("0",))  # a GPU machine with the NVIDIA runtime: the container sees exactly GPU 0
     assert sb.exec("nvidia-smi -L | wc -l", 30).output.strip() == "1"

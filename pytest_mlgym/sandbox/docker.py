@@ -113,8 +113,8 @@ class DockerSandbox(LocalSandbox):
                 else:
                     self._own(root, config)
                     volumes, mounts = self._binds(root, config, python), []
-                self.container = self.client.containers.run(
-                    ensure_image(self.client), INIT, detach=True, labels=labels(),
+                self.container = self.client.containers.create(
+                    ensure_image(self.client), INIT, labels=labels(),
                     network_mode=_network(self.client) if config.network else "none", user=f"{UID}:{UID}",
                     working_dir=str(inside), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
                     pids_limit=config.pids, nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
@@ -124,11 +124,15 @@ class DockerSandbox(LocalSandbox):
                                                              hard=config.file_size_mb << 20)],
                     device_requests=[docker.types.DeviceRequest(device_ids=list(config.gpus), capabilities=[["gpu"]])]
                     if config.gpus else None)
+                self.container.start()
             if self.remote:
                 remote.upload(self.container, root, inside, readonly=config.readonly)
-        except SandboxError:
-            raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a container that was made but cannot run is not left behind
+            if self.container is not None:
+                self.container.remove(force=True)
+                self.container = None
+            if isinstance(e, SandboxError):
+                raise
             raise SandboxError(f"cannot start a container: {' '.join(str(e).split())[:300]}") from None
         self.container.reload()
         self.init_pid = int(self.container.attrs["State"]["Pid"])  # PID 1, as the host sees it
