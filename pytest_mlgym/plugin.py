@@ -30,6 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=f"mlgym_{name}", action="append" if repeat else "store", default=None,
                         metavar=name.split("_")[-1].upper(), help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
         parser.addini(ini, help_, type="args" if repeat else "string", default=None)
+    group.addoption("--mlgym-resume", action="store_true", default=False,
+                    help="continue the last session in results.jsonl: runs it finished are not run again")
     group.addoption("--mlgym-cleanup", action="store_true", default=False,
                     help="remove the Docker containers left by crashed pytest-mlgym sessions, then exit")
 
@@ -175,6 +177,11 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
     s = state(request.config)
     if s.size not in task.spec.sizes:
         pytest.skip(f"task {task.id} has no '{s.size}' size yet (sizes: {', '.join(task.spec.sizes)})")
+    agent = getattr(getattr(request.node, "callspec", None), "params", {}).get("agent")
+    if agent is not None and (rec := s.done.get((task.id, agent.name, seed, s.size))):
+        s.record(request.node, rec, store=False)  # finished before the interruption: its record stands
+        yield RecordedEpisode(rec)
+        return
     try:
         env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
                        hidden=s.hidden, gpus=s.gpus)
@@ -188,6 +195,20 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
         yield episode
     finally:
         episode.close()
+
+
+class RecordedEpisode:
+    """A run that ``--mlgym-resume`` found finished: ``run`` returns its record; nothing runs again."""
+
+    def __init__(self, record):
+        self.record = record
+
+    def run(self, agent=None, name=None):
+        return self.record
+
+    def __getattr__(self, name):
+        raise AttributeError(f"{self.record.task}/{self.record.agent}/s{self.record.seed} finished in session "
+                             f"{self.record.session} and is not run again (--mlgym-resume); only run() is available")
 
 
 def _task_fixtures(s: MLGymSession) -> types.ModuleType:

@@ -91,6 +91,7 @@ class MLGymSession:
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
     saved_env: dict[str, str | None] = field(default_factory=dict)  # restored at unconfigure
     gpus: tuple[str, ...] = ()  # the GPUs each episode of this process gets (its share of --gpus)
+    done: dict[tuple, RunRecord] = field(default_factory=dict)  # --mlgym-resume: (task, agent, seed, size) -> record
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
@@ -117,11 +118,15 @@ class MLGymSession:
         report_dir = Path(_setting(config, "report_dir")[-1])
         workerinput = getattr(config, "workerinput", None)
         gpus = gpu_share(config, workerinput)
-        return cls(gpus=gpus,
-            config=config, id=workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12],
+        report_dir = report_dir if report_dir.is_absolute() else config.invocation_params.dir / report_dir
+        sid, done = workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12], {}
+        if config.getoption("mlgym_resume"):
+            sid, done = resumed(ResultsStore(report_dir / "results.jsonl"), workerinput and sid)
+        return cls(gpus=gpus, done=done,
+            config=config, id=sid,
             agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
             backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
-            report_dir=report_dir if report_dir.is_absolute() else config.invocation_params.dir / report_dir,
+            report_dir=report_dir,
         )
 
     @property
@@ -192,14 +197,18 @@ class MLGymSession:
                 + (f" [{isolation.describe(mode)}]" if self.backend == "local" else "")
                 + (f" on {', '.join(self.docker_hosts)}" if self.backend == "docker" and self.docker_hosts else "")
                 + f", reports: {self.report_dir}"
-                + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else ""))
+                + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else "")
+                + (f"; resuming session {self.id}: {len(self.done)} runs already finished"
+                   if self.config.getoption("mlgym_resume") else ""))
 
-    def record(self, node: pytest.Item, rec: RunRecord, trajectory: list[dict] | None = None) -> None:
+    def record(self, node: pytest.Item, rec: RunRecord, trajectory: list[dict] | None = None,
+               store: bool = True) -> None:
         """Store one finished run (and its trajectory) and attach its key numbers to the test (JUnit
-        properties)."""
+        properties); ``store=False`` for a run already in the store (``--mlgym-resume``)."""
         if trajectory is not None:
             rec.trajectory = str(save_trajectory(self.report_dir, rec, trajectory).relative_to(self.report_dir))
-        self.store.append(rec)
+        if store:
+            self.store.append(rec)
         for key in ("task", "agent", "seed", "metric", "direction", "baseline", "best_attempt", "best_submission",
                     "status", "passed", "cost_usd", "wall_s", "isolation"):
             node.user_properties.append((key, getattr(rec, key)))
@@ -226,6 +235,22 @@ def save_trajectory(report_dir: Path, rec: RunRecord, trajectory: list[dict]) ->
             f.write(json.dumps(step, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def resumed(store: ResultsStore, session: str | None = None) -> tuple[str, dict[tuple, RunRecord]]:
+    """``--mlgym-resume``: the session to continue (the last one recorded, unless given) and its
+    finished runs by (task, agent, seed, size); every finished run has exactly one record."""
+    records = store.read()
+    if not records:
+        if session:
+            return session, {}
+        raise pytest.UsageError(f"--mlgym-resume: nothing to resume: {store.path} has no runs")
+    session = session or records[-1].session
+    done: dict[tuple, RunRecord] = {}
+    for r in records:
+        if r.session == session:
+            done.setdefault((r.task, r.agent, r.seed, r.size), r)
+    return session, done
 
 
 def gpu_share(config: pytest.Config, workerinput: dict | None) -> tuple[str, ...]:
