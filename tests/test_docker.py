@@ -149,26 +149,34 @@ def test_without_an_engine_the_session_stops_in_one_line(bench, monkeypatch):
         "(DockerException); start one (bash docker/start-engine) or set DOCKER_HOST"]
 
 
-@pytest.fixture(scope="module")
-def second_engine(engine, tmp_path_factory):
-    """A second, real dockerd on its own unix socket (data and exec roots of its own)."""
+def _dockerd(url: str | None, what: str):
+    """Start another real dockerd (its own socket, data and exec roots), answering at ``url`` (or at
+    its unix socket); yield the URL; stop it and remove its files afterwards."""
     if not shutil.which("dockerd") or os.geteuid() != 0:
-        pytest.skip("needs root and dockerd to start a second engine")
-    d = Path(tempfile.mkdtemp(prefix="mlgym-d2-", dir="/tmp"))
+        pytest.skip(f"needs root and dockerd to start {what}")
+    d = Path(tempfile.mkdtemp(prefix="mlgym-dockerd-", dir="/tmp"))
     sock = f"unix://{d}/docker.sock"
-    proc = subprocess.Popen(["dockerd", "--host", sock, "--data-root", f"{d}/root", "--exec-root", f"{d}/exec",
-                             "--pidfile", f"{d}/docker.pid", "--bridge=none", "--iptables=false"],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "log", "wb"))
+    url = url or sock
+    proc = subprocess.Popen(["dockerd", *(["--host", url] if url != sock else []), "--host", sock, "--data-root",
+                             f"{d}/root", "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid",
+                             "--bridge=none", "--iptables=false"], stdout=subprocess.DEVNULL,
+                            stderr=open(d / "log", "wb"))
     deadline = time.monotonic() + 30
-    while subprocess.run(["docker", "-H", sock, "info"], capture_output=True).returncode != 0:
+    while subprocess.run(["docker", "-H", url, "info"], capture_output=True).returncode != 0:
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
-            pytest.skip(f"a second dockerd did not start (see {d}/log)")
+            pytest.skip(f"{what} did not start (see {d}/log)")
         time.sleep(0.5)
-    yield sock
+    yield url
     proc.terminate()
     proc.wait(30)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def second_engine(engine):
+    """A second, real dockerd on its own unix socket."""
+    yield from _dockerd(None, "a second dockerd")
 
 
 def test_episodes_spread_over_two_engines(bench, engine, second_engine):
@@ -260,28 +268,11 @@ def test_ctrl_c_mid_episode_leaves_no_container(bench, engine, tmp_path):
 def tcp_engine(engine):
     """A real dockerd reached over tcp:// (on loopback): to the harness, a remote engine that cannot
     see this machine's files, so workspaces are copied in and out."""
-    if not shutil.which("dockerd") or os.geteuid() != 0:
-        pytest.skip("needs root and dockerd to start a second engine")
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    d = Path(tempfile.mkdtemp(prefix="mlgym-tcp-", dir="/tmp"))
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(["dockerd", "--host", url, "--host", f"unix://{d}/docker.sock", "--data-root",
-                             f"{d}/root", "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid",
-                             "--bridge=none", "--iptables=false"], stdout=subprocess.DEVNULL,
-                            stderr=open(d / "log", "wb"))
-    deadline = time.monotonic() + 30
-    while subprocess.run(["docker", "-H", url, "info"], capture_output=True).returncode != 0:
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.skip(f"a tcp dockerd did not start (see {d}/log)")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(30)
-    shutil.rmtree(d, ignore_errors=True)
+    yield from _dockerd(f"tcp://127.0.0.1:{port}", "a tcp dockerd")
 
 
 def test_a_remote_engine_gets_a_copy_of_the_workspace(tiny, tcp_engine, tmp_path, monkeypatch):
