@@ -87,6 +87,7 @@ class Limits(_Strict):
     evaluation_s: float = Field(120, gt=0)  # one validate/submit
     memory_mb: int = Field(4096, gt=0)
     file_size_mb: int = Field(2048, gt=0)
+    disk_mb: int = Field(20480, gt=0)  # what the workspace and the sandbox's /tmp may hold together
     output_chars: int = Field(20_000, gt=100)  # an observation is cut to this many characters
     cpus: float | None = Field(None, gt=0)  # CPU cores a container may use (docker sandbox)
     pids: int = Field(512, ge=16)  # processes and threads a container may run at once (docker sandbox)
