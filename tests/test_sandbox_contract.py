@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mlgym.sandbox import ExecResult, Sandbox, SandboxConfig, SandboxError, create, isolation
+from pytest_mlgym.sandbox import ExecResult, Sandbox, SandboxConfig, SandboxError, cgroup, create, isolation
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandboxes need Linux (/proc)")
 
@@ -35,15 +35,19 @@ GIVES = {
     "network": {"bwrap", "unshare", "docker"},
     "hidden": {"bwrap", "docker"},
     "readonly_shell": {"bwrap", "docker"},
-    "pid_namespace": {"bwrap", "docker"},
+    "kill_all": {"bwrap", "docker"},  # and any local mode with a control group of its own (root)
+    "pids": {"docker"},  # and any local mode with a control group
 }
 CANNOT = {
     "network": "no isolation: the sandbox shares the host's network (install bubblewrap or run as root)",
     "hidden": "only bwrap masks host paths; with `unshare -n` or no isolation the host filesystem is visible",
     "readonly_shell": "only bwrap mounts read-only paths; without it the shell writes as the harness's user",
-    "pid_namespace": "without a PID namespace, a process that double-forks and calls setsid leaves the "
-                     "shell's process tree and cannot be found to be killed",
+    "kill_all": "without a PID namespace or a control group (run as root), a process that double-forks and "
+                "calls setsid leaves the shell's process tree and cannot be found to be killed",
+    "pids": "without a control group (run as root with cgroups writable) nothing caps a sandbox's processes: "
+            "RLIMIT_NPROC counts every process of the user, and root ignores it",
 }
+BY_CGROUP = {"kill_all", "pids"}
 
 
 @functools.cache
@@ -75,6 +79,8 @@ class Backend:
 
     def require(self, guarantee: str) -> None:
         """xfail, with the reason, where this mode cannot give ``guarantee``."""
+        if guarantee in BY_CGROUP and self.name == "local" and cgroup.available():
+            return
         if self.name == "local" and self.mode not in GIVES[guarantee]:
             pytest.xfail(f"{self.mode}: {CANNOT[guarantee]}")
 
@@ -246,7 +252,7 @@ def test_timeout_kills_the_whole_process_group(sb, token):
     assert "started" in res.output and "timed out" in res.output
     assert _gone(token) == [], "a background process outlived the timeout"
     pid = int(sb.read_file("pid").decode().strip())  # the host pid unless there is a PID namespace
-    if sb.isolation not in GIVES["pid_namespace"]:
+    if sb.isolation not in ("bwrap", "docker"):  # no PID namespace: the pid is the host's
         assert not _alive(pid)
     assert ok(sb.exec("pwd", 10)).strip() == f"{sb.workdir}/sub"  # restarted where it was
 
@@ -288,6 +294,32 @@ def test_memory_limit(backend):
     assert res.returncode != 0 and not res.timed_out, res
     assert not re.search(r"^allocated$", res.output, re.M), res  # (bash may echo the killed command)
     assert "MemoryError" in res.output or res.returncode in (137, -9), res
+
+
+def test_memory_limit_holds_for_processes_together(backend, token):
+    backend.require("pids")  # the same control group caps memory
+    sb = backend.make(SandboxConfig(memory_mb=400))
+    each = "python -c 'import time; b = bytearray(150 << 20); b[::4096] = b\"x\" * len(b[::4096]); time.sleep(3)'"
+    res = sb.exec(f"for i in 1 2 3 4; do {each} & done; wait; echo waited", 20)
+    assert "[out of memory: a process reached the" in res.output and "limit of 400 MB" in res.output, res
+
+
+def test_fork_bomb_stops_at_the_pids_limit_and_is_killed(backend):
+    backend.require("pids")
+    sb = backend.make(SandboxConfig(pids=64))
+    start = time.monotonic()
+    res = sb.exec("bomb() { bomb | bomb; }; bomb; echo survived", 5)
+    assert res.timed_out and time.monotonic() - start < 15, res
+    assert ok(sb.exec("echo alive", 10)).strip() == "alive"  # everything it made is gone: room to fork again
+
+
+def test_disk_quota_stops_the_command_and_says_why(backend):
+    sb = backend.make(SandboxConfig(disk_mb=30, file_size_mb=20))
+    res = sb.exec("for i in $(seq 20); do head -c 10000000 /dev/zero > f$i; sleep 0.2; done; echo finished", 30)
+    assert not res.timed_out and "finished" not in res.output, res
+    assert "disk quota exceeded: the workspace holds" in res.output and "limit of 30 MB" in res.output, res
+    ok(sb.exec("rm -f f*", 10))
+    assert ok(sb.exec("echo room again", 10)).strip() == "room again"
 
 
 def test_file_size_limit(backend):
@@ -530,6 +562,6 @@ def test_close_kills_double_forked_daemons(backend, token):
     while not _procs(token) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _procs(token)
-    backend.require("pid_namespace")
+    backend.require("kill_all")
     sb.close()
     assert _gone(token) == []

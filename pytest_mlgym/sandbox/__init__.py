@@ -25,6 +25,7 @@ class SandboxConfig:
 
     memory_mb: int = 4096
     file_size_mb: int = 2048
+    disk_mb: int = 20480  # what the workspace may hold (read-only data folders not counted)
     cpu_s: float = 3600  # CPU seconds per process
     output_chars: int = 20_000
     network: bool = False
@@ -32,7 +33,7 @@ class SandboxConfig:
     hidden: tuple[Path, ...] = ()  # host paths the agent must not see (task folders, caches)
     env: dict[str, str] = field(default_factory=dict)
     cpus: float | None = None  # CPU cores (docker; the local backend has no such limit)
-    pids: int = 512  # processes and threads at once (docker; locally RLIMIT_NPROC is per user, not per sandbox)
+    pids: int = 512  # processes and threads at once (docker; locally through a control group, where one can be made)
     gpus: tuple[str, ...] = ()  # GPU ids this sandbox may use (CUDA_VISIBLE_DEVICES locally, device requests in docker)
 
 

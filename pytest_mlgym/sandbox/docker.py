@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import SandboxConfig, SandboxError, gpu_env, isolation
+from . import SandboxConfig, SandboxError, cgroup, gpu_env, isolation
 from . import docker_remote as remote
 from .docker_image import UID, custom_image, ensure_image
 from .local import LocalSandbox
@@ -93,6 +92,9 @@ def check() -> None:
 
 
 class DockerSandbox(LocalSandbox):
+    own_group = False  # the container's cgroup limits and lists its processes
+    kind = "container"
+
     def __init__(self, workdir: Path, config: SandboxConfig):
         self.container = None
         root = Path(workdir).resolve()
@@ -136,6 +138,7 @@ class DockerSandbox(LocalSandbox):
             raise SandboxError(f"cannot start a container: {' '.join(str(e).split())[:300]}") from None
         self.container.reload()
         self.init_pid = int(self.container.attrs["State"]["Pid"])  # PID 1, as the host sees it
+        self.checks_disk = not self.remote  # a remote workspace lives in the engine's volume, not here
         super().__init__(inside, config)
         self.isolation = "docker"
 
@@ -223,30 +226,14 @@ class DockerSandbox(LocalSandbox):
             except Exception:  # noqa: BLE001 - the container may be gone already
                 pass
             return
-        seen: set[int] = set()
-        for _ in range(20):
-            try:
-                pids = {int(x) for x in Path(path).read_text().split()} - {self.init_pid} - seen
-            except OSError:
-                return
-            if not pids:
-                break
-            for pid in pids:
-                _signal(pid, signal.SIGSTOP)
-            seen |= pids
-        for pid in seen:
-            _signal(pid, signal.SIGKILL)
+        procs = lambda: {int(x) for x in Path(path).read_text().split()} - {self.init_pid}  # noqa: E731
+        cgroup.kill_all(procs)
+        cgroup.settle(Path(path).parent, procs)
 
     def exec(self, cmd: str, timeout: float):
         if self.container is None:
             raise SandboxError("the sandbox is closed")
-        before = self._oom_kills()
-        res = super().exec(cmd, timeout)
-        if self._oom_kills() > before:  # say why a process died, so the agent (and the record) know
-            res = type(res)(res.returncode, res.output + f"\n[out of memory: a process reached the container's "
-                                                         f"limit of {self.config.memory_mb} MB and was killed]",
-                            res.timed_out)
-        return res
+        return super().exec(cmd, timeout)
 
     def _oom_kills(self) -> int:
         """How many processes the kernel killed for memory in this container (cgroup v1 or v2)."""
@@ -323,13 +310,6 @@ def cleanup(session: str | None = None, client=None) -> int:
         c.remove(force=True)
         removed += 1
     return removed
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _alive(pid: int) -> bool:

@@ -1,9 +1,10 @@
 """Process isolation on this host: bubblewrap where it works, else ``unshare -n``, else none.
 
 ``bwrap`` gives a read-only view of the host with the hidden paths (task folders with their
-evaluators and answers, the data cache) masked, a private ``/tmp``, no network, and its own
-PID namespace, so everything a command started dies with the sandbox. ``unshare`` only takes
-the network away. The mode in use is recorded with every result.
+evaluators and answers, the data cache) masked, a private ``/tmp`` of bounded size, no network,
+no capabilities, and its own PID namespace, so everything a command started dies with the
+sandbox. ``unshare`` only takes the network away (and, as root, every capability, so that the
+shell cannot enter the host's network again). The mode in use is recorded with every result.
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from pathlib import Path
 MODES = ("bwrap", "unshare", "none")
 
 _PROBE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
-          "--die-with-parent", "true"]
+          "--die-with-parent", "--cap-drop", "ALL", "--size", "1048576", "--tmpfs", "/tmp", "true"]
+TMP_MB = 1024  # the private /tmp of a bwrap sandbox is a tmpfs (memory) of this size
+# capabilities are dropped, so root in a sandbox cannot unmount the masks over hidden folders,
+# remount the host read-write, or enter the host's network namespace again
+_NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
 
 
 @functools.cache
@@ -32,7 +37,7 @@ def available() -> str:
         return forced
     if shutil.which("bwrap") and _works(["bwrap", *_PROBE]):
         return "bwrap"
-    if shutil.which("unshare") and _works(["unshare", "-n", "true"]):
+    if shutil.which("unshare") and _works(["unshare", "-n", *_no_caps(), "true"]):
         return "unshare"
     return "none"
 
@@ -43,6 +48,11 @@ def describe(mode: str) -> str:
         "unshare": "unshare -n: no network, but the host filesystem is visible (install bubblewrap)",
         "none": "NO isolation: network on and the host filesystem visible (install bubblewrap or run as root)",
     }[mode]
+
+
+def _no_caps() -> list[str]:
+    """The prefix that drops every capability of a root shell (without it, root can undo ``unshare``)."""
+    return _NO_CAPS if os.geteuid() == 0 and shutil.which("setpriv") else []
 
 
 def _works(argv: list[str]) -> bool:
@@ -72,14 +82,14 @@ def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hid
     if mode == "none":
         return list(argv)
     if mode == "unshare":
-        return list(argv) if network else ["unshare", "-n", "--", *argv]
-    out = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-           "--unshare-pid", "--die-with-parent", "--new-session"]
+        return [*_no_caps(), *argv] if network else ["unshare", "-n", "--", *_no_caps(), *argv]
+    out = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_MB << 20),
+           "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if not network:
         out.append("--unshare-net")
     hidden = [Path(h).resolve() for h in hidden if Path(h).exists()]
     for h in hidden:
-        out += ["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
+        out += ["--size", "65536", "--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
     for root in _python_roots():
         if any(root.is_relative_to(h) for h in [*hidden, Path("/tmp")]):
             out += ["--ro-bind", str(root), str(root)]

@@ -21,13 +21,16 @@ import time
 import uuid
 from pathlib import Path
 
-from . import ExecResult, SandboxConfig, SandboxError, gpu_env, isolation
+from . import ExecResult, SandboxConfig, SandboxError, cgroup, gpu_env, isolation
 
 MAX_COPY_OUT = 512 << 20  # an artefact larger than this is refused
+DISK_RESERVE = 1 << 30  # a command is stopped when the host's disk has less free space than this
 _STATUS = re.compile(rb" (-?\d+) (.*)")
 
 
 class LocalSandbox:
+    own_group = True  # a control group of its own for limits and killing (the docker backend has the container's)
+
     def __init__(self, workdir: Path, config: SandboxConfig):
         self.root = Path(workdir).resolve()
         self.workdir = str(self.root)
@@ -37,6 +40,7 @@ class LocalSandbox:
         self._cwd = self.workdir
         self._proc: subprocess.Popen | None = None
         self._closed = False
+        self._group = cgroup.Group.create(config.pids, config.memory_mb) if self.own_group else None
         self._start()
 
     # -- the shell ---------------------------------------------------------------------------
@@ -49,17 +53,28 @@ class LocalSandbox:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=self._cwd, env=isolation.base_env(self.root, {**gpu_env(self.config), **self.config.env}),
-                start_new_session=True,
-                preexec_fn=isolation.limiter(self.config.memory_mb, self.config.file_size_mb, self.config.cpu_s),
+                start_new_session=True, preexec_fn=self._preexec(),
             )
         except OSError as e:
             raise SandboxError(f"cannot start the local shell: {e}") from None
+
+    def _preexec(self):
+        limit = isolation.limiter(self.config.memory_mb, self.config.file_size_mb, self.config.cpu_s)
+        group = self._group
+
+        def apply():
+            limit()
+            if group is not None:
+                group.enter()
+        return apply
 
     def _kill(self) -> int | None:
         """Kill the shell and everything it started: its process group, every descendant (also
         those that left the group with ``setsid``) and, with bwrap, its whole PID namespace."""
         if self._proc is None:
             return None
+        if self._group is not None:
+            self._group.kill()
         _kill_tree(self._proc.pid)
         try:
             os.killpg(self._proc.pid, signal.SIGKILL)
@@ -72,6 +87,8 @@ class LocalSandbox:
                 pass
         code = self._proc.wait()
         self._proc = None
+        if self._group is not None:  # the killed count against its pids limit until they are reaped
+            self._group.kill()
         return code
 
     def exec(self, cmd: str, timeout: float) -> ExecResult:
@@ -88,13 +105,29 @@ class LocalSandbox:
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the shell died; reading below sees EOF and restarts it
-        out, status = self._read(time.monotonic() + timeout)
+        ooms = self._oom_kills()
+        res = self._finish(*self._read(time.monotonic() + timeout), timeout)
+        if self._oom_kills() > ooms:  # say why a process died, so the agent (and the record) know
+            res = ExecResult(res.returncode, res.output + f"\n[out of memory: a process reached the {self.kind}'s "
+                                                          f"limit of {self.config.memory_mb} MB and was killed]",
+                             res.timed_out)
+        return res
+
+    kind = "sandbox"  # how messages name it
+    checks_disk = True  # the workspace is a host folder whose size can be measured
+
+    def _finish(self, out: str, status: str, timeout: float) -> ExecResult:
+        restarted = f"the shell was restarted in {self._cwd}, shell variables were lost"
         if status == "timeout":
             self._kill()
             self._start()
             return ExecResult(None, out + f"\n[command timed out after {timeout:g} s: it and every process it "
-                                          f"started were killed; the shell was restarted in {self._cwd}, "
-                                          f"shell variables were lost]", timed_out=True)
+                                          f"started were killed; {restarted}]", timed_out=True)
+        if status.startswith("disk "):
+            self._kill()
+            self._start()
+            return ExecResult(None, out + f"\n[{status[5:]}: the command and every process it started were "
+                                          f"killed; free space (rm) before going on; {restarted}]")
         if status == "eof":
             code = self._kill()
             self._start()
@@ -103,13 +136,55 @@ class LocalSandbox:
         self._cwd = cwd or self._cwd
         return ExecResult(int(code), out)
 
+    def _oom_kills(self) -> int:
+        return self._group.oom_kills() if self._group is not None else 0
+
+    # -- disk: the workspace may hold `disk_mb`, and the host's disk must keep DISK_RESERVE free --
+    def _disk_problem(self) -> str | None:
+        """Why the running command must stop for disk space, or None."""
+        try:
+            st = os.statvfs(self.root)
+        except OSError:
+            return None
+        if st.f_bavail * st.f_frsize < DISK_RESERVE:
+            return f"the host's disk is nearly full (under {DISK_RESERVE >> 20} MB free)"
+        used = self._disk_used()
+        if used > self.config.disk_mb << 20:
+            return (f"disk quota exceeded: the workspace holds {used >> 20} MB, over the limit of "
+                    f"{self.config.disk_mb} MB")
+        return None
+
+    def _disk_used(self) -> int:
+        """Bytes the workspace's files take (each file once; the read-only data folders not counted)."""
+        skip = {str(self.root / r) for r in self.config.readonly}
+        seen, total, todo = set(), 0, [str(self.root)]
+        while todo:
+            try:
+                entries = list(os.scandir(todo.pop()))
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        if e.path not in skip:
+                            todo.append(e.path)
+                        continue
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+        return total
+
     def _read(self, deadline: float) -> tuple[str, str]:
-        """Read until the marker line; return (output, "rc cwd" | "timeout" | "eof")."""
+        """Read until the marker line; return (output, "rc cwd" | "timeout" | "eof" | "disk <why>")."""
         fd = self._proc.stdout.fileno()
         limit = self.config.output_chars
         half = limit // 2
         buf, dropped, scan = bytearray(), 0, 0
         exited_at = None
+        disk_check = time.monotonic() + 1.0  # a command that runs for a while has its disk use checked
         while True:
             i = buf.find(self._marker, scan)
             while i >= 0 and (j := buf.find(b"\n", i)) >= 0:
@@ -120,6 +195,11 @@ class LocalSandbox:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._text(buf, limit, dropped), "timeout"
+            if time.monotonic() >= disk_check and self.checks_disk:
+                t = time.monotonic()
+                if why := self._disk_problem():
+                    return self._text(buf, limit, dropped), f"disk {why}"
+                disk_check = time.monotonic() + max(1.0, 50 * (time.monotonic() - t))  # at most 2% of a core
             # the shell may have exited while a background process keeps the pipe open
             if exited_at is None and self._proc.poll() is not None:
                 exited_at = time.monotonic()
@@ -224,6 +304,9 @@ class LocalSandbox:
     def close(self) -> None:
         self._closed = True
         self._kill()
+        if self._group is not None:
+            self._group.remove()
+            self._group = None
 
 
 def _kill_tree(pid: int) -> None:
