@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sandbox import Sandbox, SandboxError, isolation
+from .sandbox import Sandbox, SandboxError, cgroup, isolation
 from .task import Prepared, Task
 
 
@@ -78,18 +78,31 @@ def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scr
                                             memory_mb=limits.memory_mb, timeout=limits.evaluation_s)
         return _result(task, code, out, err, start)
     argv = isolation.wrap(command, mode=mode or isolation.available(), cwd=scratch, writable=[scratch],
-                          readonly=readonly, hidden=hidden)
-    proc = subprocess.Popen(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                            preexec_fn=isolation.limiter(limits.memory_mb, limits.file_size_mb,
-                                                         limits.evaluation_s * (os.cpu_count() or 1)))
+                          readonly=readonly, hidden=hidden, tmp_size_mb=isolation.tmp_mb(limits.memory_mb))
+    # agent code the evaluator calls runs in here too: a group caps and, at the end, kills all of it
+    group = cgroup.Group.create(pids=512, memory_mb=limits.memory_mb)
+    limit = isolation.limiter(limits.memory_mb, limits.file_size_mb, limits.evaluation_s * (os.cpu_count() or 1))
+
+    def preexec():
+        limit()
+        if group is not None:
+            group.enter()
     try:
-        out, err = proc.communicate(timeout=limits.evaluation_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return _result(task, None, "", "", start)
-    return _result(task, proc.returncode, out, err, start)
+        proc = subprocess.Popen(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                                preexec_fn=preexec)
+        try:
+            out, err = proc.communicate(timeout=limits.evaluation_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            if group is not None:
+                group.kill()
+            proc.communicate()
+            return _result(task, None, "", "", start)
+        return _result(task, proc.returncode, out, err, start)
+    finally:
+        if group is not None:
+            group.remove()
 
 
 def _result(task: Task, code: int | None, out: str, err: str, start: float) -> Evaluation:

@@ -30,3 +30,34 @@ def bench(pytester: pytest.Pytester, monkeypatch, tmp_path_factory) -> pytest.Py
     shutil.copytree(DATA / "tasks" / "tiny", pytester.path / "tasks" / "tiny")
     shutil.copy(ROOT / "tasks" / "test_bench.py", pytester.path / "tasks" / "test_bench.py")
     return pytester
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """After a run with red-team attacks (tests/security), count per backend the attacks tried, those
+    contained, those a backend documents it cannot contain (xfail, with the reason), and failures."""
+    counts: dict[str, dict[str, set]] = {}
+    for outcome in ("passed", "failed", "xfailed", "skipped", "error"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            props = dict(getattr(rep, "user_properties", None) or [])
+            if "attack" not in props:
+                continue
+            row = counts.setdefault(props["backend"], {k: set() for k in ("contained", "xfail", "failed", "skipped")})
+            if outcome == "passed" and rep.when == "call":
+                row["contained"].add(rep.nodeid)
+            elif outcome == "xfailed":
+                row["xfail"].add(rep.nodeid)
+            elif outcome in ("failed", "error"):
+                row["failed"].add(rep.nodeid)
+            elif outcome == "skipped":
+                row["skipped"].add(rep.nodeid)
+    if not counts:
+        return
+    terminalreporter.write_sep("=", "red team: attacks tried and contained, per backend")
+    for backend, row in sorted(counts.items()):
+        row["contained"] -= row["failed"]  # a test that passed its call but failed teardown
+        tried = len(row["contained"]) + len(row["xfail"]) + len(row["failed"])
+        line = (f"{backend:<14} {tried:3d} tried  {len(row['contained']):3d} contained  "
+                f"{len(row['xfail']):3d} not containable here (xfail, reason given)  {len(row['failed']):3d} FAILED")
+        if row["skipped"]:
+            line += f"  ({len(row['skipped'])} not run: backend unavailable)"
+        terminalreporter.write_line(line, red=bool(row["failed"]), green=not row["failed"] and not row["xfail"])

@@ -120,7 +120,7 @@ class DockerSandbox(LocalSandbox):
                     network_mode=_network(self.client) if config.network else "none", user=f"{UID}:{UID}",
                     working_dir=str(inside), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
                     pids_limit=config.pids, nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
-                    read_only=True, tmpfs={"/tmp": "rw,exec,size=1g"}, cap_drop=["ALL"],
+                    read_only=True, tmpfs={"/tmp": f"rw,exec,size={isolation.tmp_mb(config.memory_mb)}m"}, cap_drop=["ALL"],
                     security_opt=["no-new-privileges"], volumes=volumes, mounts=mounts, environment=self.env,
                     init=False, ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
                                                              hard=config.file_size_mb << 20)],

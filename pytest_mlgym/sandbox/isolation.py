@@ -21,7 +21,12 @@ MODES = ("bwrap", "unshare", "none")
 
 _PROBE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
           "--die-with-parent", "--cap-drop", "ALL", "--size", "1048576", "--tmpfs", "/tmp", "true"]
-TMP_MB = 1024  # the private /tmp of a bwrap sandbox is a tmpfs (memory) of this size
+
+
+def tmp_mb(memory_mb: int) -> int:
+    """The size of a sandbox's private /tmp, a tmpfs: its pages count as the sandbox's memory, so
+    it takes at most a quarter of the memory limit, and a full /tmp leaves room to clean it up."""
+    return max(16, min(1024, memory_mb // 4))
 # capabilities are dropped, so root in a sandbox cannot unmount the masks over hidden folders,
 # remount the host read-write, or enter the host's network namespace again
 _NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
@@ -73,7 +78,7 @@ def _python_roots() -> list[Path]:
 
 
 def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hidden=(),
-         network: bool = False) -> list[str]:
+         network: bool = False, tmp_size_mb: int = 1024) -> list[str]:
     """The command line that runs ``argv`` isolated in ``mode``.
 
     ``hidden`` paths are masked (bwrap only), then ``writable`` and ``readonly`` paths are
@@ -83,7 +88,7 @@ def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hid
         return list(argv)
     if mode == "unshare":
         return [*_no_caps(), *argv] if network else ["unshare", "-n", "--", *_no_caps(), *argv]
-    out = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_MB << 20),
+    out = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(tmp_size_mb << 20),
            "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if not network:
         out.append("--unshare-net")

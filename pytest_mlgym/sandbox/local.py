@@ -48,7 +48,7 @@ class LocalSandbox:
         readonly = [self.root / p for p in self.config.readonly if (self.root / p).exists()]
         argv = isolation.wrap(["bash", "--noprofile", "--norc"], mode=self.isolation, cwd=Path(self._cwd),
                               writable=[self.root], readonly=readonly, hidden=self.config.hidden,
-                              network=self.config.network)
+                              network=self.config.network, tmp_size_mb=isolation.tmp_mb(self.config.memory_mb))
         try:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
