@@ -48,11 +48,14 @@ def available() -> str:
 
 
 def describe(mode: str) -> str:
+    from . import cgroup
+
     return {
-        "bwrap": "bubblewrap: no network, read-only host, task folders hidden, own PID namespace",
+        "bwrap": "bubblewrap: no network, read-only host, task folders hidden, own PID namespace, no capabilities",
         "unshare": "unshare -n: no network, but the host filesystem is visible (install bubblewrap)",
         "none": "NO isolation: network on and the host filesystem visible (install bubblewrap or run as root)",
-    }[mode]
+    }[mode] + ("; a control group per sandbox caps its processes and memory" if cgroup.available() else
+               "; no control groups (run as root): processes and total memory are not capped")
 
 
 def _no_caps() -> list[str]:
