@@ -21,6 +21,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SIZES = ("lite", "full")
+MAX_LIMIT = 1_000_000  # the largest number in task.yaml's limits (seconds: 11 days, MB: 1 TB, ...)
 
 
 class TaskError(Exception):
@@ -123,6 +124,15 @@ class TaskSpec(_Strict):
             raise ValueError(f"must be a path inside the workspace, got {value}")
         return value
 
+    @field_validator("limits")
+    @classmethod
+    def _sane_limits(cls, limits: Limits) -> Limits:
+        # Larger values overflow the rlimits and timeouts they become (the evaluation would crash).
+        for name, value in limits:
+            if type(value) in (int, float) and value > MAX_LIMIT:
+                raise ValueError(f"{name} must be at most {MAX_LIMIT:,}")
+        return limits
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -197,11 +207,24 @@ def default_cache_dir() -> Path:
 
 def load_task(path: Path) -> Task:
     """Load ``path/task.yaml``; raise :class:`TaskError` naming the file and the first bad field."""
-    path = Path(path)
+    try:
+        return _load_task(Path(path))
+    except TaskError as e:  # one printable line, whatever the file's keys and values hold
+        raise TaskError(_one_line(str(e))) from None
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters (a key "a\\nb", a lone surrogate) escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def _load_task(path: Path) -> Task:
     yml = path / "task.yaml"
     try:
         raw = yaml.safe_load(yml.read_text())
-    except (OSError, yaml.YAMLError) as e:
+    except RecursionError:
+        raise TaskError(f"{yml}: cannot read: nested too deeply") from None
+    except (OSError, ValueError, yaml.YAMLError) as e:  # ValueError: not UTF-8, an int of > 4300 digits
         raise TaskError(f"{yml}: cannot read: {' '.join(str(e).split())}") from None
     if not isinstance(raw, dict):
         raise TaskError(f"{yml}: expected a mapping of fields, got {type(raw).__name__}")
@@ -221,7 +244,11 @@ def load_task(path: Path) -> Task:
         raise TaskError(f"{yml}: sample_artefact: workspace/{spec.sample_artefact} does not exist")
     for knob in spec.knobs:
         source = path / "workspace" / knob.file
-        if not source.is_file() or not re.search(rf"^{knob.name}\s*=", source.read_text(), re.MULTILINE):
+        try:
+            text = source.read_text(errors="replace") if source.is_file() else ""
+        except OSError:
+            text = ""
+        if not re.search(rf"^{knob.name}\s*=", text, re.MULTILINE):
             raise TaskError(f"{yml}: knobs: {knob.name} is not a top-level assignment in workspace/{knob.file}")
     if not (path / "private" / "evaluate.py").is_file():
         raise TaskError(f"{yml}: private/evaluate.py (the evaluator) does not exist")

@@ -81,7 +81,7 @@ def load_model(folder, size):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise Invalid(f"model.pt is not a torch checkpoint loadable with weights_only=True: {type(e).__name__}: {first_line(e)}")
+        raise Invalid(f"model.pt is not a torch checkpoint loadable with weights_only=True: {error_text(e)}")
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise Invalid('model.pt must hold a dict {"config": dict, "state_dict": dict}')
 
@@ -137,6 +137,11 @@ def first_line(e):
     return (lines[0] if lines else "")[:200]
 
 
+def error_text(e):
+    """``Type: first line of the message``, or just ``Type`` (a truncated file's bare EOFError)."""
+    return f"{type(e).__name__}: {first_line(e)}" if first_line(e) else type(e).__name__
+
+
 def mean_loss(model, data, device):
     """Mean cross-entropy (nats) of predicting data[1:] from non-overlapping windows of block_size."""
     import torch
@@ -185,7 +190,7 @@ def main():
     except Invalid as e:
         print(json.dumps({"invalid": str(e)[:400]}))
     except Exception as e:  # never crash on a bad artefact
-        print(json.dumps({"invalid": f"could not score: {type(e).__name__}: {first_line(e)}"[:300]}))
+        print(json.dumps({"invalid": f"could not score: {error_text(e)}"[:300]}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,844 @@
+"""Bad input (issue 6): generated task.yaml files and artefacts never crash the session.
+
+A broken task folder is a clean collection error (one line naming the file and, for a schema error,
+the field); a broken artefact is an ``invalid`` score with a one-line reason, from the real trusted
+evaluators run through :func:`pytest_mlgym.evaluation.run_evaluator`. No pickle ever executes.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from pytest_mlgym.evaluation import Evaluation, run_evaluator
+from pytest_mlgym.task import (
+    MAX_LIMIT,
+    Limits,
+    Metric,
+    SizeSpec,
+    Task,
+    TaskError,
+    TaskSpec,
+    load_task,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "data" / "tasks" / "tiny"
+TASKS = ROOT / "tasks"
+BASE_TEXT = (TINY / "task.yaml").read_text()
+BASE = yaml.safe_load(BASE_TEXT)
+
+
+def cheap(n: int, shrink: bool = True):
+    """``n`` reproducible examples, no deadline (evaluators start processes), no example database."""
+    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None, print_blob=False, phases=phases,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                           HealthCheck.data_too_large, HealthCheck.filter_too_much,
+                                           HealthCheck.large_base_example])
+
+
+# == 1. task.yaml: loads, or one TaskError line naming the file (and the field) ======================
+SPECIAL = [None, True, False, 0, -1, 1, 2**63, -2**63, 10**400, 1e308, -1e308, float("inf"), float("-inf"),
+           float("nan"), 5e-324, "", " ", "\t", "\n", "lite", "full", "max", "min", "tiny", "answer.txt",
+           "/abs/path", "../escape", "a/../../b", ".", "~", "\x00", "\x1b[31mred", "\u202etxt.exe", "\u2028",
+           "\U0001f642", "null", "yes", "0x10", "1e3", "-", "*", "{}", "[]", b"\xff\x00"]
+scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+           | st.binary(max_size=8) | st.sampled_from(SPECIAL))
+values = st.recursive(scalars, lambda c: st.lists(c, max_size=3)
+                      | st.dictionaries(st.text(max_size=6) | st.integers(-3, 3), c, max_size=3), max_leaves=8)
+paths_list = st.lists(st.sampled_from(["answer.txt", "knobs.py", "missing.txt", "", ".", "..", "/etc/hostname",
+                                       "../task.yaml", "private/evaluate.py", "a\x00b", "a\nb"])
+                      | st.text(max_size=8), max_size=3)
+knob = st.fixed_dictionaries(
+    {"name": st.sampled_from(["X", "ALPHA", "answer", "1bad", "", "a b", "X\n"]) | st.text(max_size=4),
+     "file": st.sampled_from(["knobs.py", "answer.txt", "binary.py", "missing.py", "../task.yaml",
+                              "/etc/hostname", "", "\x00", "sub/"]),
+     "type": st.sampled_from(["int", "float", "choice", "bool", "str", ""]) | scalars},
+    optional={"low": values, "high": values, "log": values, "choices": values, "fidelity": values,
+              "extra": values})
+LIMIT_FIELDS = list(Limits.model_fields)
+PATHS = ([(f,) for f in TaskSpec.model_fields]
+         + [("metric", "name"), ("metric", "direction"), ("sizes", "lite"), ("sizes", "full"), ("sizes", "medium"),
+            ("sizes", "lite", "baseline"), ("sizes", "lite", "tolerance"), ("sizes", "full", "seconds")]
+         + [("limits", f) for f in LIMIT_FIELDS])
+limit_numbers = (st.integers(-10, 10) | st.integers(min_value=MAX_LIMIT - 10) | st.floats(allow_nan=True)
+                 | st.integers(1, 400).map(lambda k: 10**k)
+                 | st.sampled_from([0, -1, MAX_LIMIT, MAX_LIMIT + 1, float(MAX_LIMIT), MAX_LIMIT + 0.5, 2**64, 16,
+                                    100]))
+
+
+def field_values(path: tuple) -> st.SearchStrategy:
+    extra = {("knobs",): st.lists(knob, max_size=3), ("starter_files",): paths_list,
+             ("artefact",): paths_list.map(lambda p: "/".join(p)), ("sample_artefact",): st.sampled_from(
+                 ["answer.txt", "missing", "/etc/hostname", "../tiny/task.yaml"])}.get(path, st.nothing())
+    if path[0] == "limits":
+        extra = extra | limit_numbers
+    return values | st.sampled_from(SPECIAL) | extra
+
+
+FIELDS_AT = {(): TaskSpec.model_fields, ("metric",): Metric.model_fields, ("limits",): Limits.model_fields,
+             ("sizes", "lite"): SizeSpec.model_fields}
+EXTRA_AT = list(FIELDS_AT)
+unknown_key_op = st.tuples(st.sampled_from(EXTRA_AT), st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)).filter(
+    lambda t: t[1] not in FIELDS_AT[t[0]]).flatmap(lambda t: st.tuples(st.just("set"), st.just((*t[0], t[1])), values))
+ops = st.sampled_from(PATHS).flatmap(
+    lambda p: st.just(("drop", p)) | st.tuples(st.just("set"), st.just(p), field_values(p))) | unknown_key_op
+unicode_key_op = st.tuples(st.just("set"), st.tuples(st.sampled_from(EXTRA_AT), st.text(min_size=1, max_size=8))
+                           .map(lambda t: (*t[0], t[1])), values)
+
+
+def apply(doc: dict, op: tuple) -> None:
+    kind, path = op[0], op[1]
+    parent = doc
+    for key in path[:-1]:
+        if not isinstance(parent.get(key), dict):
+            parent[key] = {}
+        parent = parent[key]
+    if kind == "drop":
+        parent.pop(path[-1], None)
+    else:
+        parent[path[-1]] = op[2]
+
+
+def fresh_task(tmp_path: Path, name: str = "tiny") -> Path:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path)) / name
+    shutil.copytree(TINY, folder)
+    (folder / "workspace" / "knobs.py").write_text("X = 1\nALPHA = 0.5\n")
+    (folder / "workspace" / "binary.py").write_bytes(b"\xff\xfe\x00X = 1\n\x80")
+    return folder
+
+
+def load_or_message(folder: Path) -> str | None:
+    """None when the folder loads; else the TaskError message, checked to be one line naming the file."""
+    yml = folder / "task.yaml"
+    try:
+        task = load_task(folder)
+    except TaskError as e:  # anything else propagates: a bug
+        msg = str(e)
+        assert msg.startswith(f"{yml}: ") and len(msg) > len(f"{yml}: "), msg
+        assert len(msg.splitlines()) == 1 and msg.isprintable(), repr(msg)
+        return msg
+    assert isinstance(task, Task) and task.id == folder.name and task.path == folder.resolve()
+    return None
+
+
+def write_doc(folder: Path, doc) -> None:
+    (folder / "task.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_the_unmutated_copy_loads(tmp_path):
+    folder = fresh_task(tmp_path)
+    write_doc(folder, copy.deepcopy(BASE))
+    assert load_or_message(folder) is None
+
+
+@cheap(300)
+@given(mutations=st.lists(ops, min_size=1, max_size=3))
+def test_mutated_task_yaml_loads_or_names_file_and_field(tmp_path, mutations):
+    folder = fresh_task(tmp_path)
+    doc = copy.deepcopy(BASE)
+    for op in mutations:
+        apply(doc, op)
+    write_doc(folder, doc)
+    msg = load_or_message(folder)
+    if msg is not None and len(mutations) == 1 and ": cannot read:" not in msg:
+        # a schema error from the one mutated field: the message names it (its top-level key at least)
+        assert msg.startswith(f"{folder / 'task.yaml'}: {mutations[0][1][0]}"), (mutations, msg)
+
+
+@cheap(100)
+@given(mutations=st.lists(unicode_key_op | ops, min_size=1, max_size=4))
+def test_unicode_keys_and_values_give_one_printable_line(tmp_path, mutations):
+    folder = fresh_task(tmp_path)
+    doc = copy.deepcopy(BASE)
+    for op in mutations:
+        apply(doc, op)
+    write_doc(folder, doc)
+    load_or_message(folder)
+
+
+def test_a_key_with_a_newline_is_escaped_not_split(tmp_path):
+    folder = fresh_task(tmp_path)
+    write_doc(folder, {**BASE, "bad\nkey\x1b[2J\u2028": 1})
+    msg = load_or_message(folder)
+    assert msg == f"{folder / 'task.yaml'}: bad\\nkey\\x1b[2J\\u2028: Extra inputs are not permitted"
+
+
+YAML_JUNK = ["!!python/object/apply:os.system ['touch {canary}']", "!!python/name:os.system", "&a", "*a", "*undefined",
+             "%TAG ! tag:x:", "---", "...", "\t", "{", "}", "[", "? ", "<<: *x", "<<: 5", "!!binary Zm9v", "!!set {a}",
+             "!!omap [a: 1]", "!!timestamp 2001-01-01", "~", '"\\ud800"', '"\\x00"', ": :", "- - -", "'unterminated",
+             "\ufeff", "\x00", "\x85", "\u2028", "key: value: other", "id: tiny\nid: other", "metric: 5",
+             "limits: {memory_mb: 99999999999999999999}", "evaluation_seed: " + "9" * 5000]
+
+
+def splice(text: str, at: int, cut: int, insert: str) -> str:
+    at = min(at, len(text))
+    return text[:at] + insert + text[at + cut:]
+
+
+raw_documents = st.one_of(
+    st.binary(max_size=300),
+    st.tuples(st.integers(0, len(BASE_TEXT)), st.integers(0, 40), st.text(max_size=30) | st.sampled_from(YAML_JUNK))
+    .map(lambda t: splice(BASE_TEXT, *t)),
+    st.lists(st.sampled_from(YAML_JUNK), min_size=1, max_size=3).map(lambda j: BASE_TEXT + "\n" + "\n".join(j) + "\n"),
+    values.map(lambda v: yaml.safe_dump(v, allow_unicode=True, sort_keys=False)),
+    st.integers(1, 3000).map(lambda n: "[" * n + "]" * n),
+    st.integers(1, 3000).map(lambda n: "{a: " * n + "1" + "}" * n),
+    st.integers(1, 40).map(lambda n: "a: &a0 [x, x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n"
+                                                                  for i in range(1, n))),
+    st.integers(0, 6000).map(lambda n: BASE_TEXT.replace("evaluation_seed: 0", f"evaluation_seed: {'9' * n}")),
+    st.sampled_from(["utf-16", "utf-8-sig", "utf-32", "latin-1", "cp500"]).map(
+        lambda enc: (BASE_TEXT + "name: caf\u00e9\n").encode(enc)),
+    st.sampled_from(list(TaskSpec.model_fields)).flatmap(  # duplicate keys: the last one wins
+        lambda f: values.map(lambda v: BASE_TEXT + yaml.safe_dump({f: v}, allow_unicode=True))),
+)
+
+
+@cheap(300)
+@given(document=raw_documents)
+def test_garbage_task_yaml_gives_one_line_error(tmp_path, document):
+    folder = fresh_task(tmp_path)
+    canary = tmp_path / "canary"
+    data = document if isinstance(document, bytes) else document.replace("{canary}", str(canary)).encode(
+        "utf-8", "surrogatepass")
+    (folder / "task.yaml").write_bytes(data)
+    load_or_message(folder)
+    assert not canary.exists(), "a YAML tag ran code"
+
+
+FOLDER_BREAKS = ["no_yaml", "yaml_is_dir", "no_evaluator", "evaluator_is_dir", "no_workspace", "renamed",
+                 "binary_knob_file", "missing_prepare"]
+
+
+@cheap(60)
+@given(breaks=st.sets(st.sampled_from(FOLDER_BREAKS), min_size=1),
+       name=st.from_regex(r"[A-Za-z0-9_\-][A-Za-z0-9_. \-]{0,20}", fullmatch=True))
+def test_broken_task_folders_give_one_line_error(tmp_path, breaks, name):
+    folder = fresh_task(tmp_path)
+    doc = {**BASE, "starter_files": ["answer.txt"]}
+    if "binary_knob_file" in breaks:
+        doc["knobs"] = [{"name": "X", "file": "binary.py", "type": "bool"}]
+        (folder / "workspace" / "binary.py").write_bytes(b"\xff\xfe\x00 X = 1\n\x80")  # not at line start
+    if "missing_prepare" in breaks:
+        doc["prepare"] = "prepare.py"
+    write_doc(folder, doc)
+    if "renamed" in breaks and name not in ("tiny", "."):
+        folder = folder.rename(folder.parent / name)
+    if "no_yaml" in breaks:
+        (folder / "task.yaml").unlink()
+    if "yaml_is_dir" in breaks:
+        (folder / "task.yaml").unlink(missing_ok=True)
+        (folder / "task.yaml").mkdir()
+    if "no_evaluator" in breaks or "evaluator_is_dir" in breaks:
+        (folder / "private" / "evaluate.py").unlink()
+        if "evaluator_is_dir" in breaks:
+            (folder / "private" / "evaluate.py").mkdir()
+    if "no_workspace" in breaks:
+        shutil.rmtree(folder / "workspace")
+    msg = load_or_message(folder)
+    assert msg is not None, breaks  # every break is fatal
+
+
+@cheap(40)
+@given(limits=st.dictionaries(st.sampled_from(["memory_mb", "file_size_mb", "evaluation_s", "disk_mb"]),
+                              st.integers(1, MAX_LIMIT) | st.floats(1e-6, MAX_LIMIT) | limit_numbers,
+                              min_size=1, max_size=3)
+       | st.dictionaries(st.sampled_from(LIMIT_FIELDS), limit_numbers | st.booleans(), min_size=1))
+@example(limits={"memory_mb": MAX_LIMIT, "file_size_mb": MAX_LIMIT, "disk_mb": MAX_LIMIT, "evaluation_s": MAX_LIMIT})
+@example(limits={"evaluation_s": 1e-9})
+@example(limits={"memory_mb": 1})
+def test_limits_that_load_never_crash_an_evaluation(tmp_path, limits):
+    folder = fresh_task(tmp_path)
+    write_doc(folder, {**BASE, "limits": {**BASE["limits"], **limits}})
+    if load_or_message(folder) is not None:
+        return
+    task = load_task(folder)  # limits that load become rlimits and timeouts that must not overflow
+    ev = score(task, task.prepare("lite"), lambda path, _: path.write_text("7"), handled=False)
+    lim = task.spec.limits
+    if lim.memory_mb >= 512 and lim.evaluation_s >= 10 and lim.file_size_mb >= 1:
+        target = float((TINY / "private" / "target.txt").read_text())
+        assert ev.score == 10 - abs(7 - target), (limits, ev)
+
+
+# == 2. end to end: broken folders are errors naming their file; the good task still passes ===========
+REQUIRED = [n for n, f in TaskSpec.model_fields.items() if f.is_required()]
+
+
+def _broken(kind: str) -> st.SearchStrategy:
+    """task.yaml contents (bytes) that never load, one way of breaking per kind."""
+    def doc(mutate):
+        return lambda v: yaml.safe_dump(mutate(copy.deepcopy(BASE), v), allow_unicode=True, sort_keys=False).encode()
+
+    def setting(path):
+        def mutate(d, v):
+            apply(d, ("set", path, v))
+            return d
+        return mutate
+
+    return {
+        "bytes": st.binary(max_size=200).map(lambda b: b"\xff" + b),  # never UTF-8
+        "not_mapping": values.filter(lambda v: not isinstance(v, dict)).map(
+            lambda v: yaml.safe_dump(v, allow_unicode=True).encode()),
+        "missing": st.sampled_from(REQUIRED).map(doc(lambda d, k: {f: v for f, v in d.items() if f != k})),
+        "wrong_type": st.tuples(st.sampled_from(["id", "sizes", "limits", "metric", "knobs"]),
+                                st.integers() | st.floats() | st.booleans()).map(
+            doc(lambda d, kv: {**d, kv[0]: kv[1]})),
+        "negative_limit": st.tuples(st.sampled_from(LIMIT_FIELDS), st.integers(max_value=-1) | st.floats(
+            max_value=-1e-9)).map(doc(lambda d, kv: setting(("limits", kv[0]))(d, kv[1]))),
+        "huge_limit": st.tuples(st.sampled_from(LIMIT_FIELDS), st.integers(10, 300)).map(
+            doc(lambda d, kv: setting(("limits", kv[0]))(d, 10**kv[1]))),
+        "unknown_key": st.text(min_size=1, max_size=10).filter(lambda k: k not in TaskSpec.model_fields).map(
+            doc(lambda d, k: {**d, k: 1})),
+        "duplicate_key": st.sampled_from(["metric", "sizes", "id"]).map(
+            lambda k: (BASE_TEXT + f"\n{k}: [duplicate]\n").encode()),
+        "invalid_yaml": st.sampled_from(["{", "[", "key: 'unterminated", '"\\q"', "*undefined", "\t- x",
+                                         "!!python/object/apply:os.system ['true']", "a: b: c"]).map(
+            lambda j: (BASE_TEXT + j + "\n").encode()),
+        "deep": st.integers(600, 3000).map(lambda n: ("[" * n + "]" * n).encode()),
+    }[kind]
+
+
+BROKEN_KINDS = ["bytes", "not_mapping", "missing", "wrong_type", "negative_limit", "huge_limit", "unknown_key",
+                "duplicate_key", "invalid_yaml", "deep"]
+broken_tasks = st.permutations(BROKEN_KINDS).flatmap(lambda kinds: st.tuples(*[_broken(k) for k in kinds[:5]]))
+
+
+@cheap(3, shrink=False)  # each example is a pytest run: no shrinking
+@given(documents=broken_tasks)
+def test_broken_task_folders_are_errors_naming_their_file_and_the_good_task_passes(bench, documents):
+    for old in (bench.path / "tasks").glob("broken*"):
+        shutil.rmtree(old)
+    expected = []
+    for i, data in enumerate(documents):
+        folder = bench.path / "tasks" / f"broken{i}"
+        shutil.copytree(TINY, folder)
+        (folder / "task.yaml").write_bytes(data.replace(b"id: tiny", f"id: broken{i}".encode()))
+        msg = load_or_message(folder)
+        assert msg is not None, data[:200]
+        expected.append(msg)
+    result = bench.runpytest_subprocess("-rA", "-p", "no:cacheprovider")
+    out = result.stdout.str()
+    assert result.ret == 1, out  # tests failed: never an internal (3), usage (4) or interrupted (2) error
+    result.assert_outcomes(passed=1, errors=5)
+    for i, msg in enumerate(expected):
+        assert f"ERROR at setup of test_agent_beats_baseline[broken{i}-baseline-s0]" in out, out
+        assert msg in out, (msg, out)
+
+
+# == 3. artefacts through the real trusted evaluators ================================================
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return Path(os.environ.get("MLGYM_CACHE_DIR") or tmp_path_factory.mktemp("cache"))
+
+
+def score(task: Task, prepared, write, *, handled: bool = True) -> Evaluation:
+    """Write an artefact with ``write(artefact_path, scratch)``, score it, check the outcome is clean.
+
+    ``handled``: the evaluator must report the artefact itself (exit 0 with a reason), not crash."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"mlgym-bad-{task.id}-"))
+    try:
+        artefact = scratch / (Path(task.spec.artefact).name or "artefact")
+        write(artefact, scratch)
+        ev = run_evaluator(task, "lite", artefact, prepared, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert isinstance(ev, Evaluation)
+    if ev.valid:
+        assert isinstance(ev.score, float) and math.isfinite(ev.score), ev
+    else:
+        reason = ev.reason
+        assert isinstance(reason, str) and reason.strip() and len(reason) < 600, ev
+        assert len(reason.splitlines()) == 1, repr(reason)
+        assert not reason.rstrip().endswith(":"), repr(reason)  # a detail went missing
+        if handled:
+            assert not reason.startswith(("evaluator failed", "evaluator printed no JSON")), ev
+    return ev
+
+
+class Evil:
+    """Unpickling this creates ``path``: proof that a pickle ran code."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_the_evil_pickle_does_run_code_when_unpickled(tmp_path):  # so its absence below means something
+    pickle.loads(pickle.dumps(Evil(tmp_path / "ran")))
+    assert (tmp_path / "ran").exists()
+
+
+# -- the tiny task: a text file holding one number -------------------------------------------------
+number_texts = (st.floats().map(repr) | st.integers().map(str)
+                | st.sampled_from(["inf", "-inf", "nan", "1_0", "\u0667", "0x10", "1e999", " 7 \n", "\ufeff7"])
+                | st.from_regex(r"\s*[-+]?\d{0,3}\.?\d{0,3}(e[-+]?\d{1,3})?\s*", fullmatch=True))
+
+
+@cheap(25)
+@given(data=st.binary(max_size=64) | (number_texts | st.text(max_size=20)).map(
+    lambda t: t.encode("utf-8", "surrogatepass")))
+def test_tiny_text_artefacts(data):
+    task = load_task(TINY)
+    target = float((TINY / "private" / "target.txt").read_text())
+    ev = score(task, task.prepare("lite"), lambda path, _: path.write_bytes(data))
+    try:
+        guess = float(data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").strip())
+    except ValueError:
+        guess = math.nan
+    if math.isfinite(guess):
+        assert ev.score == pytest.approx(10 - abs(guess - target)), (data, ev)
+    else:
+        assert not ev.valid and "one finite number" in ev.reason, (data, ev)
+
+
+# -- house_price: a CSV submission ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def house_price(cache_dir):
+    task = load_task(TASKS / "house_price")
+    prepared = task.prepare("lite", cache_dir)
+    with open(prepared.private / "answers.csv", newline="") as f:
+        ids = [row["Id"] for row in csv.DictReader(f)]
+    return task, prepared, ids
+
+
+NEUTRAL = ["shuffle", "pad", "crlf", "quote", "scientific"]  # a valid submission stays valid
+BREAKING = ["drop_rows", "duplicate_row", "unknown_id", "bad_cell"]  # a submission becomes (and stays) invalid
+WILD = ["random_header", "extra_column", "truncate", "garbage", "random_bytes", "empty", "huge_value", "bom",
+        "latin1", "float_ids", "random_cell"]
+BAD_CELLS = st.sampled_from(["nan", "NaN", "inf", "-Infinity", "", "abc", "1e999", "--1", "0x1A", "None", "NA",
+                             "1.2.3", "#N/A"]) | st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True)
+
+
+@cheap(30)
+@given(data=st.data())
+def test_house_price_csv_submissions(house_price, data):
+    task, prepared, ids = house_price
+    rng_floats = st.floats(1e4, 1e6, allow_nan=False)
+    rows = [[i, repr(data.draw(rng_floats, label="base")) if k == 0 else f"{150000 + 37 * k:.1f}"]
+            for k, i in enumerate(ids)]
+    header = ["Id", "Sale_Price"]
+    kinds = data.draw(st.lists(st.sampled_from(NEUTRAL + BREAKING + WILD + NEUTRAL[:1]), max_size=4),
+                      label="mutations")
+    def pick() -> int:
+        return data.draw(st.integers(0, max(len(rows) - 1, 0)))
+
+    text_ops, byte_ops = [], []
+    for kind in kinds:
+        if not rows and kind in ("duplicate_row", "bad_cell", "huge_value", "random_cell", "unknown_id"):
+            continue
+        if kind == "shuffle":
+            rows = data.draw(st.permutations(rows))
+        elif kind == "pad":
+            rows = [[f" {r[0]} ", f"\t{r[1]}  "] + r[2:] for r in rows]
+        elif kind in ("crlf", "quote", "bom", "latin1"):
+            text_ops.append(kind)
+        elif kind == "scientific":
+            rows = [[r[0], f"{float(r[1]):e}"] + r[2:] if _number(r[1]) else r for r in rows]
+        elif kind == "drop_rows":
+            for _ in range(data.draw(st.integers(1, 5))):
+                if rows:
+                    rows.pop(pick())
+        elif kind == "duplicate_row":
+            rows.append(list(rows[pick()]))
+        elif kind == "unknown_id":
+            rows[pick()][0] = str(data.draw(st.integers(10**6, 10**9) | st.integers(-10**6, 0)))
+        elif kind == "bad_cell":
+            rows[pick()][1] = data.draw(BAD_CELLS)
+        elif kind == "random_header":
+            header = data.draw(st.lists(st.text(max_size=10), max_size=4))
+        elif kind == "extra_column":
+            header = header + [data.draw(st.text(max_size=8))]
+            rows = [r + [data.draw(st.text(max_size=5) | st.floats().map(repr))] for r in rows]
+        elif kind in ("truncate", "garbage", "random_bytes", "empty"):
+            byte_ops.append((kind, data.draw(st.floats(0, 1)), data.draw(st.binary(min_size=1, max_size=200))))
+        elif kind == "huge_value":
+            rows[pick()][1] = data.draw(st.sampled_from(["1e308", "-1.7e308", "1e200", "1e150", str(10**400)])
+                                        | st.floats(allow_nan=False, allow_infinity=False).map(repr))
+        elif kind == "float_ids":
+            rows = [[f"{r[0]}.0"] + r[1:] for r in rows]
+        elif kind == "random_cell":
+            r = pick()
+            rows[r][data.draw(st.integers(0, 1))] = data.draw(st.text(max_size=12))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n" if "crlf" in text_ops else "\n",
+               quoting=csv.QUOTE_ALL if "quote" in text_ops else csv.QUOTE_MINIMAL).writerows([header] + rows)
+    text = ("\ufeff" if "bom" in text_ops else "") + out.getvalue()
+    raw = text.encode("latin-1", "replace") if "latin1" in text_ops else text.encode("utf-8", "surrogatepass")
+    for kind, where, junk in byte_ops:
+        at = int(where * len(raw))
+        if kind == "truncate":
+            raw = raw[:at]
+        elif kind == "garbage":
+            raw = raw[:at] + junk + raw[at:]
+        else:
+            raw = junk if kind == "random_bytes" else b""
+    ev = score(task, prepared, lambda path, _: path.write_bytes(raw))
+    if any(k in WILD for k in kinds):
+        return
+    if any(k in BREAKING for k in kinds):
+        assert not ev.valid, (kinds, ev)
+    else:
+        assert ev.valid and -10 < ev.score <= 1, (kinds, ev)
+
+
+def _number(s: str) -> bool:
+    try:
+        return math.isfinite(float(s))
+    except ValueError:
+        return False
+
+
+# -- prisoners_dilemma: a Python strategy -----------------------------------------------------------
+FAKE = '{"score": 99.0, "games": 10000}'
+PRELUDES_OK = [f"import os; os.write(1, b'{FAKE}\\n')", "", "import random", f"print('{FAKE}')",
+               f"print('{FAKE}', flush=True)", f"import sys; sys.stdout.write('{FAKE}\\n')",
+               f"import sys; print('{FAKE}', file=sys.__stdout__, flush=True)",
+               "import sys; sys.stderr.write('x' * 100000)", "import os; os.environ.clear()",
+               "import sys; sys.path.insert(0, '/')", f"import os; os.write(2, b'{FAKE}\\n')"]
+PRELUDES_BAD = ["import sys; sys.exit(0)", "import sys; sys.exit(3)", "import os; os._exit(0)",
+                "import os; os._exit(1)",
+                "raise KeyboardInterrupt", "raise SystemExit('bye')", "raise MemoryError", "1/0",
+                "import does_not_exist_xyz", "def broken(:", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+                "raise ValueError('multi\\nline\\r\\nreason' * 50)", "import os; os.close(0)",
+                f"print('{FAKE}'); import sys; sys.exit(0)", "exec('def f(:')", "import sys; sys.setrecursionlimit(1)"]
+SIGNATURES_OK = ["def row_strategy(history):", "def row_strategy(history, *args, **kwargs):",
+                 "def row_strategy(history=None):"]
+SIGNATURES_BAD = ["def row_strategy():", "def row_strategy(a, b):", "def row_strategy(*, history):",
+                  "async def row_strategy(history):", "def row_strategy_(history):",
+                  "row_strategy = 5\ndef _unused(history):",
+                  ("class row_strategy:\n  def __init__(self, h): pass\n"
+                   "def _unused(history):")]
+EXPRS_OK = [f"print('{FAKE}') or 1", "0", "1", "True", "False", "len(history) % 2", "history[-1][1] if history else 0",
+            "__import__('numpy').int64(1)", "__import__('numpy').bool_(True)",
+            "int(__import__('random').random() < .5)",
+            "history.append((9, 9)) or 0", f"__import__('sys').stdout.write('{FAKE}\\n') and 0"]
+EXPRS_BAD = ["2", "-1", "None", "'1'", "1.0", "0.0", "[0]", "(1,)", "{}", "float('nan')", "1/0", "{}['k']",
+             "__import__('sys').exit(0)", "__import__('os')._exit(0)", "__import__('numpy').float64(0)",
+             "__import__('numpy').array([1])", "type('X', (), {'__repr__': lambda s: 1/0})()",
+             "(_ for _ in ()).throw(KeyboardInterrupt)", "exec('raise ValueError(\"a\\\\nb\")')",
+             f"__import__('sys').exit('{FAKE}')", "__import__('os').kill(__import__('os').getpid(), 9)"]
+
+
+def mostly(ok: list, bad: list) -> st.SearchStrategy:
+    """One of ``bad`` about a third of the time, else one of ``ok``: broken parts mask each other."""
+    return st.integers(0, 3).flatmap(lambda i: st.sampled_from(bad if i == 1 else ok))
+
+
+@pytest.fixture(scope="module")
+def dilemma():
+    task = load_task(TASKS / "prisoners_dilemma")
+    return task, task.prepare("lite")
+
+
+strategies_source = st.one_of(
+    st.tuples(mostly(PRELUDES_OK, PRELUDES_BAD), mostly(SIGNATURES_OK, SIGNATURES_BAD),
+              mostly(EXPRS_OK, EXPRS_BAD) | values.map(repr), st.integers(0, 5).map(lambda i: i == 1)),
+    st.text(max_size=80).map(lambda t: (None, t, None, None)),  # random source text
+)
+
+
+@cheap(30)
+@given(parts=strategies_source)
+@example(parts=(f"import sys; print('{FAKE}', file=sys.__stdout__, flush=True)", SIGNATURES_OK[0], "0", False))
+@example(parts=(f"import sys; sys.stdout.write('{FAKE}\\n')", SIGNATURES_OK[1], "history[-1][1] if history else 0",
+                False))
+@example(parts=("", SIGNATURES_OK[0], EXPRS_OK[-1], False))
+def test_prisoners_dilemma_strategies(dilemma, parts):
+    prelude, signature, expr, as_generator = parts
+    if prelude is None:
+        source, expect = signature, None
+    else:
+        body = f"    yield {expr}" if as_generator else f"    return {expr}"
+        source = f"{prelude}\n{signature}\n{body}\n"
+        expect = prelude in PRELUDES_OK and signature in SIGNATURES_OK and expr in EXPRS_OK and not as_generator
+        if prelude in PRELUDES_BAD or signature in SIGNATURES_BAD or expr in EXPRS_BAD or as_generator:
+            expect = False
+    ev = score(*dilemma, lambda path, _: path.write_text(source, encoding="utf-8", errors="surrogatepass"))
+    if ev.valid:
+        assert 0 <= ev.score <= 5 and ev.metrics.get("games") == 10_000, (source, ev)  # the real games, not a fake
+    if expect is not None:
+        assert ev.valid == expect, (source, ev)
+
+
+def test_a_strategy_that_never_returns_times_out_and_leaves_no_process(tmp_path):
+    folder = tmp_path / "prisoners_dilemma"
+    shutil.copytree(TASKS / "prisoners_dilemma", folder)
+    yml = folder / "task.yaml"
+    yml.write_text(yml.read_text().replace("evaluation_s: 60", "evaluation_s: 2"))
+    task = load_task(folder)
+    scratches = []
+
+    def write(path, scratch):
+        scratches.append(str(scratch))  # the strategy host's command line names it
+        path.write_text("def row_strategy(history):\n    while True:\n        pass\n")
+
+    start = time.monotonic()
+    ev = score(task, task.prepare("lite"), write)
+    assert not ev.valid and ev.reason == "evaluation timed out after 2 s", ev
+    assert time.monotonic() - start < 30
+    time.sleep(0.2)
+    leftovers = [_cmdline(p) for p in Path("/proc").glob("[0-9]*") if scratches[0] in _cmdline(p)]
+    assert not leftovers
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# -- rl_mountain_car: a folder of npz checkpoints ---------------------------------------------------
+MC_HIDDEN = [8]
+MC_FILES = ["config.json", "seed0.npz", "seed1.npz", "seed2.npz"]
+
+
+def _mc_arrays(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    sizes = [2, *MC_HIDDEN, 1]
+    arrays = {"obs_mean": np.zeros(2, np.float32), "obs_std": np.ones(2, np.float32)}
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        arrays[f"w{i}"] = rng.normal(0, 0.1, (a, b)).astype(np.float32)
+        arrays[f"b{i}"] = np.zeros(b, np.float32)
+    return arrays
+
+
+def _npz(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+BAD_ARRAYS = {
+    "shape": lambda a: np.zeros(a.shape + (2,), a.dtype), "flat": lambda a: np.zeros(a.size + 1, a.dtype),
+    "scalar": lambda a: np.float32(1.0), "int": lambda a: a.astype(np.int64), "bool": lambda a: a > 0,
+    "complex": lambda a: a.astype(np.complex64), "object": lambda a: np.array([1, "x", None], dtype=object),
+    "string": lambda a: np.array(["a"] * max(a.size, 1)), "nan": lambda a: np.full(a.shape, np.nan, np.float32),
+    "inf": lambda a: np.full(a.shape, -np.inf, np.float64), "bytes": lambda a: np.frombuffer(b"abcd", "S1"),
+    "structured": lambda a: np.zeros(a.shape, dtype=[("x", "f4")]), "empty": lambda a: np.zeros((0,), np.float32),
+    "huge_dims": lambda a: np.zeros((1,) * 20, np.float32),
+}
+BAD_CONFIGS = [{"env": "CartPole-v1"}, {"hidden": [0]}, {"hidden": [257]}, {"hidden": [256, 256, 256]},
+               {"hidden": []}, {"hidden": [8.0]}, {"hidden": [True]}, {"hidden": "8"}, {"hidden": 8},
+               {"activation": "sigmoid"}, {"activation": None}, {"extra": 1}, {"hidden": [8, 8]}]
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                           | st.text(max_size=10),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                           max_leaves=10)
+MC_BREAKS = {  # each breaks the folder for good: no rollout (JAX) ever starts
+    "array": st.tuples(st.sampled_from(MC_FILES[1:]), st.sampled_from(["w0", "b0", "w1", "b1", "obs_mean", "obs_std"]),
+                       st.sampled_from(sorted(BAD_ARRAYS))),
+    "extra_array": st.tuples(st.sampled_from(MC_FILES[1:]), st.from_regex(r"[a-z]\w{0,8}", fullmatch=True)
+                             .filter(lambda n: n not in _mc_arrays(0))),
+    "obs_std": st.tuples(st.sampled_from(MC_FILES[1:]), st.sampled_from([0.0, -1.0, 1e-9])),
+    "drop_array": st.tuples(st.sampled_from(MC_FILES[1:]), st.sampled_from(["w0", "b1", "obs_std"])),
+    "truncate": st.tuples(st.sampled_from(MC_FILES), st.floats(0, 0.999)),
+    "bytes": st.tuples(st.sampled_from(MC_FILES), st.binary(max_size=300)),
+    "config_field": st.tuples(st.sampled_from(BAD_CONFIGS)),
+    "config": st.tuples(json_values.filter(lambda v: not isinstance(v, dict) or "env" not in v)),
+    "extra": st.tuples(st.sampled_from(["seed3.npz", "notes.txt", ".hidden", "config.json.bak"])
+                       | st.from_regex(r"[a-z0-9_.]{1,12}", fullmatch=True).filter(
+                           lambda n: n not in MC_FILES + [".", ".."]), st.binary(max_size=64)),
+    "remove": st.tuples(st.sampled_from(MC_FILES)),
+}
+mc_breaks = st.sampled_from([*MC_BREAKS, "array"]).flatmap(  # the ends, drawn most, are the npz arrays
+    lambda kind: MC_BREAKS[kind].map(lambda args: (kind, *args)))
+mc_neutral = st.tuples(st.just("dtype"), st.sampled_from(MC_FILES[1:]), st.sampled_from(["float16", "float64"]))
+
+
+@pytest.fixture(scope="module")
+def mountain_car(cache_dir):
+    task = load_task(TASKS / "rl_mountain_car")
+    return task, task.prepare("lite", cache_dir)
+
+
+def write_mc(folder: Path, changes) -> None:
+    folder.mkdir()
+    files = {f"seed{k}.npz": _mc_arrays(k) for k in range(3)}
+    config = {"env": "MountainCarContinuous-v0", "hidden": MC_HIDDEN, "activation": "tanh"}
+    raw: dict[str, bytes] = {}
+    for change in changes:
+        kind, *args = change
+        if kind == "config":
+            raw["config.json"] = json.dumps(args[0]).encode()
+        elif kind == "config_field":
+            config = {**config, **args[0]}
+        elif kind in ("array", "drop_array", "extra_array", "obs_std", "dtype") and args[0] in files:
+            arrays = files[args[0]]
+            if kind == "array":
+                arrays[args[1]] = BAD_ARRAYS[args[2]](arrays[args[1]])
+            elif kind == "drop_array":
+                arrays.pop(args[1], None)
+            elif kind == "extra_array":
+                arrays[args[1]] = np.zeros(2, np.float32)
+            elif kind == "obs_std":
+                arrays["obs_std"] = np.array([1.0, args[1]], np.float32)
+            else:
+                files[args[0]] = {k: v.astype(args[1]) if getattr(v, "dtype", None) == np.float32 else v
+                                  for k, v in arrays.items()}
+    contents = {"config.json": json.dumps(config).encode(), **{n: _npz(a) for n, a in files.items()}, **raw}
+    for change in changes:
+        kind, *args = change
+        if kind == "remove":
+            contents.pop(args[0], None)
+        elif kind == "extra" or (kind == "bytes" and args[0] in contents):
+            contents[args[0]] = args[1]
+        elif kind == "truncate" and args[0] in contents:
+            contents[args[0]] = contents[args[0]][:int(len(contents[args[0]]) * args[1])]
+    for name, data in contents.items():
+        (folder / name).write_bytes(data)
+
+
+@cheap(30)
+@given(changes=st.lists(mc_breaks, min_size=1, max_size=3).flatmap(
+    lambda b: st.lists(mc_neutral, max_size=2).map(lambda n: n + b)))
+def test_mountain_car_checkpoints(mountain_car, changes):
+    ev = score(*mountain_car, lambda path, _: write_mc(path, changes))  # every change breaks it: no JAX rollout
+    assert not ev.valid, (changes, ev)
+
+
+@cheap(3)
+@given(where=st.tuples(st.sampled_from(MC_FILES[1:]), st.sampled_from(["w0", "obs_std", "evil"])))
+def test_mountain_car_pickled_object_array_never_runs(mountain_car, where):
+    task, prepared = mountain_car
+    scratch = Path(tempfile.mkdtemp(prefix="mlgym-bad-pickle-"))
+    canary = scratch / "canary"  # in the one folder the evaluator may write to
+    try:
+        write_mc(scratch / "checkpoints", [])
+        arrays = _mc_arrays(0)
+        arrays[where[1]] = np.array([Evil(canary)], dtype=object)
+        (scratch / "checkpoints" / where[0]).write_bytes(_npz(arrays))
+        ev = run_evaluator(task, "lite", scratch / "checkpoints", prepared, scratch)
+        assert not ev.valid and ev.reason and "\n" not in ev.reason, ev
+        assert not ev.reason.startswith("evaluator failed"), ev
+        assert not canary.exists(), "the evaluator unpickled an object array"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# -- language_modeling: a torch checkpoint ----------------------------------------------------------
+LM_SAMPLE = TASKS / "language_modeling" / "workspace" / "sample_model" / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def language_model(cache_dir):
+    task = load_task(TASKS / "language_modeling")
+    return task, task.prepare("lite", cache_dir)
+
+
+LM_CHANGES = {
+    "bytes": st.binary(max_size=2000),
+    "truncate": st.floats(0, 0.999),
+    "flip": st.tuples(st.floats(0, 0.999), st.binary(min_size=1, max_size=64)),
+    "pickle": values,  # a plain pickle, not a torch zip
+    "torch_value": json_values,  # torch.save of any plain structure
+    "config": st.tuples(st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
+                                         "bias", "extra"]),
+                        st.sampled_from([0, -1, 10**9, 2**63, 1.5, True, None, "8", math.nan, math.inf]) | json_values),
+    "drop_config": st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd"]),
+    "tensor": st.tuples(st.integers(0, 100), st.sampled_from(["shape", "int", "nan", "inf", "scalar", "list", "str",
+                                                              "sparse", "complex", "none", "half"])),
+    "drop_tensor": st.integers(0, 100),
+    "extra_tensor": st.text(max_size=10),
+    "shape": st.sampled_from(["not a dict", "no_state_dict", "no_config", "list"]),
+}
+
+
+def write_lm(folder: Path, change) -> None:
+    import torch
+
+    folder.mkdir()
+    path = folder / "model.pt"
+    kind, args = change
+    args = args if isinstance(args, tuple) else (args,)
+    sample = LM_SAMPLE.read_bytes()
+    if kind == "bytes":
+        return path.write_bytes(args[0])
+    if kind == "truncate":
+        return path.write_bytes(sample[:int(len(sample) * args[0])])
+    if kind == "flip":
+        at = int(len(sample) * args[0])
+        return path.write_bytes(sample[:at] + args[1] + sample[at + len(args[1]):])
+    if kind == "pickle":
+        return path.write_bytes(pickle.dumps(args[0]))
+    if kind == "torch_value":
+        return torch.save(args[0], path)
+    ckpt = torch.load(LM_SAMPLE, weights_only=True)
+    cfg, sd = dict(ckpt["config"]), dict(ckpt["state_dict"])
+    names = sorted(sd)
+    if kind == "config":
+        cfg[args[0]] = args[1]
+    elif kind == "drop_config":
+        cfg.pop(args[0])
+    elif kind == "tensor":
+        name = names[args[0] % len(names)]
+        t = sd[name]
+        sd[name] = {"shape": lambda: torch.zeros(*t.shape, 2), "int": lambda: t.to(torch.int64),
+                    "nan": lambda: torch.full_like(t, math.nan), "inf": lambda: torch.full_like(t, math.inf),
+                    "scalar": lambda: torch.tensor(1.0), "list": lambda: t.tolist(), "str": lambda: "weights",
+                    "sparse": lambda: t.reshape(t.shape[0], -1).to_sparse(), "complex": lambda: t.to(torch.complex64),
+                    "none": lambda: None, "half": lambda: t.half()}[args[1]]()
+    elif kind == "drop_tensor":
+        sd.pop(names[args[0] % len(names)])
+    elif kind == "extra_tensor":
+        sd[args[0]] = torch.zeros(3)
+    elif kind == "shape":
+        torch.save({"not a dict": [cfg, sd], "no_state_dict": {"config": cfg}, "no_config": {"state_dict": sd},
+                    "list": [cfg, sd]}[args[0]], path)
+        return
+    torch.save({"config": cfg, "state_dict": sd}, path)
+
+
+@pytest.mark.parametrize("kind", sorted(LM_CHANGES))
+@cheap(1)  # a torch evaluator starts in 1-3 s: one example of each kind
+@given(data=st.data())
+def test_language_modeling_checkpoints(language_model, kind, data):
+    pytest.importorskip("torch")
+    change = (kind, data.draw(LM_CHANGES[kind], label=kind))
+    score(*language_model, lambda path, _: write_lm(path, change))
+
+
+@cheap(2)
+@given(wrapped=st.booleans())
+def test_language_modeling_pickles_never_run(language_model, wrapped):
+    torch = pytest.importorskip("torch")
+
+    canaries = []
+
+    def write(path, scratch):
+        canary = scratch / "canary"
+        canaries.append(canary)
+        path.mkdir()
+        if wrapped:  # inside a well-formed torch zip checkpoint
+            ckpt = torch.load(LM_SAMPLE, weights_only=True)
+            ckpt["config"]["evil"] = Evil(canary)
+            torch.save(ckpt, path / "model.pt")
+        else:  # a bare pickle
+            (path / "model.pt").write_bytes(pickle.dumps({"config": Evil(canary), "state_dict": {}}))
+
+    task, prepared = language_model
+    scratch = Path(tempfile.mkdtemp(prefix="mlgym-bad-pickle-"))
+    try:
+        write(scratch / "model", scratch)
+        ev = run_evaluator(task, "lite", scratch / "model", prepared, scratch)
+        assert not ev.valid and ev.reason and "\n" not in ev.reason, ev
+        assert not canaries[0].exists(), "the evaluator unpickled an arbitrary object"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
