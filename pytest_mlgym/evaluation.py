@@ -97,7 +97,12 @@ def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scr
             os.killpg(proc.pid, signal.SIGKILL)
             if group is not None:
                 group.kill()
-            proc.communicate()
+            try:
+                proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a process of its own session still holds the pipes
+                proc.stdout.close()
+                proc.stderr.close()
+                proc.wait()
             return _result(task, None, "", "", start)
         return _result(task, proc.returncode, out, err, start)
     finally:

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from redteam import arena, attack, backend  # noqa: F401  (fixtures)
 
 PD = Path(__file__).resolve().parents[2] / "tasks" / "prisoners_dilemma"
 

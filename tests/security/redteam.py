@@ -1,4 +1,5 @@
-"""The red-team arena: a real episode of a task on every sandbox backend, played by a scripted
+"""The red-team arena (fixtures for test_attacks.py; not a conftest.py, which would shadow the
+``conftest`` module other tests import): a real episode of a task on every sandbox backend, played by a scripted
 adversarial agent (the ``replay`` policy), with everything outside the workspace fingerprinted.
 
 The arena lives under /var/tmp (not /tmp: a private /tmp would hide it for free, and masking
