@@ -69,6 +69,13 @@ class Knob(_Strict):
     choices: list | None = None
     fidelity: bool = False  # the training budget (epochs, steps): more costs more time and usually helps
 
+    @field_validator("file")
+    @classmethod
+    def _inside_workspace(cls, value: str) -> str:
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ValueError(f"must be a path inside the workspace, got {value}")
+        return value
+
     @model_validator(mode="after")
     def _range(self):
         if self.type in ("int", "float") and not (self.low is not None and self.high is not None and self.low < self.high):
@@ -114,14 +121,12 @@ class TaskSpec(_Strict):
     evaluation_seed: int = 0
     requirements: list[str] = []
 
-    @field_validator("artefact", "data_dir", "sample_artefact")
+    @field_validator("artefact", "data_dir", "sample_artefact", "starter_files")
     @classmethod
-    def _inside_workspace(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        p = Path(value)
-        if p.is_absolute() or ".." in p.parts:
-            raise ValueError(f"must be a path inside the workspace, got {value}")
+    def _inside_workspace(cls, value):
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and (Path(v).is_absolute() or ".." in Path(v).parts):
+                raise ValueError(f"must be a path inside the workspace, got {v}")
         return value
 
     @field_validator("limits")

@@ -42,6 +42,8 @@ def edit(folder, **changes):
     ({"sizes__lite__tolerance": -1}, "sizes.lite.tolerance"),
     ({"limits__memory_mb": 0}, "limits.memory_mb"),
     ({"artefact": "../escape.txt"}, "artefact"),
+    ({"starter_files": ["/etc/passwd"]}, "starter_files"),
+    ({"knobs": [{"name": "LR", "file": "../x.py", "type": "float", "low": 0, "high": 1}]}, "knobs.0.file"),
     ({"id": "Bad Id"}, "id"),
     ({"surprise": 1}, "surprise"),
     ({"description": ...}, "description"),
