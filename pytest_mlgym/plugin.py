@@ -15,6 +15,7 @@ import pytest
 from .session import OPTIONS, REPEATABLE, MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
+PROGRESS = pytest.StashKey["Progress"]()
 SLOW_SECONDS = 10
 
 
@@ -71,6 +72,9 @@ def pytest_configure(config: pytest.Config) -> None:
         s.use_servers(config.workerinput.get("mlgym_servers", {}))
     config.stash[SESSION] = s
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
+    if s.is_controller:
+        config.stash[PROGRESS] = Progress()
+        config.pluginmanager.register(config.stash[PROGRESS], "mlgym-progress")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -83,6 +87,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 docker.cleanup(s.id)
             except SandboxError:
                 pass
+        if s.is_controller and s.backend == "local":  # nor the shells of a killed worker's sandboxes
+            from .sandbox import cgroup
+            # (with bubblewrap they die with the worker; without, they live on in their control
+            # groups, and making a group removes those of dead processes with what runs in them)
+            if (group := cgroup.Group.create(pids=16, memory_mb=64)) is not None:
+                group.remove()
         for k, v in s.saved_env.items():  # an in-process run (pytester) leaves its caller's as they were
             if v is None:
                 os.environ.pop(k, None)
@@ -92,6 +102,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def state(config: pytest.Config) -> MLGymSession:
     return config.stash[SESSION]
+
+
+class Progress:
+    """Controller: the tests that started and have not finished, so that an interrupted run can say
+    how many runs it left unrecorded."""
+
+    def __init__(self):
+        self.started = 0
+        self.running: set[str] = set()
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.started += 1
+        self.running.add(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.running.discard(nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when not in ("setup", "call", "teardown"):  # xdist: the worker running it crashed
+            self.running.discard(report.nodeid)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -224,15 +254,23 @@ def _task_fixtures(s: MLGymSession) -> types.ModuleType:
 
 # -- the end of the run ----------------------------------------------------------------------------
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The controller writes the summary of this session's records, also after Ctrl-C (a partial
+    report: the runs interrupted mid-episode have no record, and ``--mlgym-resume`` runs them)."""
     from .report import summary
 
     s = state(session.config)
     if not s.is_controller:
         return
     records = s.store.read(session=s.id)
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        progress = session.config.stash[PROGRESS]
+        s.interrupted = {"finished": len(records), "interrupted": len(progress.running),
+                         "not_started": max(0, session.testscollected - progress.started)}
     if records:
         s.summary = summary.build(records)
+        if s.interrupted:
+            s.summary["interrupted"] = s.interrupted
         summary.write(s.summary, s.report_dir / "summary.json")
 
 
@@ -242,3 +280,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     s = state(config)
     if s.is_controller and getattr(s, "summary", None):
         terminal.render(s.summary, terminalreporter, s.report_dir)
+    if s.is_controller and s.interrupted:
+        terminal.interrupted(s.interrupted, terminalreporter)

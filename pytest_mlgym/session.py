@@ -87,6 +87,7 @@ class MLGymSession:
     task_roots: list[Path]
     cache_dir: Path = field(default_factory=default_cache_dir)
     summary: dict | None = None  # built on the controller at the end of the run
+    interrupted: dict | None = None  # Ctrl-C: how many runs finished, were interrupted, did not start
     servers: list = field(default_factory=list)  # local model servers this session started
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
     saved_env: dict[str, str | None] = field(default_factory=dict)  # restored at unconfigure

@@ -38,3 +38,15 @@ def render(summary: dict, tr, report_dir: Path) -> None:
         tr.write_line(line)
     tr.write_line(f"{RECORDED} scores the baselines recorded in task.yaml. "
                   f"Records: {report_dir / 'results.jsonl'}; summary: {report_dir / 'summary.json'}")
+
+
+def interrupted(counts: dict, tr) -> None:
+    """After Ctrl-C: how many runs the report above holds, and how many ``--mlgym-resume`` would run."""
+    runs = lambda n: f"{n} run{'s' * (n != 1)}"
+    line = f"{runs(counts['finished'])} finished and recorded; {runs(counts['interrupted'])} interrupted"
+    if counts["not_started"]:
+        line += f" and {counts['not_started']} not started"
+    if counts["interrupted"] + counts["not_started"]:
+        line += ", not recorded: the same command with --mlgym-resume runs them"
+    tr.write_sep("=", "mlgym: interrupted")
+    tr.write_line(line)
