@@ -89,10 +89,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 pass
         if s.is_controller and s.backend == "local":  # nor the shells of a killed worker's sandboxes
             from .sandbox import cgroup
-            # (with bubblewrap they die with the worker; without, they live on in their control
-            # groups, and making a group removes those of dead processes with what runs in them)
-            if (group := cgroup.Group.create(pids=16, memory_mb=64)) is not None:
-                group.remove()
+            cgroup.sweep()  # (with bubblewrap they die with the worker; without, they live on in its groups)
         for k, v in s.saved_env.items():  # an in-process run (pytester) leaves its caller's as they were
             if v is None:
                 os.environ.pop(k, None)

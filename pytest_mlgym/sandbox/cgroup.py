@@ -39,6 +39,7 @@ class Group:
     def create(cls, pids: int, memory_mb: int) -> "Group | None":
         """A new group with these limits, or None where groups cannot be made here."""
         name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        sweep()  # groups left by processes that are gone go first
         dirs: dict[str, Path] = {}
         try:
             if (unified := _parent("")) is not None and (unified / "cgroup.subtree_control").exists() \
@@ -155,11 +156,27 @@ def _parent(controller: str) -> Path | None:
     return None
 
 
+def sweep() -> int:
+    """Remove the groups whose owner process is gone (a killed xdist worker's sandboxes, say), with
+    everything still running in them; returns how many were removed."""
+    removed = 0
+    for parent in {p for c in ("pids", "memory", "") if (p := _parent(c)) is not None}:
+        for stale in parent.glob(f"{PREFIX}*"):
+            pid = stale.name[len(PREFIX):].split("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                _rmdir(stale)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (an owner killed, not yet reaped) is gone too
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _make(d: Path) -> Path:
-    for stale in d.parent.glob(f"{PREFIX}*"):  # left by a process that is gone
-        pid = stale.name[len(PREFIX):].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            _rmdir(stale)
     d.mkdir()
     return d
 
