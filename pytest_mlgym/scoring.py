@@ -22,6 +22,8 @@ Edge cases (the published definition is silent on them):
   score exactly 0 only on tasks where no method is feasible.
 * A task with no feasible method gives every method ``r = inf`` there: it adds nothing to any
   profile but still counts in the denominator (the fraction of tasks).
+
+``aup_bootstrap`` gives confidence intervals of AUP@k over seeds (resampling each task's runs).
 """
 
 from __future__ import annotations
@@ -55,23 +57,30 @@ def _ratios(scores: Scores, directions: Mapping[str, str], baselines: Mapping[st
         for m, v in scores[t].items():
             s[i, col[m]] = np.nan if v is None else float(v)
         s[i, -1] = np.nan if baselines[t] is None else float(baselines[t])
-    s[~np.isfinite(s)] = np.nan
     is_max = np.array([directions[t] == "max" for t in tasks], dtype=bool)[:, None]
+    r, r_worst = _ratio_array(s, is_max)
+    return tasks, methods, r, r_worst
+
+
+def _ratio_array(s: np.ndarray, is_max: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ratios of scores ``s[..., task, method]`` (the baseline as the last method), batched over
+    any leading axes; ``is_max`` is ``(tasks, 1)``. Returns ``(R, r_worst[..., task])``."""
+    s = np.where(np.isfinite(s), s, np.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        base = s[:, -1:]
+        base = s[..., -1:]
         worse = np.where(is_max, s < base, s > base)  # False where the baseline has no score
         feasible = np.isfinite(s) & (s >= 0) & ~worse
         masked = np.where(feasible, s, np.nan)
-        best = np.where(is_max, np.max(np.where(feasible, s, -np.inf), axis=1, keepdims=True),
-                        np.min(np.where(feasible, s, np.inf), axis=1, keepdims=True))
+        best = np.where(is_max, np.max(np.where(feasible, s, -np.inf), axis=-1, keepdims=True),
+                        np.min(np.where(feasible, s, np.inf), axis=-1, keepdims=True))
         r = np.where(is_max, best / masked, masked / best)
         r = np.where(feasible & (masked == best), 1.0, r)
         feasible &= np.isfinite(1.05 * r) & (r > 0)
         r = np.where(feasible, r, np.nan)
-        any_feasible = feasible.any(axis=1)
-        r_worst = np.where(any_feasible, np.max(np.where(feasible, r, -np.inf), axis=1), np.nan)
-        fill = np.where(any_feasible, 1.05 * r_worst, np.inf)[:, None]
-    return tasks, methods, np.where(feasible, r, fill), r_worst
+        any_feasible = feasible.any(axis=-1)
+        r_worst = np.where(any_feasible, np.max(np.where(feasible, r, -np.inf), axis=-1), np.nan)
+        fill = np.where(any_feasible, 1.05 * r_worst, np.inf)[..., None]
+    return np.where(feasible, r, fill), r_worst
 
 
 def performance_ratios(scores: Scores, directions: Mapping[str, str],
@@ -140,3 +149,65 @@ def best_of_k(run_scores: Sequence[float | None], direction: str) -> float | Non
     if not vals:
         return None
     return max(vals) if direction == "max" else min(vals)
+
+
+RunScores = Mapping[str, Mapping[str, Sequence["float | None"]]]
+
+
+def aup_bootstrap(run_scores: RunScores, directions: Mapping[str, str], baselines: Mapping[str, float],
+                  tau_max: float | None = None, points: int = 500, n_boot: int = 1000,
+                  confidence: float = 0.95, seed: int = 0, baseline_name: str = "baseline"
+                  ) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of AUP@k over seeds: ``{method: (low, high)}``.
+
+    ``run_scores`` is ``{task: {method: [score of each run (seed)]}}``. Each of ``n_boot``
+    replicates resamples every (task, method)'s runs with replacement (as many as it has), takes
+    their best (``best_of_k``) and computes every method's AUP; the interval holds the central
+    ``confidence`` of the replicates. The baseline score and ``tau_max`` stay fixed (``tau_max``
+    defaults to ``tau_max_for`` the best-of-k scores of all runs, so the point estimate is
+    ``aup(best-of-k scores)``). All replicates are computed at once (numpy, no Python loop over
+    them); the same ``seed`` gives the same intervals.
+    """
+    if baseline_name in {m for t in run_scores for m in run_scores[t]}:
+        raise ValueError(f"a method is already named {baseline_name!r}")
+    if not 0 < confidence < 1 or n_boot < 1:
+        raise ValueError("need 0 < confidence < 1 and n_boot >= 1")
+    best = {t: {m: best_of_k(v, directions.get(t, "max")) for m, v in ms.items()} for t, ms in run_scores.items()}
+    tasks, methods, _, _ = _ratios(best, directions, baselines)  # checks directions and baselines
+    if tau_max is None:
+        tau_max = tau_max_for(best, directions=directions, baselines=baselines)
+    if not tau_max > 0 or points < 2:
+        raise ValueError("need tau_max > 0 and points >= 2")
+    T, M = len(tasks), len(methods)
+    runs = [[[np.nan if v is None else float(v) for v in run_scores[t].get(m, ())] for m in methods] for t in tasks]
+    n = np.array([[len(rs) for rs in row] for row in runs], dtype=np.int64).reshape(T, M)
+    kmax = max(int(n.max(initial=0)), 1)
+    padded = np.full((T, M, kmax), np.nan)
+    for i, row in enumerate(runs):
+        for j, rs in enumerate(row):
+            padded[i, j, :len(rs)] = rs
+
+    rng = np.random.default_rng(seed)
+    draw = np.floor(rng.random((n_boot, T, M, kmax)) * n[..., None]).astype(np.int64)
+    picked = np.take_along_axis(np.broadcast_to(padded, (n_boot, T, M, kmax)), draw, axis=-1)
+    picked = np.where(np.arange(kmax) < n[..., None], picked, np.nan)  # only k draws for k runs
+    is_max = np.array([directions[t] == "max" for t in tasks], dtype=bool)[:, None]
+    scored = ~np.isnan(picked)
+    hi = np.max(np.where(scored, picked, -np.inf), axis=-1)
+    lo = np.min(np.where(scored, picked, np.inf), axis=-1)
+    s = np.where(scored.any(axis=-1), np.where(is_max, hi, lo), np.nan)
+    base = np.array([np.nan if baselines[t] is None else float(baselines[t]) for t in tasks])
+    s = np.concatenate([s, np.broadcast_to(base[None, :, None], (n_boot, T, 1))], axis=-1)
+    values = _aup_array(_ratio_array(s, is_max)[0], tau_max, points)  # (n_boot, M + 1)
+    q = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    return {m: (float(q[0, j]), float(q[1, j])) for j, m in enumerate(methods + [baseline_name])}
+
+
+def _aup_array(r: np.ndarray, tau_max: float, points: int) -> np.ndarray:
+    """AUP from ratios ``r[..., task, method]``: each task adds ``sum of dt[i] over tau[i] >=
+    log10(r)`` (a suffix sum of the left Riemann sum of ``aup``), over the number of tasks."""
+    tau = np.linspace(0.0, tau_max, points)
+    suffix = np.concatenate([np.cumsum(np.diff(tau)[::-1])[::-1], [0.0]])
+    with np.errstate(divide="ignore"):
+        idx = np.searchsorted(tau[:-1], np.log10(r), side="left")
+    return suffix[idx].sum(axis=-2) / max(r.shape[-2], 1)

@@ -12,10 +12,16 @@ from ..results import RunRecord
 
 RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
 KINDS = ("best_attempt", "best_submission")
+BOOTSTRAP = {"n": 1000, "confidence": 0.95, "seed": 0}  # the AUP intervals over seeds (aup_ci)
 
 
 def build(records: list[RunRecord]) -> dict:
-    """Group records by task and agent (the latest record wins per seed) and score them with AUP@k."""
+    """Group records by task and agent (the latest record wins per seed) and score them with AUP@k.
+
+    Besides ``aup`` (``{kind: {method: AUP@k}}``, k the most runs of any task and agent):
+    ``aup_ci`` (``{kind: {method: [low, high]}}``, the bootstrap interval over seeds, see
+    ``scoring.aup_bootstrap`` and ``bootstrap``) and ``aup_at`` (``{"j": {kind: {method: AUP@j}}}``
+    for j = 1..k, from each task and agent's j lowest seeds), all on the same ``tau_max``."""
     latest: dict[tuple, RunRecord] = {}
     for r in sorted(records, key=lambda r: r.finished_at):
         latest[(r.task, r.agent, r.seed)] = r
@@ -25,6 +31,7 @@ def build(records: list[RunRecord]) -> dict:
 
     tasks, directions, baselines = {}, {}, {}
     scores = {kind: defaultdict(dict) for kind in KINDS}
+    per_run = {kind: defaultdict(dict) for kind in KINDS}  # every run's score, in seed order
     for task, runs in by_task.items():
         first = next(iter(runs.values()))[0]
         directions[task], baselines[task] = first.direction, first.baseline
@@ -35,6 +42,7 @@ def build(records: list[RunRecord]) -> dict:
                    "statuses": [r.status for r in rs], "reasons": [r.reason for r in rs if r.reason],
                    "cost_usd": round(sum(r.cost_usd for r in rs), 6), "wall_s": round(sum(r.wall_s for r in rs), 3)}
             for kind in KINDS:
+                per_run[kind][task][agent] = [getattr(r, kind) for r in rs]
                 row[kind] = scores[kind][task][agent] = scoring.best_of_k([getattr(r, kind) for r in rs],
                                                                           first.direction)
             tasks[task]["agents"][agent] = row
@@ -42,10 +50,17 @@ def build(records: list[RunRecord]) -> dict:
     tau = scoring.tau_max_for(*scores.values(), directions=directions, baselines=baselines)
     aup = {kind: scoring.aup(scores[kind], directions, baselines, tau_max=tau, baseline_name=RECORDED)
            for kind in KINDS}
+    k = max((len(rs) for runs in by_task.values() for rs in runs.values()), default=0)
+    aup_ci = {kind: {m: list(ci) for m, ci in scoring.aup_bootstrap(
+        per_run[kind], directions, baselines, tau_max=tau, n_boot=BOOTSTRAP["n"], confidence=BOOTSTRAP["confidence"],
+        seed=BOOTSTRAP["seed"], baseline_name=RECORDED).items()} for kind in KINDS}
+    aup_at = {str(j): {kind: scoring.aup(
+        {t: {a: scoring.best_of_k(v[:j], directions[t]) for a, v in ms.items()} for t, ms in per_run[kind].items()},
+        directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "sessions": sorted({r.session for r in latest.values()}),
-            "k": max((len(rs) for runs in by_task.values() for rs in runs.values()), default=0),
-            "tau_max": tau, "tasks": tasks, "aup": aup}
+            "k": k, "tau_max": tau, "tasks": tasks, "aup": aup, "aup_ci": aup_ci, "aup_at": aup_at,
+            "bootstrap": BOOTSTRAP}
 
 
 def write(summary: dict, path: Path) -> None:
