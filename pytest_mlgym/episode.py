@@ -21,8 +21,10 @@ class Episode:
     seed: int
     session: str = "interactive"
     on_record: Callable[[RunRecord], None] | None = None  # the plugin stores records through this
+    on_step: Callable[["Episode", str, dict], None] | None = None  # live progress: (episode, action, info)
     observation: str = ""
     info: dict = field(default_factory=dict)
+    agent_name: str = ""  # set by run(); live progress lines show it
 
     @classmethod
     def start(cls, env: MLGymEnv, seed: int, **kw) -> "Episode":
@@ -48,6 +50,8 @@ class Episode:
     def step(self, action: str):
         obs, reward, terminated, truncated, self.info = self.env.step(action)
         self.observation = obs
+        if self.on_step is not None:  # off: this test is all a step costs
+            self.on_step(self, action, self.info)
         return obs, reward, terminated, truncated, self.info
 
     def run(self, agent: Agent | AgentSpec, name: str | None = None) -> RunRecord:
@@ -59,6 +63,7 @@ class Episode:
         spec = agent if isinstance(agent, AgentSpec) else None
         name = name or (spec.name if spec else type(agent).__name__)
         policy = spec.policy if spec else getattr(agent, "policy", name)
+        self.agent_name = name
         t0 = time.monotonic()
         try:
             agent = spec.make() if spec else agent

@@ -16,6 +16,8 @@ from .session import OPTIONS, REPEATABLE, MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
 PROGRESS = pytest.StashKey["Progress"]()
+LIVE = pytest.StashKey[object]()  # controller: a live.Printer; xdist worker: a live.FileWriter
+METAVARS = {"fail_under_aup": "X", "compare": "OLD.jsonl", "max_regression": "D"}
 SLOW_SECONDS = 10
 
 
@@ -29,8 +31,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, (flag, ini, default, help_) in OPTIONS.items():
         repeat = name in REPEATABLE
         group.addoption(flag, dest=f"mlgym_{name}", action="append" if repeat else "store", default=None,
-                        metavar=name.split("_")[-1].upper(), help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
+                        metavar=METAVARS.get(name, name.split("_")[-1].upper()),
+                        help=f"{help_} (default: {default or 'see help'}; ini: {ini})")
         parser.addini(ini, help_, type="args" if repeat else "string", default=None)
+    group.addoption("--mlgym-live", dest="mlgym_live", action="store_const", const="on", default=None,
+                    help="one line per step of every running episode, also under xdist (default: with -v; "
+                         "ini: mlgym_live = on|off|auto)")
+    group.addoption("--mlgym-no-live", dest="mlgym_live", action="store_const", const="off",
+                    help="no step lines, even with -v")
+    parser.addini("mlgym_live", "live step lines: on, off or auto (on with -v)", default=None)
     group.addoption("--mlgym-resume", action="store_true", default=False,
                     help="continue the last session in results.jsonl: runs it finished are not run again")
     group.addoption("--mlgym-cleanup", action="store_true", default=False,
@@ -67,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["MLGYM_SESSION_OWNER"] = str(os.getpid())
         s.check_backend()
         s.check_agents()
+        s.load_stored()
         s.server_urls = s.start_servers()
     else:
         s.use_servers(config.workerinput.get("mlgym_servers", {}))
@@ -75,9 +85,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if s.is_controller:
         config.stash[PROGRESS] = Progress()
         config.pluginmanager.register(config.stash[PROGRESS], "mlgym-progress")
+    from .report import live
+    if s.is_controller and s.live:
+        config.stash[LIVE] = live.Printer(config)
+        config.pluginmanager.register(config.stash[LIVE], "mlgym-live")
+    elif not s.is_controller and (folder := config.workerinput.get("mlgym_live")):
+        config.stash[LIVE] = live.FileWriter(Path(folder) / f"{config.workerinput['workerid']}.log")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if (writer := config.stash.get(LIVE, None)) is not None:
+        (writer.stop if hasattr(writer, "stop") else writer.close)()
     if SESSION in config.stash:
         s = state(config)
         s.stop_servers()
@@ -126,6 +144,10 @@ def pytest_configure_node(node) -> None:
     """xdist controller: every worker records under the controller's session id."""
     node.workerinput["mlgym_session"] = state(node.config).id
     node.workerinput["mlgym_servers"] = state(node.config).server_urls
+    if (printer := node.config.stash.get(LIVE, None)) is not None:  # workers append step lines to files
+        folder = state(node.config).report_dir / "live" / state(node.config).id
+        printer.watch(folder)
+        node.workerinput["mlgym_live"] = str(folder)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -212,7 +234,7 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
     try:
         env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
                        hidden=s.hidden, gpus=s.gpus)
-        episode = Episode.start(env, seed, session=s.id,
+        episode = Episode.start(env, seed, session=s.id, on_step=_live_callback(request.config, agent),
                                 on_record=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:
         pytest.skip(str(e))
@@ -222,6 +244,25 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
         yield episode
     finally:
         episode.close()
+
+
+def _live_callback(config: pytest.Config, agent):
+    """The episode's ``on_step`` when live progress is on (else None: a step then costs nothing more)."""
+    from .report import live
+
+    sink = config.stash.get(LIVE, None)
+    if sink is None:
+        return None
+    emit = sink.direct if isinstance(sink, live.Printer) else sink
+    fixed = _agent_id(agent.name) if agent is not None else None
+
+    def on_step(episode, action: str, info: dict) -> None:
+        try:
+            emit(live.line(episode.task.id, fixed or _agent_id(episode.agent_name or "-"), episode.seed,
+                           info.get("step", 0), episode.env.max_steps, info.get("best_attempt"), action))
+        except Exception:  # progress is a display: it never ends an episode
+            pass
+    return on_step
 
 
 class RecordedEpisode:
@@ -259,6 +300,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     s = state(session.config)
     if not s.is_controller:
         return
+    if (printer := session.config.stash.get(LIVE, None)) is not None:
+        printer.stop()  # the last step lines come before the summary
     records = s.store.read(session=s.id)
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         progress = session.config.stash[PROGRESS]
@@ -268,7 +311,55 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         s.summary = summary.build(records)
         if s.interrupted:
             s.summary["interrupted"] = s.interrupted
+    checked = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.option.collectonly
+    if checked:
+        _gates(session, s, records)
+    if s.summary:
         summary.write(s.summary, s.report_dir / "summary.json")
+    _junit_properties(session.config, s)
+
+
+def _gates(session: pytest.Session, s: MLGymSession, records) -> None:
+    """Compare with the stored run and check the gates; a failed gate makes the exit status 1."""
+    from .report import gates
+
+    if s.stored is not None:
+        stored_session, old = s.stored
+        s.comparison = {"stored": str(s.compare), "stored_session": stored_session, "stored_runs": len(old),
+                        **gates.compare(old, records)}
+        if s.max_regression is not None:
+            s.gates.append(gates.max_regression(s.comparison, s.max_regression, str(s.compare)))
+    if s.fail_under_aup is not None:
+        agents = sorted({r.agent for r in records} | ({a.name for a in s.agents} if s.explicit_agents else set()))
+        s.gates.insert(0, gates.fail_under(s.summary, agents, s.fail_under_aup))
+    if s.summary:
+        if s.comparison is not None:
+            s.summary["comparison"] = s.comparison
+        if s.gates:
+            s.summary["gates"] = [g.as_dict() for g in s.gates]
+    if any(not g.passed for g in s.gates) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
+    """``--junitxml``: the suite's AUP and the gates' results as testsuite properties (the controller's
+    LogXML writes the file after this hook, which runs first)."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - pytest moved it
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    xml.add_global_property("mlgym.session", s.id)
+    if s.summary:
+        xml.add_global_property("aup.k", s.summary["k"])
+        xml.add_global_property("aup.tau_max", s.summary["tau_max"])
+        for kind, values in s.summary["aup"].items():
+            for method, value in sorted(values.items()):
+                xml.add_global_property(f"aup.{kind}.{method}", f"{value:.6f}")
+    for gate in s.gates:
+        xml.add_global_property(f"gate.{gate.name.removeprefix('--mlgym-').replace('-', '_')}", gate.line)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -277,5 +368,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     s = state(config)
     if s.is_controller and getattr(s, "summary", None):
         terminal.render(s.summary, terminalreporter, s.report_dir)
+    if s.is_controller and s.comparison is not None:
+        terminal.comparison(s.comparison, terminalreporter)
+    if s.is_controller and s.gates:
+        terminal.gates(s.gates, terminalreporter)
+    if s.is_controller and s.interrupted and (s.fail_under_aup is not None or s.max_regression is not None):
+        terminalreporter.write_line("mlgym gates: not checked, the run was interrupted")
     if s.is_controller and s.interrupted:
         terminal.interrupted(s.interrupted, terminalreporter)

@@ -6,6 +6,7 @@ task runs.
 """
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,18 @@ OPTIONS = {
     "docker_host": ("--docker-host", "mlgym_docker_hosts", "",
                     "Docker Engine URL for --sandbox docker (repeatable: each episode goes to the least busy; "
                     "default: DOCKER_HOST)"),
+    "fail_under_aup": ("--mlgym-fail-under-aup", "mlgym_fail_under_aup", "",
+                       "exit non-zero when an agent's AUP (best submission) is below X; every agent under test "
+                       "is gated, the recorded baseline is not"),
+    "compare": ("--mlgym-compare", "mlgym_compare", "",
+                "a stored run to compare with (a results.jsonl or its report folder; its last session): "
+                "per-task diff and AUP change per agent at the end"),
+    "max_regression": ("--mlgym-max-regression", "mlgym_max_regression", "",
+                       "with --mlgym-compare: exit non-zero when an agent's AUP (best submission) drops by more "
+                       "than D"),
 }
 REPEATABLE = {"agent", "tasks_dir", "agents_dir", "docker_host"}
+LIVE = ("on", "off", "auto")  # --mlgym-live / --mlgym-no-live, ini mlgym_live; auto: on with -v
 
 
 def _setting(config: pytest.Config, name: str) -> list[str]:
@@ -61,6 +72,31 @@ def _int(config: pytest.Config, name: str, minimum: int) -> int:
     if n < minimum:
         raise pytest.UsageError(f"--{name.replace('_', '-')}: expected a whole number >= {minimum}, got '{raw}'")
     return n
+
+
+def _number(config: pytest.Config, name: str) -> float | None:
+    """A number >= 0 from the command line or the ini file, or None when not given."""
+    values = _setting(config, name)
+    if not values:
+        return None
+    raw = values[-1]
+    try:
+        x = float(raw)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x) or x < 0:
+        raise pytest.UsageError(f"{OPTIONS[name][0]}: expected a number >= 0, got '{raw}'")
+    return x
+
+
+def _live(config: pytest.Config) -> bool:
+    """Live progress lines: ``--mlgym-live``/``--mlgym-no-live``, else ini ``mlgym_live`` (on, off, auto),
+    else auto: on with ``-v``."""
+    value = config.getoption("mlgym_live") or (config.getini("mlgym_live") or "auto").strip().lower()
+    value = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}.get(value, value)
+    if value not in LIVE:
+        raise pytest.UsageError(f"mlgym_live: expected one of {', '.join(LIVE)}, got '{value}'")
+    return value == "on" or (value == "auto" and config.get_verbosity() >= 1)
 
 
 def _paths(config: pytest.Config, name: str, default: Path, hook) -> list[Path]:
@@ -93,6 +129,13 @@ class MLGymSession:
     saved_env: dict[str, str | None] = field(default_factory=dict)  # restored at unconfigure
     gpus: tuple[str, ...] = ()  # the GPUs each episode of this process gets (its share of --gpus)
     done: dict[tuple, RunRecord] = field(default_factory=dict)  # --mlgym-resume: (task, agent, seed, size) -> record
+    fail_under_aup: float | None = None  # gate: every agent's AUP (best submission) >= this
+    compare: Path | None = None  # the stored run to compare with (results.jsonl or its folder)
+    max_regression: float | None = None  # gate: no agent's AUP drops by more than this against `compare`
+    stored: tuple[str, list[RunRecord]] | None = None  # controller: (session, records) of the stored run
+    live: bool = False  # one line per episode step in the terminal
+    gates: list = field(default_factory=list)  # controller, at the end: the gates' results
+    comparison: dict | None = None  # controller, at the end: this run against the stored one
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
@@ -123,12 +166,38 @@ class MLGymSession:
         sid, done = workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12], {}
         if config.getoption("mlgym_resume"):
             sid, done = resumed(ResultsStore(report_dir / "results.jsonl"), workerinput and sid)
-        return cls(gpus=gpus, done=done,
+        compare = _setting(config, "compare")
+        compare = Path(compare[-1]) if compare else None
+        if compare is not None and not compare.is_absolute():
+            compare = config.invocation_params.dir / compare
+        if compare is not None and compare.is_dir():
+            compare = compare / "results.jsonl"
+        fail_under, max_regression = _number(config, "fail_under_aup"), _number(config, "max_regression")
+        if max_regression is not None and compare is None:
+            raise pytest.UsageError("--mlgym-max-regression: needs --mlgym-compare OLD.jsonl, the stored run to compare with")
+        return cls(gpus=gpus, done=done, fail_under_aup=fail_under, compare=compare, max_regression=max_regression,
+            live=_live(config),
             config=config, id=sid,
             agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
             backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
             report_dir=report_dir,
         )
+
+    def load_stored(self) -> None:
+        """Controller, at start: read the stored run of ``--mlgym-compare`` (before this session appends
+        anything to the same file); a missing or empty file is a one-line usage error."""
+        if self.compare is None:
+            return
+        from .report.gates import StoredRunError, stored_run
+        try:
+            self.stored = stored_run(self.compare, exclude_session=self.id)
+        except StoredRunError as e:
+            raise pytest.UsageError(f"--mlgym-compare: {e}") from None
+
+    @property
+    def explicit_agents(self) -> bool:
+        """Were the agents named (``--agent`` or ini), not the default?"""
+        return bool(self.config.getoption("mlgym_agent") or self.config.getini("mlgym_agents"))
 
     @property
     def is_controller(self) -> bool:
@@ -210,8 +279,8 @@ class MLGymSession:
             rec.trajectory = str(save_trajectory(self.report_dir, rec, trajectory).relative_to(self.report_dir))
         if store:
             self.store.append(rec)
-        for key in ("task", "agent", "seed", "metric", "direction", "baseline", "best_attempt", "best_submission",
-                    "status", "passed", "cost_usd", "wall_s", "isolation"):
+        for key in ("task", "agent", "seed", "size", "metric", "direction", "baseline", "best_attempt",
+                    "best_submission", "status", "passed", "steps", "cost_usd", "tokens", "wall_s", "isolation"):
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))

@@ -50,3 +50,39 @@ def interrupted(counts: dict, tr) -> None:
         line += ", not recorded: the same command with --mlgym-resume runs them"
     tr.write_sep("=", "mlgym: interrupted")
     tr.write_line(line)
+
+
+def comparison_lines(c: dict) -> list[str]:
+    """``--mlgym-compare``: the per-task diff (best submission) and each agent's AUP, stored and now."""
+    out = [f"stored run: {c['stored']} (session {c['stored_session']}, {c['stored_runs']} runs); "
+           f"compared on {len(c['tasks'])} common task{'s' * (len(c['tasks']) != 1)}, agents matched by name"]
+    if c["rows"]:
+        out += _table([("task", "agent", "stored", "now", "change", "runs (stored/now)")] +
+                      [(r["task"], r["agent"], _fmt(r["old"]), _fmt(r["new"]), r["change"], "/".join(map(str, r["runs"])))
+                       for r in c["rows"]])
+    if c["aup"]:
+        ks = sorted(set(c["k"].values()))
+        out += ["", f"AUP@{'/'.join(map(str, ks))} on the common tasks (tau_max {c['tau_max']:g}; each agent's stored "
+                    f"and current runs scored in one performance profile)"]
+        rows = [("agent", "best submission: stored", "now", "change", "best attempt: stored", "now", "change")]
+        for a, v in sorted(c["aup"].items()):
+            s, t = v["best_submission"], v["best_attempt"]
+            rows.append((a, f"{s['old']:.3f}", f"{s['new']:.3f}", f"{s['change']:+.3f}",
+                         f"{t['old']:.3f}", f"{t['new']:.3f}", f"{t['change']:+.3f}"))
+        out += _table(rows)
+    out += [f"note: {n}" for n in c["notes"]]
+    return out
+
+
+def comparison(c: dict, tr) -> None:
+    tr.write_sep("=", "mlgym comparison with a stored run")
+    for line in comparison_lines(c):
+        tr.write_line(line)
+
+
+def gates(results: list, tr) -> None:
+    """One line per gate: PASSED or FAILED, the flag, and why."""
+    failed = any(not g.passed for g in results)
+    tr.write_sep("=", "mlgym gates", red=failed, green=not failed)
+    for g in results:
+        tr.write_line(g.line, red=not g.passed, green=g.passed)
