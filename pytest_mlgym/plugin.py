@@ -316,7 +316,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _gates(session, s, records)
     if s.summary:
         summary.write(s.summary, s.report_dir / "summary.json")
+        _html(s, records)
     _junit_properties(session.config, s)
+
+
+def _html(s: MLGymSession, records) -> None:
+    """``report.html`` beside the summary; a report that cannot be drawn costs the run nothing else."""
+    import warnings
+
+    from .report import html
+    try:
+        html.write(records, s.report_dir / "report.html", summary=s.summary)
+    except Exception as e:  # noqa: BLE001 - e.g. a broken matplotlib install
+        warnings.warn(f"mlgym: report.html not written: {type(e).__name__}: {e}", stacklevel=2)
 
 
 def _gates(session: pytest.Session, s: MLGymSession, records) -> None:

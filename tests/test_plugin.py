@@ -54,8 +54,11 @@ def test_better_agent_passes_and_beats_the_baseline_in_aup(bench):
     (bench.path / "agents" / "oracle.jsonl").write_text(
         "\n".join(json.dumps({"action": a}) for a in ["echo 9 > answer.txt", "validate", "echo 7 > answer.txt",
                                                       "submit"]))
-    result = bench.runpytest("--agent=oracle", "--agent=baseline")
-    result.assert_outcomes(passed=2)
+    result = bench.runpytest("--agent=oracle", "--agent=baseline", "--seeds=2")
+    result.assert_outcomes(passed=4)
+    page = (bench.path / "reports" / "report.html").read_text()  # written at the end of every run
+    assert "oracle" in page and "Performance profiles" in page and "data:image/png;base64," in page
+    assert "echo 9 &gt; answer.txt" in page  # the trajectories, escaped
     summary = json.loads((bench.path / "reports" / "summary.json").read_text())
     row = summary["tasks"]["tiny"]["agents"]["oracle"]
     assert (row["best_attempt"], row["best_submission"]) == (10.0, 10.0)
