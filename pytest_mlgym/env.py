@@ -5,9 +5,15 @@ command in the sandbox. ``validate`` and ``submit`` score the artefact with the 
 evaluator; the reward is the gain in the episode's best baseline-normalised score, so the
 return of an episode is the best normalised score it reached (0 for nothing better than 0).
 Importing this module registers every task as ``gymnasium.make("mlgym/<task-id>")``.
+
+The trajectory (``state.trajectory``, saved by the plugin) references workspace files by
+content, never copies them: each ``validate``/``submit``/autosubmission adds to its step's entry
+the sha256 and size of the scored artefact and of the workspace files changed since the last
+score (see :class:`WorkspaceFiles`); ordinary commands cost nothing more.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -93,6 +99,9 @@ class MLGymEnv(gym.Env):
         self.state = EpisodeState(status="closed")
         self._tmp: Path | None = None
         self._last_obs = ""
+        self._files: WorkspaceFiles | None = None
+        self._stepping = False
+        self._scored: list[dict] = []  # what the current step scored, for its trajectory entry
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -116,13 +125,25 @@ class MLGymEnv(gym.Env):
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
         self.state = EpisodeState()
+        self._files = WorkspaceFiles(ws, skip=(spec.data_dir,), artefact=spec.artefact)
+        self._scored = []
         obs = self.intro()
         self._log("(reset)", obs)
+        # what an exporter needs to rebuild the agent's view: the task text whole (the saved
+        # observation is cut to its head and tail) and what the tool docs are generated from
+        self.state.trajectory[-1].update(task_text=self.task_text(), task=self.task_meta())
         return obs, self._info()
 
     def step(self, action: str):
         if self.state.done:
             raise RuntimeError(f"the episode is over ({self.state.status}); call reset()")
+        self._stepping = True
+        try:
+            return self._step(action)
+        finally:
+            self._stepping = False
+
+    def _step(self, action: str):
         st, spec = self.state, self.task.spec
         st.step += 1
         before = st.best_normalised
@@ -162,27 +183,44 @@ class MLGymEnv(gym.Env):
 
     # -- episode logic ---------------------------------------------------------------------------
     def intro(self) -> str:
+        spec = self.task.spec
+        return f"{self.task_text()}\n\n{docs(spec.artefact, spec.limits.step_s)}"
+
+    def task_text(self) -> str:
+        """The first observation without the tool docs."""
         spec, lim = self.task.spec, self.task.spec.limits
         m = spec.metric
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
                 f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
                 f"Baseline score: {self.size_spec.baseline:g}. Beat it.\n"
                 f"Your workspace is {self.sandbox.workdir}. You have {self.max_steps} steps and "
-                f"{lim.episode_s / 60:g} minutes.\n\n{docs(spec.artefact, lim.step_s)}")
+                f"{lim.episode_s / 60:g} minutes.")
+
+    def task_meta(self) -> dict:
+        spec = self.task.spec
+        return {"id": spec.id, "name": spec.name, "size": self.size, "metric": spec.metric.name,
+                "direction": spec.metric.direction, "baseline": self.size_spec.baseline, "artefact": spec.artefact,
+                "step_s": spec.limits.step_s, "episode_s": spec.limits.episode_s, "max_steps": self.max_steps}
 
     def finish(self, status: str, reason: str = "") -> str:
         """End the episode (step/time/cost limit, agent error) scoring what is there (autosubmission)."""
         if self.state.done:
             return ""
         obs = self._score("autosubmit")
+        if not self._stepping and self._scored and self.state.trajectory:  # ended between steps (agent
+            self.state.trajectory[-1].setdefault("scored", []).extend(self._scored)  # error, cost limit)
+            self._scored = []
         self.state.status = status if status != "submitted" else self.state.status
         self.state.reason = "; ".join(r for r in (reason, self.state.reason) if r)
         return f"[episode ended: {status}{': ' + reason if reason else ''}]\n{obs}"
 
     def _score(self, kind: str) -> str:
         st, m = self.state, self.task.spec.metric
+        files = self._fingerprint()
         ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden)
         st.scores.append(ScoreEvent.of(st.step, kind, ev, time.monotonic() - st.started))
+        self._scored.append({"kind": kind, "step": st.step, "score": ev.score,
+                             **({"reason": ev.reason} if not ev.valid else {}), **files})
         base = self.size_spec.baseline
         if ev.valid:
             st.best_normalised = max(st.best_normalised, normalise(ev.score, base, m.direction))
@@ -205,10 +243,23 @@ class MLGymEnv(gym.Env):
                 "isolation": getattr(self.sandbox, "isolation", None), "scores": list(st.scores),
                 "host": getattr(self.sandbox, "host", None)}
 
+    def _fingerprint(self) -> dict:
+        """The artefact's and the changed files' hashes, taken just before scoring (never fails the score)."""
+        try:
+            if getattr(self.sandbox, "remote", False):  # the workspace is not on this machine: the artefact only
+                return {"artefact": _remote_artefact(self.sandbox, self.task.spec.artefact)}
+            return self._files.scan() if self._files else {}
+        except Exception as e:  # noqa: BLE001 - bookkeeping must never change an episode's outcome
+            return {"artefact": {"path": self.task.spec.artefact, "sha256": None, "size": None,
+                                 "error": f"{type(e).__name__}: {e}"[:300]}}
+
     def _log(self, action: str, obs: str, reward: float = 0.0) -> None:
         self._last_obs = obs
-        self.state.trajectory.append({"step": self.state.step, "action": action, "observation": obs,
-                                      "reward": reward, "t": round(time.monotonic() - self.state.started, 3)})
+        entry = {"step": self.state.step, "action": action, "observation": obs,
+                 "reward": reward, "t": round(time.monotonic() - self.state.started, 3)}
+        if self._scored:
+            entry["scored"], self._scored = self._scored, []
+        self.state.trajectory.append(entry)
 
     def _teardown(self) -> None:
         if self.sandbox is not None:
@@ -217,6 +268,125 @@ class MLGymEnv(gym.Env):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        self._files = None
+
+
+HASH_BUDGET = 512 << 20  # bytes of changed files (artefact aside) hashed per score; beyond: size only
+MAX_FILES = 20_000  # workspace files looked at per score
+
+
+class WorkspaceFiles:
+    """Content addresses (sha256, size) of a workspace's files, for the trajectory.
+
+    :meth:`scan` (at each score) stats every regular file (links are never followed, the
+    read-only data folder is skipped) and hashes only the artefact's files and those whose
+    (size, mtime, ctime, inode) changed since the last scan; a hash is reused while its file's
+    stat key holds, so no unchanged file is read twice. A folder artefact's sha256 is that of its
+    ``sha256sum`` listing (``<sha256>  <path inside the folder>`` lines, sorted by path).
+    """
+
+    def __init__(self, root: Path, skip: tuple[str, ...] = (), artefact: str = ""):
+        self.root, self.skip = Path(root), {os.path.normpath(s) for s in skip if s}
+        self.name, self.artefact = artefact, os.path.normpath(artefact or ".")
+        self.hashes: dict[str, tuple[tuple, str]] = {}  # path -> (stat key, sha256)
+        self.seen, _ = self._walk(lambda rel, key: False)  # the workspace as the episode starts
+
+    def scan(self) -> dict:
+        art, budget = self.artefact + "/", [HASH_BUDGET]
+
+        def wanted(rel: str, key: tuple) -> bool:
+            if rel == self.artefact or rel.startswith(art):
+                return True
+            if self.seen.get(rel) == key or key[0] > budget[0]:
+                return False
+            budget[0] -= key[0]
+            return True
+        now, truncated = self._walk(wanted)
+        out: dict = {"artefact": {"path": self.name, "sha256": None, "size": None, "missing": True}}
+        inside = {rel[len(art):]: self._entry(rel, key) for rel, key in now.items() if rel.startswith(art)}
+        if self.artefact in now:
+            out["artefact"] = {"path": self.name, **self._entry(self.artefact, now[self.artefact])}
+        elif inside:
+            out["artefact"] = {"path": self.name, "sha256": tree_sha256(inside),
+                               "size": sum(e["size"] for e in inside.values()), "files": inside}
+        out["changed"] = {rel: self._entry(rel, key) for rel, key in now.items() if self.seen.get(rel) != key}
+        if removed := sorted(set(self.seen) - set(now)) if not truncated else []:
+            out["removed"] = removed
+        if truncated:
+            out["truncated"] = f"more than {MAX_FILES} files: only the first were looked at"
+        self.seen = {**self.seen, **now} if truncated else now
+        self.hashes = {rel: h for rel, h in self.hashes.items() if rel in self.seen}
+        return out
+
+    def _entry(self, rel: str, key: tuple) -> dict:
+        h = self.hashes.get(rel)
+        return {"sha256": h[1] if h and h[0] == key else None, "size": key[0]}
+
+    def _walk(self, wanted) -> tuple[dict[str, tuple], bool]:
+        """Every regular file (path -> stat key), hashing those ``wanted(path, key)`` asks for."""
+        found: dict[str, tuple] = {}
+        for dirpath, dirnames, filenames, dirfd in os.fwalk(self.root, follow_symlinks=False):
+            base = "" if dirpath == str(self.root) else os.path.relpath(dirpath, self.root) + "/"
+            dirnames[:] = sorted(d for d in dirnames if base + d not in self.skip)
+            for name in sorted(filenames):
+                try:
+                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                rel, key = base + name, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                found[rel] = key
+                if self.hashes.get(rel, (None,))[0] != key and wanted(rel, key) and (digest := _hash_at(dirfd, name, key)):
+                    self.hashes[rel] = (key, digest)
+                if len(found) >= MAX_FILES:
+                    return found, True
+        return found, False
+
+
+def tree_sha256(files: dict[str, dict]) -> str | None:
+    """The sha256 of a folder's ``sha256sum`` listing (sorted by path); None if a file has no hash."""
+    if any(e["sha256"] is None for e in files.values()):
+        return None
+    return hashlib.sha256("".join(f"{files[p]['sha256']}  {p}\n" for p in sorted(files)).encode()).hexdigest()
+
+
+def _hash_at(dirfd: int, name: str, key: tuple) -> str | None:
+    """sha256 of a regular file, opened without following links or blocking (a FIFO swapped in)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dirfd)
+    except OSError:
+        return None
+    try:
+        st, h = os.fstat(fd), hashlib.sha256()
+        if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_ino) != (key[0], key[3]):
+            return None  # changed under us: no hash rather than a wrong one
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _remote_artefact(sandbox, artefact: str) -> dict:
+    """A workspace on another machine (a remote Docker Engine): copy the artefact out once and hash it."""
+    scratch = Path(tempfile.mkdtemp(prefix="mlgym-hash-"))
+    try:
+        try:
+            sandbox.copy_out(os.path.join(sandbox.workdir, artefact), scratch / "a")
+        except Exception:  # noqa: BLE001 - missing or refused: the evaluation says why
+            return {"path": artefact, "sha256": None, "size": None, "missing": True}
+        files = {("" if p == scratch / "a" else p.relative_to(scratch / "a").as_posix()):
+                 {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size}
+                 for p in [scratch / "a", *sorted((scratch / "a").rglob("*"))] if p.is_file()}
+        if "" in files:
+            return {"path": artefact, **files[""]}
+        return {"path": artefact, "sha256": tree_sha256(files), "size": sum(e["size"] for e in files.values()),
+                "files": files}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
