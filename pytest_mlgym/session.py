@@ -140,6 +140,8 @@ class MLGymSession:
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
         hook = config.pluginmanager.hook
+        saved = dict(agents.POLICIES), dict(sandbox.BACKENDS)  # plugins' additions last as long as this run
+        config.add_cleanup(lambda: [(d.clear(), d.update(old)) for d, old in zip((agents.POLICIES, sandbox.BACKENDS), saved)])
         for extra in hook.pytest_mlgym_policies(config=config):
             agents.POLICIES.update(extra)
         for extra in hook.pytest_mlgym_sandboxes(config=config):

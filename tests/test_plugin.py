@@ -164,6 +164,8 @@ def test_agent_crash_is_recorded_with_a_one_line_reason(bench):
     (rec,) = records(bench)
     assert rec["status"] == "error" and "agent crashed: RuntimeError: model went away" in rec["reason"]
     assert rec["best_submission"] == 6.0  # the artefact in the workspace was still scored
+    from pytest_mlgym import agents
+    assert "crashing" not in agents.POLICIES  # a plugin's policies last as long as its run
 
 
 def test_xdist_workers_share_one_results_store_and_the_controller_summarises(bench):

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from filelock import FileLock
@@ -51,14 +52,18 @@ def _client(url: str | None = None):
     except ImportError:
         raise SandboxError("the docker SDK is not installed (pip install docker)") from None
     where = url or os.environ.get("DOCKER_HOST") or "the default socket"
-    try:  # from_env, so that DOCKER_TLS_VERIFY / DOCKER_CERT_PATH apply to tcp:// hosts too
-        client = docker.from_env(timeout=120, environment={**os.environ, **({"DOCKER_HOST": url} if url else {})},
-                                 use_ssh_client=bool(url and url.startswith("ssh://")))
-        client.ping()
-    except Exception as e:  # noqa: BLE001 - every way of not reaching an engine is one message
-        raise SandboxError(f"no Docker Engine answers at {where} ({type(e).__name__}); "
-                           f"start one (bash docker/start-engine) or set DOCKER_HOST") from None
-    return client
+    for attempt in range(3):  # an engine under load can miss one call
+        try:  # from_env, so that DOCKER_TLS_VERIFY / DOCKER_CERT_PATH apply to tcp:// hosts too
+            client = docker.from_env(timeout=120, environment={**os.environ, **({"DOCKER_HOST": url} if url else {})},
+                                     use_ssh_client=bool(url and url.startswith("ssh://")))
+            client.ping()
+            return client
+        except Exception as e:  # noqa: BLE001 - every way of not reaching an engine is one message
+            error = e
+            time.sleep(attempt + 1)
+    why = " ".join(str(error).split())[:160]
+    raise SandboxError(f"no Docker Engine answers at {where} ({type(error).__name__}: {why}); "
+                       f"start one (bash docker/start-engine) or set DOCKER_HOST") from None
 
 
 def _least_busy() -> tuple[str | None, object]:
