@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import docker  # noqa: F401  (nor can the docker SDK: in-process runs drop the modules they import, and a
+# client cached across them then fails with "You can only merge into CookieJar")
 import pytest_mlgym.env  # noqa: F401  (numpy cannot be re-imported by in-process pytester runs)
 from pytest_mlgym.task import Task, load_task
 
