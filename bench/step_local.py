@@ -7,6 +7,7 @@ Variants, interleaved round by round (the machine is shared and noisy), medians 
   pipe     a raw persistent bash fed through a pipe, ended by a done-marker
   pipe+    the same raw pipe sent the sandbox's exact command line (eval, </dev/null, printf of a
            split marker with $? and $PWD): the shell-side share of the sandbox's cost
+  2xoom    the sandbox's two reads of its control group's OOM count per command (harness side)
 under each isolation mode that works here (MLGYM_ISOLATION=bwrap|unshare|none).
 
 Targets: env <= 0.15x fresh, env <= 5x pipe.   Usage: python bench/step_local.py [--quick]
@@ -97,8 +98,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    per = {"env": 40, "sandbox": 40, "fresh": 10, "pipe": 40, "pipe+": 40} if args.quick else \
-          {"env": 200, "sandbox": 200, "fresh": 40, "pipe": 200, "pipe+": 200}
+    per = {"env": 40, "sandbox": 40, "fresh": 10, "pipe": 40, "pipe+": 40, "oom": 40} if args.quick else \
+          {"env": 200, "sandbox": 200, "fresh": 40, "pipe": 200, "pipe+": 200, "oom": 200}
     rounds = 5 if args.quick else 30
 
     from pytest_mlgym.env import MLGymEnv
@@ -122,7 +123,9 @@ def main() -> int:
         med = measure({"env": env_step, "sandbox": lambda: env.sandbox.exec("true", 10),
                        "fresh": lambda: subprocess.run(["bash", "-c", "true"]),
                        "pipe": lambda: raw.run("true"),
-                       "pipe+": lambda: raw.run("", SANDBOX_LINE)}, rounds, per)
+                       "pipe+": lambda: raw.run("", SANDBOX_LINE),
+                       # a harness-side piece of sandbox.exec: it reads the cgroup's OOM count twice per command
+                       "oom": lambda: (env.sandbox._oom_kills(), env.sandbox._oom_kills())}, rounds, per)
         env.close()
         vs_fresh, vs_pipe = med["env"] / med["fresh"], med["env"] / med["pipe"]
         rows.append((mode, med, vs_fresh, vs_pipe, med["sandbox"] / med["pipe"]))
@@ -134,13 +137,14 @@ def main() -> int:
 
     print(f"step_local: medians in ms over {rounds} interleaved rounds "
           f"(per round: {', '.join(f'{k} x{v}' for k, v in per.items())})")
-    print(f"{'isolation':<9} {'env.step':>9} {'sandbox':>9} {'fresh':>9} {'pipe':>9} {'pipe+':>9} "
+    print(f"{'isolation':<9} {'env.step':>9} {'sandbox':>9} {'fresh':>9} {'pipe':>9} {'pipe+':>9} {'2xoom':>7} "
           f"{'env/fresh':>10} {'(<=0.15)':>8} {'env/pipe':>9} {'(<=5)':>6} {'sbx/pipe':>9} {'env-sbx':>8}")
     for mode, m, vf, vp, sp in rows:
-        print(f"{mode:<9} {m['env']:9.3f} {m['sandbox']:9.3f} {m['fresh']:9.3f} {m['pipe']:9.3f} {m['pipe+']:9.3f} "
+        print(f"{mode:<9} {m['env']:9.3f} {m['sandbox']:9.3f} {m['fresh']:9.3f} {m['pipe']:9.3f} {m['pipe+']:9.3f} {m['oom']:7.3f} "
               f"{vf:9.3f}x {verdict(vf <= 0.15):>8} {vp:8.2f}x {verdict(vp <= 5):>6} {sp:8.2f}x "
               f"{m['env'] - m['sandbox']:8.3f}")
     print("sbx/pipe: the sandbox alone over the raw pipe; pipe+ vs pipe: what the wrapper line costs in bash")
+    print("2xoom: the two cgroup OOM-count reads sandbox.exec makes per command (part of 'sandbox')")
     print("env-sbx: what the env and tool layer add per step on top of the sandbox (ms)")
     print("RESULT step_local: " + "; ".join(results))
     return 0
