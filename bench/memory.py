@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_mlgym.task import default_cache_dir, discover, load_task  # noqa: E402
+from pytest_mlgym.task import default_cache_dir, discover, load_task
 
 MiB = 1 << 20
 
@@ -137,13 +137,13 @@ def run_local(n: int) -> tuple[float, str]:
     print(f"  harness per sandbox (python + helpers): {harness:.2f} MiB RSS, {harness_pss:.2f} MiB PSS; "
           f"+ shell {shell[1] / MiB / n:.2f} MiB RSS ({shell[2] / MiB / n:.2f} PSS)  target < 20 MiB: "
           f"{'PASS' if harness < 20 else 'MISS'}")
-    return harness, f"local={harness:.2f}MiB/sandbox (python+{'+'.join(sorted(helpers)) or 'no helpers'} RSS, " \
-                     f"{'PASS' if harness < 20 else 'MISS'} <20; +bash {shell[1] / MiB / n:.2f})"
+    return harness, (f"local={harness:.2f}MiB/sandbox (python+{'+'.join(sorted(helpers)) or 'no helpers'} RSS, "
+                     f"{'PASS' if harness < 20 else 'MISS'} <20; +bash {shell[1] / MiB / n:.2f})")
 
 
 def docker_stats(ids: list[str]) -> dict[str, int]:
     out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}", *ids],
-                         capture_output=True, text=True, timeout=120).stdout
+                         capture_output=True, text=True, timeout=120, check=False).stdout
     units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "kB": 1000, "MB": 10**6, "GB": 10**9}
     res = {}
     for line in out.splitlines():

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from step_local import RawPipe, measure, verdict  # noqa: E402  (bench/ is this script's folder)
+from step_local import RawPipe, measure, verdict
 
-from pytest_mlgym.task import load_task  # noqa: E402
+from pytest_mlgym.task import load_task
 
 
 def engine_error() -> str | None:

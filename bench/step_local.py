@@ -25,11 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_mlgym.sandbox import isolation  # noqa: E402
-from pytest_mlgym.task import load_task  # noqa: E402
+from pytest_mlgym.sandbox import isolation
+from pytest_mlgym.task import load_task
 
-
-M = RawPipe_MARK = "__BENCH_DONE__"
+M = "__BENCH_DONE__"  # RawPipe.MARK
 # what LocalSandbox.exec writes for `true` (see pytest_mlgym/sandbox/local.py), with our marker
 SANDBOX_LINE = (f"eval true </dev/null 2>&1; {{ builtin printf '\\n%s%s %s %s\\n' {M[:6]} {M[6:]} \"$?\" \"$PWD\"; }} "
                 f"2>/dev/null\n")
@@ -115,17 +114,17 @@ def main() -> int:
         for _ in range(20):  # warm up
             env.step("true"), raw.run("true")
 
-        def env_step():
-            obs, *_ = env.step("true")
+        def env_step(env=env):
+            env.step("true")
             if len(env.state.trajectory) > 1000:  # keep the trajectory from growing without bound
                 del env.state.trajectory[1:]
 
-        med = measure({"env": env_step, "sandbox": lambda: env.sandbox.exec("true", 10),
-                       "fresh": lambda: subprocess.run(["bash", "-c", "true"]),
+        med = measure({"env": env_step, "sandbox": lambda env=env: env.sandbox.exec("true", 10),
+                       "fresh": lambda: subprocess.run(["bash", "-c", "true"], check=True),
                        "pipe": lambda: raw.run("true"),
                        "pipe+": lambda: raw.run("", SANDBOX_LINE),
                        # a harness-side piece of sandbox.exec: it reads the cgroup's OOM count twice per command
-                       "oom": lambda: (env.sandbox._oom_kills(), env.sandbox._oom_kills())}, rounds, per)
+                       "oom": lambda env=env: (env.sandbox._oom_kills(), env.sandbox._oom_kills())}, rounds, per)
         env.close()
         vs_fresh, vs_pipe = med["env"] / med["fresh"], med["env"] / med["pipe"]
         rows.append((mode, med, vs_fresh, vs_pipe, med["sandbox"] / med["pipe"]))

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_mlgym.task import load_task  # noqa: E402
+from pytest_mlgym.task import load_task
 
 LINES, DIRS, FILES_PER_DIR = 10_000, 50, 100
 
@@ -113,7 +113,7 @@ def main() -> int:
         print(f"  {label:<46} obs {n:>7} chars  truncated-marker={'yes' if cut else 'no ':<3}  {ms:8.1f} ms  "
               f"{'OK' if fits else 'OVER CAP'}")
     worst = max(med, key=med.get)
-    print(f"RESULT tools: " + " ".join(f"{k}={v:.1f}ms" for k, v in med.items()) +
+    print("RESULT tools: " + " ".join(f"{k}={v:.1f}ms" for k, v in med.items()) +
           f"; slowest {worst} {'PASS' if med[worst] < 50 else 'MISS'} (<50 ms); "
           f"large outputs {'capped' if ok_trunc else 'NOT capped'}")
     return 0
