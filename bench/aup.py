@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pytest_mlgym import scoring  # noqa: E402
+from pytest_mlgym import scoring
 
 TARGET_S = 1.0
 

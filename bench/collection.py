@@ -33,7 +33,8 @@ print('RC', int(rc), 'HEAVY', ','.join(heavy) or '-', 'MODULES', len(sys.modules
 
 def wall(cmd: list[str], env: dict | None = None) -> float:
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                       check=False)
     t = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
@@ -59,7 +60,8 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(prefix, ignore_errors=True)
     b, c, cc = statistics.median(bare), statistics.median(coll), statistics.median(coll_c)
-    n = subprocess.run(COLLECT, cwd=ROOT, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    n = subprocess.run(COLLECT, cwd=ROOT, check=False, capture_output=True, text=True).stdout.strip()
+    n = n.splitlines()[-1] if n else "?"
     print(f"bare `import pytest`       median {b:6.3f} s  runs {', '.join(f'{x:.2f}' for x in bare)}")
     print(f"collect-only tests tasks   median {c:6.3f} s  runs {', '.join(f'{x:.2f}' for x in coll)}  ({n})")
     print(f"collect-only, .pyc cached  median {cc:6.3f} s  runs {', '.join(f'{x:.2f}' for x in coll_c)}"
@@ -67,7 +69,7 @@ def main(argv: list[str]) -> int:
     over = c - b
     print(f"collection over bare start-up: {over:.3f} s (target <= {TARGET_OVER_S} s), ratio {c / b:.1f}x"
           + (f"  [PYTEST_ADDOPTS={env_note!r}]" if env_note else ""))
-    child = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True)
+    child = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, check=False, capture_output=True, text=True)
     line = next((l for l in child.stdout.splitlines() if l.startswith("RC ")), child.stdout + child.stderr[-1000:])
     print(f"in-process collection: {line}")
     heavy = line.split("HEAVY ")[1].split()[0] if "HEAVY " in line else "?"

@@ -31,7 +31,8 @@ SUITE = [sys.executable, "-m", "pytest", "tasks", "--agent=baseline", "-m", "not
 def run_suite(n: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory(prefix="mlgym-bench-") as d:
         t0 = time.perf_counter()
-        p = subprocess.run([*SUITE, "-n", str(n), "--mlgym-report-dir", d], cwd=ROOT, capture_output=True, text=True)
+        p = subprocess.run([*SUITE, "-n", str(n), "--mlgym-report-dir", d], cwd=ROOT, check=False,
+                           capture_output=True, text=True)
         t = time.perf_counter() - t0
         if p.returncode != 0:
             raise SystemExit(f"-n {n} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}")
@@ -61,18 +62,18 @@ def docker_spread() -> str:
         print("docker spread: skipped (needs root, dockerd and docker)")
         return "docker spread skipped"
     first = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    if subprocess.run(["docker", "-H", first, "info"], capture_output=True).returncode != 0:
+    if subprocess.run(["docker", "-H", first, "info"], check=False, capture_output=True).returncode != 0:
         print(f"docker spread: skipped (no engine answers at {first})")
         return "docker spread skipped"
     d = Path(tempfile.mkdtemp(prefix="mlgym-dockerd-", dir="/tmp"))
     second = f"unix://{d}/docker.sock"
-    log = open(d / "log", "wb")
-    proc = subprocess.Popen(["dockerd", "--host", second, "--data-root", f"{d}/root", "--exec-root", f"{d}/exec",
-                             "--pidfile", f"{d}/docker.pid", "--bridge=none", "--iptables=false"],
-                            stdout=subprocess.DEVNULL, stderr=log)
+    with open(d / "log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(["dockerd", "--host", second, "--data-root", f"{d}/root", "--exec-root", f"{d}/exec",
+                                 "--pidfile", f"{d}/docker.pid", "--bridge=none", "--iptables=false"],
+                                stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 30
-        while subprocess.run(["docker", "-H", second, "info"], capture_output=True).returncode != 0:
+        while subprocess.run(["docker", "-H", second, "info"], check=False, capture_output=True).returncode != 0:
             if time.monotonic() > deadline or proc.poll() is not None:
                 print(f"docker spread: the second dockerd did not start:\n{(d / 'log').read_text()[-1500:]}")
                 return "docker spread: second dockerd did not start"
@@ -82,7 +83,7 @@ def docker_spread() -> str:
             p = subprocess.run([sys.executable, "-m", "pytest", "tasks", "--agent=baseline", "--sandbox", "docker",
                                 "--docker-host", first, "--docker-host", second, "--seeds", "4", "-n", "2",
                                 "-k", "prisoners_dilemma or blotto", "-p", "no:cacheprovider", "-q",
-                                "--mlgym-report-dir", rep], cwd=ROOT, capture_output=True, text=True)
+                                "--mlgym-report-dir", rep], cwd=ROOT, check=False, capture_output=True, text=True)
             t = time.perf_counter() - t0
             path = Path(rep, "results.jsonl")
             records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -105,7 +106,6 @@ def docker_spread() -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
         shutil.rmtree(d, ignore_errors=True)
         print(f"second dockerd stopped (exit {proc.returncode}) and {d} removed")
 
