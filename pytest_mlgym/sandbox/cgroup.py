@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
+_OOM_KILL = re.compile(rb"^oom_kill (\d+)$", re.M)
 PREFIX = "mlgym-"
 
 
@@ -34,6 +36,7 @@ class Group:
 
     def __init__(self, dirs: dict[str, Path]):
         self.dirs = dirs  # controller ("pids", "memory", or "unified") -> its directory
+        self._oom_fd: int | None = None  # kept open: a pread is 15x cheaper than opening it per command
 
     @classmethod
     def create(cls, pids: int, memory_mb: int) -> "Group | None":
@@ -85,19 +88,29 @@ class Group:
             settle(d, self.procs)
 
     def oom_kills(self) -> int:
-        """How many of the group's processes the kernel killed for memory."""
-        d = self.dirs.get("memory") or self.dirs.get("unified")
-        for name in ("memory.oom_control", "memory.events"):
-            try:
-                for line in (d / name).read_text().splitlines():
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1])
-            except (OSError, ValueError, TypeError):
-                continue
-        return 0
+        """How many of the group's processes the kernel killed for memory (read before and after
+        every command, so the file stays open)."""
+        if self._oom_fd is None:
+            d = self.dirs.get("memory") or self.dirs.get("unified")
+            for name in ("memory.oom_control", "memory.events"):
+                try:
+                    self._oom_fd = os.open(d / name, os.O_RDONLY)  # not inherited by the sandbox (PEP 446)
+                    break
+                except (OSError, TypeError):
+                    continue
+            else:
+                return 0
+        try:
+            found = _OOM_KILL.search(os.pread(self._oom_fd, 4096, 0))
+        except OSError:
+            return 0
+        return int(found[1]) if found else 0
 
     def remove(self) -> None:
         """Kill what is left and remove the directories (a group is removable once it is empty)."""
+        if self._oom_fd is not None:
+            os.close(self._oom_fd)
+            self._oom_fd = None
         self.kill()
         for d in self.dirs.values():
             _rmdir(d)
