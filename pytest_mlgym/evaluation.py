@@ -81,12 +81,8 @@ def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scr
                           readonly=readonly, hidden=hidden, tmp_size_mb=isolation.tmp_mb(limits.memory_mb))
     # agent code the evaluator calls runs in here too: a group caps and, at the end, kills all of it
     group = cgroup.Group.create(pids=512, memory_mb=limits.memory_mb)
-    limit = isolation.limiter(limits.memory_mb, limits.file_size_mb, limits.evaluation_s * (os.cpu_count() or 1))
-
-    def preexec():
-        limit()
-        if group is not None:
-            group.enter()
+    preexec = isolation.limiter(limits.memory_mb, limits.file_size_mb, limits.evaluation_s * (os.cpu_count() or 1),
+                                group)
     try:
         proc = subprocess.Popen(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,

@@ -108,12 +108,15 @@ def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hid
     return out + ["--chdir", str(cwd), "--", *argv]
 
 
-def limiter(memory_mb: int, file_size_mb: int, cpu_s: float):
-    """A ``preexec_fn`` setting rlimits on address space, file size and CPU seconds."""
+def limiter(memory_mb: int, file_size_mb: int, cpu_s: float, group=None):
+    """A ``preexec_fn`` setting rlimits on address space, file size and CPU seconds, and moving the
+    process into its control group (``cgroup.Group``), when it has one."""
     def apply():
         for res, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_FSIZE, file_size_mb << 20),
                            (resource.RLIMIT_CPU, max(1, int(cpu_s)))):
             resource.setrlimit(res, (value, value))
+        if group is not None:
+            group.enter()
     return apply
 
 

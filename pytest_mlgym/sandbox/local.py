@@ -53,20 +53,11 @@ class LocalSandbox:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=self._cwd, env=isolation.base_env(self.root, {**gpu_env(self.config), **self.config.env}),
-                start_new_session=True, preexec_fn=self._preexec(),
+                start_new_session=True, preexec_fn=isolation.limiter(self.config.memory_mb, self.config.file_size_mb,
+                                                                        self.config.cpu_s, self._group),
             )
         except OSError as e:
             raise SandboxError(f"cannot start the local shell: {e}") from None
-
-    def _preexec(self):
-        limit = isolation.limiter(self.config.memory_mb, self.config.file_size_mb, self.config.cpu_s)
-        group = self._group
-
-        def apply():
-            limit()
-            if group is not None:
-                group.enter()
-        return apply
 
     def _kill(self) -> int | None:
         """Kill the shell and everything it started: its process group, every descendant (also

@@ -253,7 +253,7 @@ def attack(arena, backend, tmp_path, request):
             episode.close()
         after = arena.fingerprint()
         changed = {p: (before.get(p), after.get(p)) for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
-        out = Outcome(record, env.state.trajectory[1:], changed, _gone(arena.token))
+        out = Outcome(record, env.state.trajectory[1:], changed, gone(arena.token))
         assert record.status in ("submitted", "invalid", "step_limit", "time_limit", "error"), record
         assert record.status == "submitted" or record.reason, f"no reason recorded for {record.status}"
         assert not out.changed, f"the attack changed files outside the workspace: {sorted(out.changed)}"
@@ -266,7 +266,7 @@ def attack(arena, backend, tmp_path, request):
     return play
 
 
-def _gone(token: str, within: float = 3.0) -> list[int]:
+def gone(token: str, within: float = 3.0) -> list[int]:
     import time
     end = time.monotonic() + within
     while (left := procs_with(token)) and time.monotonic() < end:

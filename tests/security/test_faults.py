@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from pytest_mlgym.sandbox import SandboxError, cgroup
+from redteam import gone, procs_with  # the host's processes with a token in their command line
 
 SOLVE = [  # a scripted model that solves the tiny task (target 7: score 10) in five calls
     {"tool": "open", "args": {"path": "answer.txt"}, "text": "Let me read the current answer."},
@@ -53,28 +54,6 @@ def pytest_runtest_setup(item):
 # -- helpers ----------------------------------------------------------------------------------------
 def token() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(12))
-
-
-def procs_with(tok: str) -> list[int]:
-    """The processes whose command line has ``tok`` (none other than the blocking episodes have it)."""
-    out = []
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                with open(f"/proc/{e}/cmdline", "rb") as f:
-                    if tok.encode() in f.read():
-                        out.append(int(e))
-            except OSError:
-                continue
-    return out
-
-
-def gone(tok: str, within: float = 5.0) -> list[int]:
-    """Wait until no process has ``tok``; return those still there."""
-    end = time.monotonic() + within
-    while (left := procs_with(tok)) and time.monotonic() < end:
-        time.sleep(0.1)
-    return left
 
 
 def kill_leftovers(tok: str) -> None:
@@ -220,7 +199,7 @@ def test_a_worker_killed_mid_episode_loses_only_its_run_and_leaves_nothing_runni
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
         proc.wait(timeout=60)
         text = out.read_text(errors="replace")
-        left = gone(tok)
+        left = gone(tok, within=5.0)
     finally:
         stop(proc)
         kill_leftovers(tok)
@@ -274,7 +253,7 @@ def test_ctrl_c_writes_a_partial_report_and_resume_runs_only_the_rest(bench, san
         proc.wait(timeout=30)
         took = time.monotonic() - t0
         text = out.read_text(errors="replace")
-        left = gone(tok)
+        left = gone(tok, within=5.0)
     finally:
         stop(proc)
         kill_leftovers(tok)
