@@ -148,13 +148,14 @@ class MLGymEnv(gym.Env):
         st.step += 1
         before = st.best_normalised
         cmd = action.strip()
+        tool = self.tools.handles(cmd)
         if cmd == "validate":
             obs = self._score("validate")
         elif cmd == "submit":
             obs = self._score("submit")
         elif not cmd:
             obs = "Empty action: give a command (see the list of commands in the first message)."
-        elif self.tools.handles(cmd):
+        elif tool:
             obs = self.tools.run(cmd)
         elif refusal := refuse_interactive(cmd):
             obs = refusal
@@ -162,8 +163,7 @@ class MLGymEnv(gym.Env):
             left = spec.limits.episode_s - (time.monotonic() - st.started)
             res = self.sandbox.exec(cmd, max(0.1, min(spec.limits.step_s, left)))
             obs = res.output if res.returncode in (0, None) else f"{res.output}\n[exit code {res.returncode}]"
-        obs = truncate(obs, max(spec.limits.output_chars, 120_000) if self.tools.handles(cmd)
-                       else spec.limits.output_chars)
+        obs = truncate(obs, max(spec.limits.output_chars, 120_000) if tool else spec.limits.output_chars)
         if not st.done:
             if time.monotonic() - st.started > spec.limits.episode_s:
                 obs += "\n" + self.finish("time_limit", f"episode time limit of {spec.limits.episode_s:g} s reached")

@@ -24,6 +24,10 @@ INTERACTIVE = {"vim", "vi", "nvim", "nano", "emacs", "pico", "less", "more", "ma
                "ssh", "ftp", "telnet", "git", "ipython", "jupyter", "screen", "tmux"}
 PYTHONS = re.compile(r"^python(\d+(\.\d+)?)?$")
 FOLLOW = re.compile(r"^(-[A-Za-z]*[fF][A-Za-z]*|--follow(=.*)?)$")  # `tail -f`, `tail -Fn`, `tail --follow`
+# any program refuse_interactive could refuse, as a word of the command with its quotes taken out:
+# a command without one (most of them) is let through without being parsed
+_MAYBE_INTERACTIVE = re.compile(rf"(?<![\w.-])(?:{'|'.join(sorted(INTERACTIVE))}|tail|python[\d.]*)(?![\w.-])")
+_UNQUOTE = str.maketrans("", "", "'\"\\")
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,10 @@ def _find_file(tb: ToolBox, args, _):
 # -- shell commands -----------------------------------------------------------------------------
 def refuse_interactive(cmd: str) -> str | None:
     """A message if ``cmd`` starts an interactive program (which would hang the episode)."""
+    return _refuse_parsed(cmd) if _MAYBE_INTERACTIVE.search(cmd.translate(_UNQUOTE)) else None
+
+
+def _refuse_parsed(cmd: str) -> str | None:
     for part in re.split(r"&&|\|\||[;|&\n()]", cmd):
         try:
             words = shlex.split(part)

@@ -228,6 +228,16 @@ def test_stdin_is_dev_null(sb):
     assert "read=1" in res.output and "EOFError" in res.output
 
 
+def test_commands_inherit_no_descriptor_of_the_command_stream(sb):
+    """The shell reads its commands from its own pipe (not stdin); a command, or a process it
+    leaves behind, must not hold it, or it could swallow the commands sent after it."""
+    res = sb.exec("python3 -c \"import os\nfor f in range(1024):\n  try: os.fstat(f); print('fd', f)\n  except OSError: pass\n"
+                  "print('stdin', os.readlink('/proc/self/fd/0'))\"", 20)
+    assert res.output.split() == ["fd", "0", "fd", "1", "fd", "2", "stdin", "/dev/null"], res.output
+    ok(sb.exec("(sleep 2; cat /proc/self/fd/3 /proc/self/fd/255 > stolen 2>&1) &", 10))
+    assert ok(sb.exec("echo still here", 10)) == "still here\n"
+
+
 def test_tracing_and_verbose_shells_do_not_desynchronise(sb):
     ok(sb.exec("set -x", 10))
     res = sb.exec("echo hi", 10)

@@ -5,9 +5,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pytest_mlgym import tools as tools_mod
 from pytest_mlgym.sandbox import SandboxConfig, create
-from pytest_mlgym.tools import ENV_COMMANDS, TOOLS, ToolBox, docs, refuse_interactive
+from pytest_mlgym.tools import ENV_COMMANDS, INTERACTIVE, TOOLS, ToolBox, docs, refuse_interactive
 
 
 @pytest.fixture
@@ -306,6 +309,32 @@ def test_refuses_interactive_programs(cmd):
 ])
 def test_allows_non_interactive_commands(cmd):
     assert refuse_interactive(cmd) is None, cmd
+
+
+_PROGRAMS = [*sorted(INTERACTIVE), "tail", "python", "python3.11", "echo", "ls", "vi.sh", "device", "-vim"]
+_ARGS = ["-f", "-Fn", "--follow", "-i", "-c 'print(1)'", "-m pip", "x.py", "-n 5", "-", "vim", "'a b'"]
+
+
+@st.composite
+def _commands(draw):
+    """Commands of one to three parts, each a program (its name perhaps cut by quotes or a
+    backslash, as `v''im` or `py\\thon`) with a prefix and arguments."""
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        name = draw(st.sampled_from(_PROGRAMS))
+        cut = draw(st.integers(0, len(name)))
+        name = name[:cut] + draw(st.sampled_from(["", "''", '""', "\\"])) + name[cut:]
+        prefix = draw(st.sampled_from(["", "sudo ", "FOO=1 ", "/usr/bin/", "nohup ", "("]))
+        parts.append(" ".join([prefix + name, *draw(st.lists(st.sampled_from(_ARGS), max_size=3))]))
+    return "".join(p + draw(st.sampled_from(["; ", " && ", " | ", "\n", " & ", ") "])) for p in parts)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_commands())
+def test_the_fast_path_never_lets_through_what_parsing_refuses(cmd):
+    """refuse_interactive skips parsing when no candidate program name appears in the command;
+    that shortcut must never change the answer."""
+    assert refuse_interactive(cmd) == tools_mod._refuse_parsed(cmd), cmd
 
 
 def test_docs_list_every_tool_and_the_env_commands():

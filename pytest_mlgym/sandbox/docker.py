@@ -27,7 +27,7 @@ from filelock import FileLock
 from . import SandboxConfig, SandboxError, cgroup, gpu_env, isolation
 from . import docker_remote as remote
 from .docker_image import UID, custom_image, ensure_image
-from .local import LocalSandbox
+from .local import SHELL, LocalSandbox
 
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
 # processes as zombies that keep counting against the pids limit)
@@ -204,13 +204,14 @@ class DockerSandbox(LocalSandbox):
     def _start(self) -> None:
         argv = ["docker", *(["-H", self.host] if self.host else []), "exec", "-i", "-u", f"{UID}:{UID}", "-w", self._cwd,
                 *[a for k, v in self.env.items() for a in ("-e", f"{k}={v}")],
-                # stderr joins stdout inside the container: docker's two streams would lose their order
-                self.container.id, "bash", "--noprofile", "--norc", "-c", "exec bash --noprofile --norc 2>&1"]
+                # stderr joins stdout inside the container (SHELL): docker's two streams would lose their order
+                self.container.id, *SHELL]
         try:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as e:
             raise SandboxError(f"cannot start the container's shell: {e}") from None
+        self._send(self._prelude)
 
     def _kill(self) -> int | None:
         """Kill every process in the container but PID 1, then the ``docker exec`` client."""

@@ -1,11 +1,12 @@
 """The local backend: one persistent bash per episode, isolated with ``isolation.wrap``.
 
-Each command is sent to the shell as ``eval '<cmd>' </dev/null 2>&1`` followed by a
-``printf`` of a random marker with the exit code and ``$PWD``, so a command can neither read
-the marker from stdin nor break the shell's parser. The marker is printed from two halves, so
-it never appears whole in the shell's input, and a command that echoes its input (``set -v``)
-or traces it (``set -x``) cannot fake the end of its output. Output is streamed and capped
-while it is read: only the head and tail are kept, whatever a command prints.
+The shell reads its commands from a pipe on a descriptor of its own (``SHELL``), buffered, while
+its stdin is ``/dev/null``, so a command can never read the commands after it. Each command is
+sent as ``eval '<cmd>'; <end> $?``, where ``<end>`` is a shell function defined when the shell
+starts that prints a random marker with the exit code and ``$PWD``. The marker is printed from
+two halves and never appears in the shell's input, so a command that echoes its input
+(``set -v``) or traces it (``set -x``) cannot fake the end of its output. Output is streamed and
+capped while it is read: only the head and tail are kept, whatever a command prints.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from . import ExecResult, SandboxConfig, SandboxError, cgroup, gpu_env, isolatio
 MAX_COPY_OUT = 512 << 20  # an artefact larger than this is refused
 DISK_RESERVE = 1 << 30  # a command is stopped when the host's disk has less free space than this
 _STATUS = re.compile(rb" (-?\d+) (.*)")
+# bash reads a pipe on stdin a byte at a time (it must leave the rest to the commands it runs);
+# a script on another descriptor is read in blocks. The first line sent closes descriptor 3.
+SHELL = ["bash", "--noprofile", "--norc", "-c", "exec 3<&0 </dev/null 2>&1; exec bash --noprofile --norc /dev/fd/3"]
 
 
 class LocalSandbox:
@@ -37,6 +41,11 @@ class LocalSandbox:
         self.config = config
         self.isolation = isolation.available()
         self._marker = f"__MLGYM_{uuid.uuid4().hex}__".encode()
+        self._end = f"__mlgym_end_{uuid.uuid4().hex[:8]}"
+        m = self._marker.decode()
+        # the shell's first line: close the command pipe's extra descriptor; define the end marker
+        self._prelude = (f"exec 3<&-; {self._end}() {{ builtin printf '\\n%s%s %s %s\\n' {m[:8]} {m[8:]} "
+                         f"\"$1\" \"$PWD\"; }}\n").encode()
         self._cwd = self.workdir
         self._proc: subprocess.Popen | None = None
         self._closed = False
@@ -46,7 +55,7 @@ class LocalSandbox:
     # -- the shell ---------------------------------------------------------------------------
     def _start(self) -> None:
         readonly = [self.root / p for p in self.config.readonly if (self.root / p).exists()]
-        argv = isolation.wrap(["bash", "--noprofile", "--norc"], mode=self.isolation, cwd=Path(self._cwd),
+        argv = isolation.wrap(SHELL, mode=self.isolation, cwd=Path(self._cwd),
                               writable=[self.root], readonly=readonly, hidden=self.config.hidden,
                               network=self.config.network, tmp_size_mb=isolation.tmp_mb(self.config.memory_mb))
         try:
@@ -58,6 +67,13 @@ class LocalSandbox:
             )
         except OSError as e:
             raise SandboxError(f"cannot start the local shell: {e}") from None
+        self._send(self._prelude)
+
+    def _send(self, line: bytes) -> None:
+        try:
+            os.write(self._proc.stdin.fileno(), line)  # unbuffered: one system call
+        except OSError:
+            pass  # the shell died; reading its output sees EOF and restarts it
 
     def _kill(self) -> int | None:
         """Kill the shell and everything it started: its process group, every descendant (also
@@ -88,15 +104,8 @@ class LocalSandbox:
         if self._proc is None or self._proc.poll() is not None:
             self._kill()
             self._start()
-        m = self._marker.decode()
-        line = (f"eval {shlex.quote(cmd)} </dev/null 2>&1; "
-                f"{{ builtin printf '\\n%s%s %s %s\\n' {m[:8]} {m[8:]} \"$?\" \"$PWD\"; }} 2>/dev/null\n")
-        try:
-            self._proc.stdin.write(line.encode())
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # the shell died; reading below sees EOF and restarts it
         ooms = self._oom_kills()
+        self._send(f"eval {shlex.quote(cmd)}; {self._end} $?\n".encode())
         res = self._finish(*self._read(time.monotonic() + timeout), timeout)
         if self._oom_kills() > ooms:  # say why a process died, so the agent (and the record) know
             res = ExecResult(res.returncode, res.output + f"\n[out of memory: a process reached the {self.kind}'s "
@@ -175,7 +184,9 @@ class LocalSandbox:
         half = limit // 2
         buf, dropped, scan = bytearray(), 0, 0
         exited_at = None
-        disk_check = time.monotonic() + 1.0  # a command that runs for a while has its disk use checked
+        start = time.monotonic()
+        disk_check = start + 1.0  # a command that runs for a while has its disk use checked
+        poll_at = start + 0.05  # and whether the shell is still there (polled, not at every read)
         while True:
             i = buf.find(self._marker, scan)
             while i >= 0 and (j := buf.find(b"\n", i)) >= 0:
@@ -183,20 +194,20 @@ class LocalSandbox:
                     status = (ok[1] + b" " + ok[2]).decode(errors="replace")
                     return self._text(buf[:i].removesuffix(b"\n"), limit, dropped), status
                 i = buf.find(self._marker, j)  # not our status line: part of the output
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return self._text(buf, limit, dropped), "timeout"
-            if time.monotonic() >= disk_check and self.checks_disk:
-                t = time.monotonic()
+            if now >= disk_check and self.checks_disk:
                 if why := self._disk_problem():
                     return self._text(buf, limit, dropped), f"disk {why}"
-                disk_check = time.monotonic() + max(1.0, 50 * (time.monotonic() - t))  # at most 2% of a core
-            # the shell may have exited while a background process keeps the pipe open
-            if exited_at is None and self._proc.poll() is not None:
-                exited_at = time.monotonic()
-            if exited_at is not None and time.monotonic() - exited_at > 0.2:
-                return self._text(buf, limit, dropped), "eof"
-            if not select.select([fd], [], [], min(remaining, 0.1))[0]:
+                disk_check = time.monotonic() + max(1.0, 50 * (time.monotonic() - now))  # at most 2% of a core
+            if now >= poll_at:  # the shell may have exited while a background process keeps the pipe open
+                poll_at = now + 0.05
+                if exited_at is None and self._proc.poll() is not None:
+                    exited_at = now
+                if exited_at is not None and now - exited_at > 0.2:
+                    return self._text(buf, limit, dropped), "eof"
+            if not select.select([fd], [], [], min(deadline - now, 0.05))[0]:
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:
