@@ -118,19 +118,21 @@ class ToolBox:
         out = [f"[File: {self.file} ({n} lines total)]"]
         if self.top > 1:
             out.append(f"({self.top - 1} more lines above)")
-        out += [f"{i}:{_cut(_shown(lines[i - 1]))}" for i in range(self.top, end + 1)]
+        if end >= self.top:  # one decode for the whole window
+            shown = _shown("\n".join(lines[self.top - 1:end])).split("\n")
+            out += [f"{i}:{_cut(line)}" for i, line in enumerate(shown, self.top)]
         if end < n:
             out.append(f"({n - end} more lines below)")
         return "\n".join(out)
 
-    def write_checked(self, path: str, text: str, old: str | None) -> str | None:
+    def write_checked(self, path: str, text: str, old: bool) -> str | None:
         """Write ``text`` unless it breaks a Python file's syntax; return the error if it does."""
         data = text.encode("utf-8", "surrogateescape")
         if path.endswith(".py"):
             try:  # compiled as bytes, as Python will read the file (coding cookies included)
                 compile(data, path, "exec", dont_inherit=True)
             except (SyntaxError, ValueError) as e:
-                was = "the file was left as it was" if old is not None else "the file was not created"
+                was = "the file was left as it was" if old else "the file was not created"
                 where = f"{path}:{e.lineno}" if getattr(e, "lineno", None) else path
                 code = _shown(getattr(e, "text", None) or "").rstrip()
                 return (f"Your edit was rolled back ({was}): it introduces a syntax error:\n"
@@ -163,7 +165,7 @@ def _split(text: str) -> list[str]:
 
 
 def _join(lines: list[str]) -> str:
-    return "".join(line + "\n" for line in lines)
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _shown(text: str) -> str:
@@ -230,7 +232,7 @@ def _create(tb: ToolBox, args, body):
     path = tb.abspath(args[0])
     if tb.exists(path):
         raise ToolError(f"{args[0]} already exists; use `open` and `edit` to change it")
-    if err := tb.write_checked(path, body or "", None):
+    if err := tb.write_checked(path, body or "", old=False):
         return err
     tb.file, tb.top = path, 1
     return f"Created {path}.\n" + tb.view()
@@ -250,7 +252,7 @@ def _edit(tb: ToolBox, args, body):
         raise ToolError(f"range {start}:{end} is outside the file (1-{len(lines)})")
     text = _split(body or "")
     new = lines[:start - 1] + text + lines[end:]
-    if err := tb.write_checked(path, _join(new), _join(lines)):
+    if err := tb.write_checked(path, _join(new), old=True):
         return err
     tb.top = max(1, start - tb.window // 2)
     return f"Edited {path}: lines {start}-{end} replaced by {len(text)} lines.\n" + tb.view()
@@ -268,7 +270,7 @@ def _insert(tb: ToolBox, args, body):
         raise ToolError(f"line {at} is outside the file (0-{len(lines)})")
     text = _split(body or "")
     new = lines[:at] + text + lines[at:]
-    if err := tb.write_checked(path, _join(new), _join(lines)):
+    if err := tb.write_checked(path, _join(new), old=True):
         return err
     tb.top = max(1, at - tb.window // 2)
     return f"Inserted {len(text)} lines after line {at} of {path}.\n" + tb.view()
