@@ -210,6 +210,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MLGYM_CACHE_DIR") or Path.home() / ".cache" / "pytest-mlgym")
 
 
+def load_yaml(text: str):
+    """``yaml.safe_load`` through libyaml's parser when PyYAML has it (~8x faster; same results)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
 def load_task(path: Path) -> Task:
     """Load ``path/task.yaml``; raise :class:`TaskError` naming the file and the first bad field."""
     try:
@@ -226,7 +231,7 @@ def _one_line(text: str) -> str:
 def _load_task(path: Path) -> Task:
     yml = path / "task.yaml"
     try:
-        raw = yaml.safe_load(yml.read_text())
+        raw = load_yaml(yml.read_text())
     except RecursionError:
         raise TaskError(f"{yml}: cannot read: nested too deeply") from None
     except (OSError, ValueError, yaml.YAMLError) as e:  # ValueError: not UTF-8, an int of > 4300 digits

@@ -7,15 +7,23 @@ from pathlib import Path
 
 import pytest
 
-import docker  # noqa: F401  (nor can the docker SDK: in-process runs drop the modules they import, and a
-# client cached across them then fails with "You can only merge into CookieJar")
-import pytest_mlgym.env  # noqa: F401  (numpy cannot be re-imported by in-process pytester runs)
 from pytest_mlgym.task import Task, load_task
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test using pytester sets it up, import what an in-process run must not import first:
+    pytester drops, when the test ends, every module imported since it was made; numpy cannot be
+    imported twice, and a docker client cached across runs then fails with "You can only merge
+    into CookieJar". Here rather than at the top of this file, so that collection does not pay."""
+    if "pytester" in getattr(item, "fixturenames", ()):
+        import docker  # noqa: F401
+        import pytest_mlgym.env  # noqa: F401
 
 
 @pytest.fixture

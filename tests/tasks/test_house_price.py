@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 TASK = Path(__file__).resolve().parents[2] / "tasks" / "house_price"
 
@@ -17,6 +16,8 @@ def prepare(size, out, env=None):
 
 
 def kaggle_fixture(root: Path, n: int = 60) -> None:
+    import pandas as pd  # here, not at collection: pandas is ~300 modules
+
     rng = np.random.default_rng(0)
     area = rng.integers(600, 3000, n)
     area[0] = 4500  # an outlier the loader must drop
@@ -28,6 +29,8 @@ def kaggle_fixture(root: Path, n: int = 60) -> None:
 
 
 def test_full_size_reads_kaggle_train_csv(tmp_path):
+    import pandas as pd
+
     kaggle_fixture(tmp_path / "data")
     env = {"MLGYM_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
     result = prepare("full", tmp_path / "out", env)

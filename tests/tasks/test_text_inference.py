@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 TASK = Path(__file__).resolve().parents[2] / "tasks" / "text_inference"
@@ -73,11 +72,15 @@ def full(tmp_path_factory):
     return out, golds, root
 
 
-def read(path: Path) -> pd.DataFrame:
+def read(path: Path):
+    import pandas as pd  # here, not at collection: pandas is ~300 modules
+
     return pd.read_csv(path, keep_default_na=False)
 
 
 def test_full_size_reads_the_multinli_jsonl(full, tmp_path):
+    import pandas as pd
+
     out, golds, root = full
     pub, priv = out / "public", out / "private"
     train, val, test = read(pub / "train.csv"), read(pub / "validation.csv"), read(pub / "test.csv")
@@ -131,6 +134,8 @@ def lite(tmp_path_factory):
 
 
 def test_lite_size_is_rotten_tomatoes_deduplicated_and_split(lite):
+    import pandas as pd
+
     pub = lite / "public"
     train, val, test = read(pub / "train.csv"), read(pub / "validation.csv"), read(pub / "test.csv")
     assert (len(train), len(val), len(test)) == (10202, 1275, 1275)
