@@ -36,6 +36,9 @@ def tiny() -> Task:
 def bench(pytester: pytest.Pytester, monkeypatch, tmp_path_factory) -> pytest.Pytester:
     """A project with the tiny task and the benchmark test, as a user would lay it out."""
     monkeypatch.setenv("MLGYM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    # as pyproject.toml's addopts for this repo: plugins installed here that the project does not use
+    # (pytest-benchmark would warn in every run under xdist)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:anyio -p no:benchmark")
     monkeypatch.delitem(sys.modules, "test_bench", raising=False)  # the outer run's copy, if collected
     shutil.copytree(DATA / "tasks" / "tiny", pytester.path / "tasks" / "tiny")
     shutil.copy(ROOT / "tasks" / "test_bench.py", pytester.path / "tasks" / "test_bench.py")
