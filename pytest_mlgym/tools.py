@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable
 
+from .pysyntax import SyntaxCache
 from .sandbox import Sandbox, SandboxError
 
 WINDOW = 1000  # lines shown by `open`
@@ -64,6 +65,7 @@ class ToolBox:
         self.sandbox, self.timeout, self.window = sandbox, timeout, window
         self.file: str | None = None
         self.top = 1
+        self.syntax = SyntaxCache()
 
     def handles(self, action: str) -> bool:
         return _first_word(action) in TOOLS
@@ -125,14 +127,20 @@ class ToolBox:
             out.append(f"({n - end} more lines below)")
         return "\n".join(out)
 
-    def write_checked(self, path: str, text: str, old: bool) -> str | None:
-        """Write ``text`` unless it breaks a Python file's syntax; return the error if it does."""
+    def write_checked(self, path: str, text: str, old: list[str] | None = None,
+                      span: tuple[int, int, int] = (1, 0, 0)) -> str | None:
+        """Write ``text`` unless it breaks a Python file's syntax; return the error if it does.
+        ``old``: the file's lines before an edit that replaced ``span[1]`` lines from line ``span[0]``
+        by ``span[2]`` lines (only those statements are compiled again when the file was known good)."""
         data = text.encode("utf-8", "surrogateescape")
         if path.endswith(".py"):
+            before = _join(old).encode("utf-8", "surrogateescape") if old is not None else None
+            was = "the file was left as it was" if old is not None else "the file was not created"
             try:  # compiled as bytes, as Python will read the file (coding cookies included)
-                compile(data, path, "exec", dont_inherit=True)
+                self.syntax.check(path, data, before, *span)
+            except RecursionError:
+                return f"Your edit was rolled back ({was}): {path} is nested too deeply for Python to compile."
             except (SyntaxError, ValueError) as e:
-                was = "the file was left as it was" if old else "the file was not created"
                 where = f"{path}:{e.lineno}" if getattr(e, "lineno", None) else path
                 code = _shown(getattr(e, "text", None) or "").rstrip()
                 return (f"Your edit was rolled back ({was}): it introduces a syntax error:\n"
@@ -232,7 +240,7 @@ def _create(tb: ToolBox, args, body):
     path = tb.abspath(args[0])
     if tb.exists(path):
         raise ToolError(f"{args[0]} already exists; use `open` and `edit` to change it")
-    if err := tb.write_checked(path, body or "", old=False):
+    if err := tb.write_checked(path, body or ""):
         return err
     tb.file, tb.top = path, 1
     return f"Created {path}.\n" + tb.view()
@@ -252,7 +260,7 @@ def _edit(tb: ToolBox, args, body):
         raise ToolError(f"range {start}:{end} is outside the file (1-{len(lines)})")
     text = _split(body or "")
     new = lines[:start - 1] + text + lines[end:]
-    if err := tb.write_checked(path, _join(new), old=True):
+    if err := tb.write_checked(path, _join(new), lines, (start, end - start + 1, len(text))):
         return err
     tb.top = max(1, start - tb.window // 2)
     return f"Edited {path}: lines {start}-{end} replaced by {len(text)} lines.\n" + tb.view()
@@ -270,7 +278,7 @@ def _insert(tb: ToolBox, args, body):
         raise ToolError(f"line {at} is outside the file (0-{len(lines)})")
     text = _split(body or "")
     new = lines[:at] + text + lines[at:]
-    if err := tb.write_checked(path, _join(new), old=True):
+    if err := tb.write_checked(path, _join(new), lines, (at + 1, 0, len(text))):
         return err
     tb.top = max(1, at - tb.window // 2)
     return f"Inserted {len(text)} lines after line {at} of {path}.\n" + tb.view()
