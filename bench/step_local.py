@@ -7,7 +7,7 @@ Variants, interleaved round by round (the machine is shared and noisy), medians 
   pipe     a raw persistent bash fed through a pipe, ended by a done-marker
   pipe+    the same raw pipe sent the sandbox's exact command line (`eval '<cmd>'; <end> $?`, where
            <end> is a function printing a split marker with $? and $PWD): the shell-side share
-  2xoom    the sandbox's two reads of its control group's OOM count per command (harness side)
+  oom      the sandbox's read of its control group's OOM count, once per command (harness side)
 under each isolation mode that works here (MLGYM_ISOLATION=bwrap|unshare|none), twice:
   one core   the harness and every shell pinned to one CPU (children inherit the affinity). A
              command's round trip is two wake-ups; on one core each is a direct switch, so the
@@ -126,8 +126,8 @@ def run(per: dict, rounds: int, cpus: set[int]) -> tuple[list, list]:
                        "fresh": lambda: subprocess.run(["bash", "-c", "true"], check=True),
                        "pipe": lambda: raw.run("true"),
                        "pipe+": lambda: raw.run("", SANDBOX_LINE),
-                       # a harness-side piece of sandbox.exec: it reads the cgroup's OOM count twice per command
-                       "oom": lambda env=env: (env.sandbox._oom_kills(), env.sandbox._oom_kills())}, rounds, per)
+                       # a harness-side piece of sandbox.exec: it reads the cgroup's OOM count once per command
+                       "oom": lambda env=env: env.sandbox._oom_kills()}, rounds, per)
         env.close()
         vs_fresh, vs_pipe = med["env"] / med["fresh"], med["env"] / med["pipe"]
         rows.append((mode, med, vs_fresh, vs_pipe, med["sandbox"] / med["pipe"]))
@@ -153,7 +153,7 @@ def main() -> int:
     print(f"step_local: medians in ms over {rounds} interleaved rounds "
           f"(per round: {', '.join(f'{k} x{v}' for k, v in per.items())})")
     print(f"{'cpus':<8} {'isolation':<9} {'env.step':>9} {'sandbox':>9} {'fresh':>9} {'pipe':>9} {'pipe+':>9} "
-          f"{'2xoom':>7} {'env/fresh':>10} {'(<=0.15)':>8} {'env/pipe':>9} {'(<=5)':>6} {'sbx/pipe':>9} {'env-sbx':>8}")
+          f"{'oom':>7} {'env/fresh':>10} {'(<=0.15)':>8} {'env/pipe':>9} {'(<=5)':>6} {'sbx/pipe':>9} {'env-sbx':>8}")
     for cpus, (rows, _) in (("one core", pinned), ("free", free)):
         for mode, m, vf, vp, sp in rows:
             print(f"{cpus:<8} {mode:<9} {m['env']:9.3f} {m['sandbox']:9.3f} {m['fresh']:9.3f} {m['pipe']:9.3f} "
@@ -162,7 +162,7 @@ def main() -> int:
     print("one core: harness and shells pinned to one CPU (the judged figures); free: unpinned, where each")
     print("  shell's wake-ups land on the same or the other core by the scheduler's choice (see the docstring)")
     print("sbx/pipe: the sandbox alone over the raw pipe; pipe+ vs pipe: what the wrapper line costs in bash")
-    print("2xoom: the two cgroup OOM-count reads sandbox.exec makes per command (part of 'sandbox')")
+    print("oom: the cgroup OOM-count read sandbox.exec makes per command (part of 'sandbox')")
     print("env-sbx: what the env and tool layer add per step on top of the sandbox (ms)")
     print("RESULT step_local: one core: " + "; ".join(pinned[1]) + " | free: " + "; ".join(free[1]))
     return 0

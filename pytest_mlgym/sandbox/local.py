@@ -34,6 +34,7 @@ SHELL = ["bash", "--noprofile", "--norc", "-c", "exec 3<&0 </dev/null 2>&1; exec
 
 class LocalSandbox:
     own_group = True  # a control group of its own for limits and killing (the docker backend has the container's)
+    _ooms: int | None = None  # the OOM-kill count after the last command
 
     def __init__(self, workdir: Path, config: SandboxConfig):
         self.root = Path(workdir).resolve()
@@ -104,10 +105,12 @@ class LocalSandbox:
         if self._proc is None or self._proc.poll() is not None:
             self._kill()
             self._start()
-        ooms = self._oom_kills()
+        if self._ooms is None:
+            self._ooms = self._oom_kills()
         self._send(f"eval {shlex.quote(cmd)}; {self._end} $?\n".encode())
         res = self._finish(*self._read(time.monotonic() + timeout), timeout)
-        if self._oom_kills() > ooms:  # say why a process died, so the agent (and the record) know
+        ooms, self._ooms = self._ooms, self._oom_kills()  # one read a command: the count only grows
+        if self._ooms > ooms:  # say why a process died, so the agent (and the record) know
             res = ExecResult(res.returncode, res.output + f"\n[out of memory: a process reached the {self.kind}'s "
                                                           f"limit of {self.config.memory_mb} MB and was killed]",
                              res.timed_out)
