@@ -18,6 +18,7 @@ import bisect
 import re
 import warnings
 
+_GLOBAL = re.compile(rb"global\b")  # then the byte before it is checked (a bare regex for it is ~8x slower)
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)  # PEP 263, on line 1 or 2
 MIN_LINES = 2000  # smaller files are compiled whole: it costs under ~5 ms
 
@@ -75,8 +76,14 @@ def _compile(source, path: str, flags: int = 0):
 def _separable(source: bytes) -> bool:
     """Whether the statements of ``source`` can be compiled apart (see the module's docstring)."""
     head = b"\n".join(source.split(b"\n", 2)[:2])
-    return not (b"__future__" in source or b"global" in source or source.startswith(b"\xef\xbb\xbf")
+    return not (b"__future__" in source or _mentions_global(source) or source.startswith(b"\xef\xbb\xbf")
                 or _COOKIE.search(head))
+
+
+def _mentions_global(source: bytes) -> bool:
+    """Whether the word ``global`` appears (``global_step`` or ``globals()`` do not count)."""
+    return any(m.start() == 0 or not (source[m.start() - 1:m.start()].isalnum() or source[m.start() - 1] in b"_.")
+               for m in _GLOBAL.finditer(source))
 
 
 def _parse(path: str, source: bytes) -> ast.Module:

@@ -145,3 +145,5 @@ def test_files_whose_statements_are_linked_are_compiled_whole(head):
     and a coding cookie or BOM changes how every line is read: such files are never split."""
     assert not pysyntax._separable(head + b"x = 1\n")
     assert pysyntax._separable(b"x = 1\ny = x\n")
+    assert pysyntax._separable(b"global_step = 0\nnames = globals()\nx.global_ = 1\n")  # ML code says global_step
+    assert not pysyntax._separable(b"def f():\n    global step\n")  # any `global` (inside a def too): whole
