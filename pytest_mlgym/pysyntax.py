@@ -8,7 +8,8 @@ two such lines, the new file compiles if and only if the new lines between them 
 own (padded with blank lines, so line numbers are the file's). What links statements to each
 other is left out of that: ``from __future__`` imports (they must come first) and module-level
 ``global`` (an earlier assignment makes it an error); a file mentioning either, or with a coding
-cookie or a byte-order mark, is always compiled whole. When the lines fail on their own, the whole
+cookie, a byte-order mark or a lone carriage return (a line break to Python, not to the line
+numbers here), is always compiled whole. When the lines fail on their own, the whole
 file is compiled, so an error reported is always the whole file's.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import warnings
 
 _GLOBAL = re.compile(rb"global\b")  # then the byte before it is checked (a bare regex for it is ~8x slower)
+_LONE_CR = re.compile(rb"\r(?!\n)")  # Python ends a line there too; the lines here are split at \n
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)  # PEP 263, on line 1 or 2
 MIN_LINES = 2000  # smaller files are compiled whole: it costs under ~5 ms
 
@@ -77,7 +79,7 @@ def _separable(source: bytes) -> bool:
     """Whether the statements of ``source`` can be compiled apart (see the module's docstring)."""
     head = b"\n".join(source.split(b"\n", 2)[:2])
     return not (b"__future__" in source or _mentions_global(source) or source.startswith(b"\xef\xbb\xbf")
-                or _COOKIE.search(head))
+                or _COOKIE.search(head) or (b"\r" in source and _LONE_CR.search(source)))
 
 
 def _mentions_global(source: bytes) -> bool:

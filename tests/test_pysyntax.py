@@ -25,7 +25,8 @@ SNIPPETS = ["x = (", ")", "]", "x = [1,", "'''", '"""', "s = '''", "t = \"\"\"te
             "break", "await x", "nonlocal q", "global counter", "counter = 1", "from __future__ import annotations",
             "# a comment \\", "", "    ", "\tx = 1", "x = 'unterminated", "f'{x'", "lambda: (yield)", "z = {",
             "}", "async def h():", "    await h()", "match x:", "    case 1:", "        pass", "def f(a, a): pass",
-            "x: int = 1", "del f()", "print('done')", "import os", "for i in range(3):", "    continue"]
+            "x: int = 1", "del f()", "print('done')", "import os", "for i in range(3):", "    continue",
+            "a = 1\rb = (", "d = 3\r"]  # Python also ends a line at a lone \r; "\r\n" is one line end
 
 
 def whole(source: bytes, path: str = "m.py") -> tuple | None:
