@@ -37,20 +37,11 @@ from pytest_mlgym.task import default_cache_dir, discover, load_task
 MiB = 1 << 20
 
 
-def status_kib(pid: int | str, key: str = "VmRSS") -> int:
+def proc_kib(pid: int | str, key: str = "VmRSS", file: str = "status") -> int:
+    """A "<key>: <n> kB" field of /proc/<pid>/<file> (0 when the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
             if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -88,11 +79,12 @@ def tree(pid: int, kids: dict[int, list[int]]) -> list[int]:
 
 def self_rss() -> int:
     gc.collect()
-    return status_kib("self") * 1024
+    return proc_kib("self") * 1024
 
 
 def measure_procs(by: dict[str, list[int]]) -> dict[str, tuple[int, int, int]]:
-    return {name: (len(p), sum(status_kib(x) for x in p) * 1024, sum(pss_kib(x) for x in p) * 1024)
+    return {name: (len(p), sum(proc_kib(x) for x in p) * 1024,
+                             sum(proc_kib(x, "Pss", "smaps_rollup") for x in p) * 1024)
             for name, p in by.items()}
 
 
@@ -215,8 +207,8 @@ def run_docker(n: int) -> str:
     harness = (grown + h_rss) / MiB / n
     harness_pss = (grown + h_pss) / MiB / n
     print(f"  harness per sandbox (python + docker exec client): {harness:.2f} MiB RSS, {harness_pss:.2f} MiB PSS; "
-          f"+ container {c_total / MiB / n:.2f} MiB; target < 20 MiB: {'PASS' if harness < 20 else 'MISS'}")
-    return f"docker={harness:.2f}MiB/sandbox (python+docker-exec-client RSS, {'PASS' if harness < 20 else 'MISS'} <20; " \
+          f"+ container {c_total / MiB / n:.2f} MiB (reported: the 20 MiB target is for local sandboxes)")
+    return f"docker={harness:.2f}MiB/sandbox (python+docker-exec-client RSS, reported; " \
            f"+container {c_total / MiB / n:.2f})"
 
 
