@@ -44,7 +44,7 @@ class SyntaxCache:
         if known is not None and old is not None and known[0] == old:
             # where the statements of the file before the edit start: noted at the previous edit, or
             # found now (parsed only: that file is known to compile)
-            starts = known[1] if known[1] is not None else _starts(path, old.split(b"\n"), 1, _parse(path, old))
+            starts = known[1] if known[1] is not None else _starts(old.split(b"\n"), 1, _parse(path, old))
             known = (old, starts)
             s = starts[bisect.bisect_right(starts, start) - 1]  # the statement start at or before the edit
             i = bisect.bisect_left(starts, start + removed)  # the first one after the replaced lines
@@ -57,7 +57,7 @@ class SyntaxCache:
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 pass  # the whole file decides
             else:
-                self._known[path] = (new, starts[:bisect.bisect_left(starts, s)] + _starts(path, lines, s, tree)
+                self._known[path] = (new, starts[:bisect.bisect_left(starts, s)] + _starts(lines, s, tree)
                                      + [b + delta for b in starts[i:]])
                 return
         try:
@@ -92,7 +92,7 @@ def _parse(path: str, source: bytes) -> ast.Module:
     return _compile(source, path, ast.PyCF_ONLY_AST)
 
 
-def _starts(path: str, lines: list[bytes], first: int, tree: ast.Module) -> list[int]:
+def _starts(lines: list[bytes], first: int, tree: ast.Module) -> list[int]:
     """The lines from ``first`` on where the top-level statements of ``tree`` start with the
     tokenizer in its initial state (``first`` included: the caller knows it is such a line)."""
     out, last = [first], first - 1
