@@ -35,9 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 from .results import ResultsStore, RunRecord
+from .task import load_yaml
 from .tools import docs
 
 PROMPTS = Path(__file__).parent / "agents" / "prompts" / "default.yaml"
@@ -135,7 +134,7 @@ def conversation(run: Run, final: bool = False) -> list[dict]:
 
 @functools.lru_cache(maxsize=1)
 def _prompts() -> dict:
-    return yaml.safe_load(PROMPTS.read_text())
+    return load_yaml(PROMPTS.read_text())
 
 
 def assistant_text(step: dict) -> str:

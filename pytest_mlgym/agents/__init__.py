@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
+from ..task import load_yaml
+
 # litellm, when an agent imports it, must use its bundled price list, never fetch one at import
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -136,7 +138,7 @@ def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
 
 def _from_yaml(name: str, path: Path) -> AgentSpec:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise AgentError(f"{path}: cannot read: {' '.join(str(e).split())}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("policy"), str):

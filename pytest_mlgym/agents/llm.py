@@ -26,6 +26,7 @@ from filelock import FileLock
 
 from . import AgentError, EpisodeEnd, TaskInfo
 
+from ..task import load_yaml
 from ..tools import action_from_call, docs, schemas
 from . import scripted
 from .serve import ACTION_GRAMMAR
@@ -284,9 +285,9 @@ class LLMAgent:
 # -- helpers ----------------------------------------------------------------------------------------
 def load_prompts(name: str) -> dict:
     path = PROMPTS / f"{name}.yaml" if "/" not in name and not name.endswith(".yaml") else Path(name)
-    base = yaml.safe_load((PROMPTS / "default.yaml").read_text())
+    base = load_yaml((PROMPTS / "default.yaml").read_text())
     try:
-        given = yaml.safe_load(path.read_text())
+        given = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise AgentError(f"prompts: cannot read {path}: {' '.join(str(e).split())}") from None
     if not isinstance(given, dict):

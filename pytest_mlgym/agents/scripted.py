@@ -32,6 +32,8 @@ from pathlib import Path
 
 import yaml
 
+from ..task import load_yaml
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices at import
 with warnings.catch_warnings():  # pydantic complains about litellm's own types at import
     warnings.filterwarnings("ignore", message=r".*`ReadOnly` qualifier")
@@ -57,7 +59,7 @@ class ScriptError(Exception):
 def load(path: str | Path) -> dict:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ScriptError(f"{path}: cannot read the script: {' '.join(str(e).split())}") from None
     if isinstance(raw, list):
