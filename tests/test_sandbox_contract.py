@@ -204,6 +204,11 @@ def test_quotes_and_newlines_in_commands(sb):
     assert ok(sb.exec("cat <<'EOF'\nhere $doc\nEOF", 10)) == "here $doc\n"
 
 
+def test_a_command_longer_than_a_pipe_buffer_arrives_whole(sb):
+    assert ok(sb.exec(f"printf %s {'x' * 1_000_000} | wc -c", 30)).strip() == "1000000"
+    assert ok(sb.exec("echo next", 10)) == "next\n"
+
+
 def test_exit_returns_its_code_and_the_next_command_works_in_the_same_cwd(sb):
     ok(sb.exec("mkdir -p sub && cd sub", 10))
     res = sb.exec("exit 3", 10)

@@ -71,8 +71,11 @@ class LocalSandbox:
         self._send(self._prelude)
 
     def _send(self, line: bytes) -> None:
+        """Write ``line`` to the shell unbuffered: one system call unless it is long (or interrupted)."""
+        data = memoryview(line)
         try:
-            os.write(self._proc.stdin.fileno(), line)  # unbuffered: one system call
+            while data:
+                data = data[os.write(self._proc.stdin.fileno(), data):]
         except OSError:
             pass  # the shell died; reading its output sees EOF and restarts it
 
