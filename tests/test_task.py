@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,6 +53,13 @@ def edit(folder, **changes):
     ({"knobs": [{"name": "MODE", "file": "answer.txt", "type": "choice"}]}, "knobs.0"),
     ({"knobs": [{"name": "LR", "file": "answer.txt", "type": "int", "low": 1, "high": 9}]}, "knobs: LR is not"),
     ({"sample_artefact": "nothing.csv"}, "sample_artefact: workspace/nothing.csv does not exist"),
+    ({"package_data": [{"package": "sklearn.datasets", "path": "data"}]}, "package_data.0.package"),
+    ({"package_data": [{"package": "sklearn", "path": "/etc/passwd"}]}, "package_data.0.path"),
+    ({"package_data": [{"package": "sklearn", "path": "../numpy"}]}, "package_data.0.path"),
+    ({"package_data": [{"package": "sklearn", "path": ""}]}, "package_data.0.path"),
+    ({"package_data": [{"package": "sklearn", "hidden": True}]}, "package_data.0.hidden"),
+    ({"package_data": [{"path": "data"}]}, "package_data.0.package"),
+    ({"package_data": {"package": "sklearn"}}, "package_data"),
 ])
 def test_a_broken_field_is_named_in_one_line(tmp_path, change, field):
     yml = edit(copy_tiny(tmp_path), **change)
@@ -151,3 +159,40 @@ def test_missing_full_data_is_a_data_missing_error(tmp_path):
     edit(folder, prepare="prepare.py")
     with pytest.raises(DataMissing, match=r"^tiny \(full\): put cifar-10-batches-py/ in \$MLGYM_DATA_DIR/tiny/$"):
         load_task(folder).prepare("full", tmp_path / "cache")
+
+
+def test_package_data_resolves_at_run_time_to_the_paths_to_mask(tmp_path):
+    import sklearn
+
+    from pytest_mlgym import packagedata
+    folder = copy_tiny(tmp_path)
+    edit(folder, package_data=[{"package": "sklearn", "path": "datasets/data/digits.csv.gz"},
+                               {"package": "sklearn", "path": "datasets/images"},
+                               {"package": "sklearn", "path": "datasets/descr", "visible": True},
+                               {"package": "zz_mlgym_not_installed", "path": "data"}])
+    task = load_task(folder)  # an absent package is no error at load: a size may not need it
+    here = Path(sklearn.__file__).resolve().parent / "datasets"
+    absent = packagedata.would_be("zz_mlgym_not_installed", "data")
+    assert task.masked_paths() == (here / "data" / "digits.csv.gz", here / "images", absent)
+    assert task.package_paths(visible=True) == (here / "descr",)
+    assert not absent.exists() and packagedata.in_site(absent) == ("zz_mlgym_not_installed", "data")
+    assert load_task(ROOT / "tasks" / "prisoners_dilemma").masked_paths() == ()
+
+
+def test_a_declared_path_missing_from_its_installed_package_is_one_line_at_episode_start(tmp_path):
+    from pytest_mlgym.env import MLGymEnv
+    folder = copy_tiny(tmp_path)
+    yml = edit(folder, package_data=[{"package": "sklearn", "path": "datasets/data/iris.csv"},
+                                     {"package": "sklearn", "path": "datasets/data/no_such_file.csv"}])
+    task = load_task(folder)
+    message = rf"^{yml}: package_data.1.path: datasets/data/no_such_file.csv does not exist in the installed package sklearn "
+    with pytest.raises(TaskError, match=message) as e:
+        task.masked_paths()
+    assert "\n" not in str(e.value)
+    env = MLGymEnv(task, cache_dir=tmp_path / "cache")
+    with pytest.raises(TaskError, match=message):
+        env.reset(seed=0)
+    env.close()
+    edit(folder, package_data=[{"package": "six", "path": "."}])  # a module, not a package folder
+    with pytest.raises(TaskError, match=r"package_data.0.path: six is a module .*, not a package folder$"):
+        load_task(folder).masked_paths()

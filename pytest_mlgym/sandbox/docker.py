@@ -27,6 +27,7 @@ from filelock import FileLock
 from . import SandboxConfig, SandboxError, cgroup, gpu_env, isolation
 from . import docker_remote as remote
 from .docker_image import UID, custom_image, ensure_image
+from .docker_masks import image_masks, mask_mounts  # mask_mounts: also for other containers (runner.py)
 from .local import SHELL, LocalSandbox
 
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
@@ -120,12 +121,19 @@ class DockerSandbox(LocalSandbox):
                 else:
                     self._own(root, config)
                     volumes, mounts = self._binds(root, config, python), []
+                # config.hidden (task folders, the cache, package data with answers) masked in the container too
+                if custom_image():  # the image's own Python: mask its copy of the hidden package data
+                    masks, more = image_masks(self.client, ensure_image(self.client), config.hidden)
+                    mounts += more
+                else:
+                    masks, binds = mask_mounts(config.hidden, [Path(v) for v in volumes])
+                    volumes.update(binds)
                 self.container = self.client.containers.create(
                     ensure_image(self.client), INIT, labels=labels(),
                     network_mode=_network(self.client) if config.network else "none", user=f"{UID}:{UID}",
                     working_dir=str(inside), mem_limit=f"{config.memory_mb}m", memswap_limit=f"{config.memory_mb}m",
                     pids_limit=config.pids, nano_cpus=int(config.cpus * 1e9) if config.cpus else None,
-                    read_only=True, tmpfs={"/tmp": f"rw,exec,size={isolation.tmp_mb(config.memory_mb)}m"}, cap_drop=["ALL"],
+                    read_only=True, tmpfs={"/tmp": f"rw,exec,size={isolation.tmp_mb(config.memory_mb)}m", **masks}, cap_drop=["ALL"],
                     security_opt=["no-new-privileges"], volumes=volumes, mounts=mounts, environment=self.env,
                     init=False, ulimits=[docker.types.Ulimit(name="fsize", soft=config.file_size_mb << 20,
                                                              hard=config.file_size_mb << 20)],

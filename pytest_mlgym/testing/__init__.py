@@ -1,0 +1,1 @@
+"""Reusable checks for task authors and third parties (importable without pytest)."""
