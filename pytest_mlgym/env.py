@@ -28,7 +28,7 @@ from gymnasium import spaces
 from . import sandbox as sandboxes
 from .evaluation import Evaluation, evaluate
 from .sandbox import SandboxConfig, isolation, truncate
-from .task import Task, TaskError, default_cache_dir, default_task_roots, discover
+from .task import Task, TaskError, default_cache_dir, default_task_roots, discover, read_only
 from .tools import ToolBox, docs, refuse_interactive
 
 STATUSES = ("running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error")
@@ -117,7 +117,7 @@ class MLGymEnv(gym.Env):
             linked = self.backend == "local" and isolation.available() == "bwrap"
             shutil.copytree(self.prepared.public, ws / spec.data_dir, dirs_exist_ok=True,
                             copy_function=_link_or_copy if linked else shutil.copy2)
-            _read_only(ws / spec.data_dir)
+            read_only(ws / spec.data_dir)
         lim = spec.limits
         self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
             memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb, cpu_s=lim.episode_s * (os.cpu_count() or 1),
@@ -217,7 +217,8 @@ class MLGymEnv(gym.Env):
     def _score(self, kind: str) -> str:
         st, m = self.state, self.task.spec.metric
         files = self._fingerprint()
-        ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden)
+        ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden,
+                      code_hidden=self.task.masked_paths())
         st.scores.append(ScoreEvent.of(st.step, kind, ev, time.monotonic() - st.started))
         self._scored.append({"kind": kind, "step": st.step, "score": ev.score,
                              **({"reason": ev.reason} if not ev.valid else {}), **files})
@@ -394,14 +395,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:  # another filesystem
         shutil.copy2(src, dst)
-
-
-def _read_only(root: Path) -> None:
-    """Belt and braces for backends without read-only mounts (root ignores it, bwrap does not)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames:
-            p = Path(dirpath, name)
-            p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _find_task(task_id: str) -> Task:

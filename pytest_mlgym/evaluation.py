@@ -2,7 +2,9 @@
 
 Only the declared artefact leaves the sandbox, into a scratch folder. The evaluator is the
 task folder's own ``private/evaluate.py`` (never the workspace's), run in a separate, isolated
-process with limits; it prints one JSON object of metrics as its last line of output.
+process with limits, on the engine this process imported (whatever is installed elsewhere); it
+prints one JSON object of metrics as its last line of output. Agent code the evaluator calls runs
+in a sandbox of its own that a :class:`~pytest_mlgym.sandbox.runner.Broker` starts for it.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sandbox import Sandbox, SandboxError, cgroup, isolation
+from .sandbox import Sandbox, SandboxError, cgroup, isolation, runner
 from .task import Prepared, Task
 
 
@@ -34,8 +36,14 @@ class Evaluation:
         return self.score is not None
 
 
+# The evaluator runs as a script, with its own folder first on sys.path and then this engine (bound
+# alone into its sandbox), so `import pytest_mlgym.sdk` finds the harness's copy, never another one.
+BOOT = ("import runpy, sys, os; engine = sys.argv[1]; sys.argv = sys.argv[2:]; "
+        "sys.path[0:1] = [os.path.dirname(sys.argv[0]), engine]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
 def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hidden=(),
-             mode: str | None = None) -> Evaluation:
+             mode: str | None = None, code_hidden=()) -> Evaluation:
     """Score the artefact currently in ``sandbox``; a bad artefact gives an invalid Evaluation."""
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f"mlgym-eval-{task.id}-"))
@@ -46,7 +54,7 @@ def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hid
         except SandboxError as e:
             return Evaluation(None, reason=f"no valid artefact {task.spec.artefact}: {e}")
         return run_evaluator(task, size, artefact, prepared, scratch, hidden=hidden, mode=mode, start=start,
-                             engine=_engine(sandbox))
+                             engine=_engine(sandbox), code_hidden=code_hidden)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -60,27 +68,42 @@ def _engine(sandbox):
 
 
 def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scratch: Path, *, hidden=(),
-                  mode: str | None = None, start: float | None = None, engine=None) -> Evaluation:
+                  mode: str | None = None, start: float | None = None, engine=None, code_hidden=()) -> Evaluation:
     """Run the task's evaluator on ``artefact``: isolated on this host, or, with ``engine`` (the
-    docker backend's), in a container of its own, never the agent's."""
+    docker backend's), in a container of its own, never the agent's. Agent code it calls runs
+    apart from it, with ``code_hidden`` (the task's package data) masked."""
     start = time.monotonic() if start is None else start
     limits = task.spec.limits
-    readonly = [task.path] + [p for p in (prepared.private, prepared.public) if p]
-    command = [sys.executable, "-B", "-s", "-E", str(task.evaluator), artefact.name]
-    env = isolation.base_env(scratch, {
-        "MLGYM_SEED": str(task.spec.evaluation_seed), "MLGYM_SIZE": size,
-        **({"MLGYM_PRIVATE_DATA": str(prepared.private)} if prepared.private else {}),
-        **({"MLGYM_PUBLIC_DATA": str(prepared.public)} if prepared.public else {}),
-    })
-    if engine is not None:
-        from .sandbox import docker
-        code, out, err = docker.run_trusted(engine, command, cwd=scratch, env=env, readonly=readonly,
-                                            memory_mb=limits.memory_mb, timeout=limits.evaluation_s)
-        return _result(task, code, out, err, start)
-    argv = isolation.wrap(command, mode=mode or isolation.available(), cwd=scratch, writable=[scratch],
-                          readonly=readonly, hidden=hidden, tmp_size_mb=isolation.tmp_mb(limits.memory_mb))
-    # agent code the evaluator calls runs in here too: a group caps and, at the end, kills all of it
-    group = cgroup.Group.create(pids=512, memory_mb=limits.memory_mb)
+    mode = mode or isolation.available()
+    code_limits = runner.Limits(memory_mb=limits.memory_mb, pids=limits.pids,
+                                cpu_s=limits.evaluation_s * (os.cpu_count() or 1))
+    with runner.Broker(scratch, limits=code_limits, hidden=code_hidden, mode=mode, engine=engine) as broker:
+        readonly = [task.path, broker.dir, isolation.ENGINE] + [p for p in (prepared.private, prepared.public) if p]
+        command = [sys.executable, "-B", "-s", "-E", "-c", BOOT, str(isolation.ENGINE.parent), str(task.evaluator),
+                   artefact.name]
+        env = isolation.base_env(scratch, {
+            "MLGYM_SEED": str(task.spec.evaluation_seed), "MLGYM_SIZE": size, **broker.env(),
+            **({"MLGYM_PRIVATE_DATA": str(prepared.private)} if prepared.private else {}),
+            **({"MLGYM_PUBLIC_DATA": str(prepared.public)} if prepared.public else {}),
+        })
+        if engine is not None:
+            from .sandbox import docker
+            code, out, err = docker.run_trusted(engine, command, cwd=scratch, env=env, readonly=readonly,
+                                                memory_mb=limits.memory_mb, timeout=limits.evaluation_s)
+            result = _result(task, code, out, err, start)
+        else:
+            result = _run_here(task, command, env, scratch, readonly, hidden, mode, start)
+        if broker.failures:  # not the agent's failure: the episode ends as a harness error, not "invalid"
+            raise SandboxError(f"the harness could not run the agent's code for the evaluator: {broker.failures[0]}")
+        return result
+
+
+def _run_here(task: Task, command: list[str], env: dict, scratch: Path, readonly: list[Path], hidden, mode: str,
+              start: float) -> Evaluation:
+    limits = task.spec.limits
+    argv = isolation.wrap(command, mode=mode, cwd=scratch, writable=[scratch], readonly=readonly, hidden=hidden,
+                          tmp_size_mb=isolation.tmp_mb(limits.memory_mb))
+    group = cgroup.Group.create(pids=512, memory_mb=limits.memory_mb)  # caps it and, at the end, kills all of it
     preexec = isolation.limiter(limits.memory_mb, limits.file_size_mb, limits.evaluation_s * (os.cpu_count() or 1),
                                 group)
     try:

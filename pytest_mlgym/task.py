@@ -237,8 +237,19 @@ class Task:
                     if proc.returncode == DATA_MISSING_EXIT:
                         raise DataMissing(f"{self.id} ({size}): {last[0]}")
                     raise TaskError(f"{script}: prepare failed (exit {proc.returncode}): {last[0]}")
+                if (out / "public").is_dir():  # the agent's data is read-only from the start (episodes hard-link it)
+                    read_only(out / "public")
                 done.touch()
         return Prepared(_dir_or_none(out / "public"), _dir_or_none(out / "private"))
+
+
+def read_only(root: Path) -> None:
+    """Every file under ``root`` without write permission (belt and braces for backends without
+    read-only mounts; root ignores it, bwrap does not)."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            p = Path(dirpath, name)
+            p.chmod(p.stat().st_mode & ~0o222)
 
 
 def _dir_or_none(p: Path) -> Path | None:

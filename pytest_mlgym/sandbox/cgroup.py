@@ -1,10 +1,11 @@
 """A control group per local sandbox, where this process may make one (root, cgroup v1 or v2).
 
-It gives the local backend three things rlimits cannot: a cap on the sandbox's processes and
+It gives the local backend four things rlimits cannot: a cap on the sandbox's processes and
 threads together (a fork bomb stops at ``pids``), a cap on their memory together (many
 processes, each under ``RLIMIT_AS``, cannot add up to the host's RAM), and the complete list of
 its processes, so every one is killed, also one that double-forked and called ``setsid`` where
-there is no PID namespace. Groups are made under this process's own group, so whatever limits
+there is no PID namespace, and (where ``cpuacct`` or cgroup v2 counts it) the CPU time of all of them
+together, detached ones included. Groups are made under this process's own group, so whatever limits
 the harness runs under still hold; a group left by a crash is removed by the next sandbox.
 """
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Group:
                 _write(dirs["pids"] / "pids.max", pids)
                 _write(dirs["memory"] / "memory.limit_in_bytes", memory_mb << 20)
                 _write(dirs["memory"] / "memory.memsw.limit_in_bytes", memory_mb << 20, required=False)
+                if (acct := _parent("cpuacct")) is not None:  # CPU time of all its processes together
+                    dirs["cpuacct"] = _make(acct / name)
         except OSError:
             Group(dirs).remove()
             return None
@@ -86,6 +89,18 @@ class Group:
         d = self.dirs.get("pids") or self.dirs.get("unified")
         if d is not None:
             settle(d, self.procs)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used by every process that ever ran in the group (None where it is not counted)."""
+        try:
+            if "cpuacct" in self.dirs:
+                return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            if "unified" in self.dirs:
+                stat = (self.dirs["unified"] / "cpu.stat").read_text().split()
+                return int(stat[stat.index("usage_usec") + 1]) / 1e6
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
 
     def oom_kills(self) -> int:
         """How many of the group's processes the kernel killed for memory (read before and after
@@ -173,7 +188,7 @@ def sweep() -> int:
     """Remove the groups whose owner process is gone (a killed xdist worker's sandboxes, say), with
     everything still running in them; returns how many were removed."""
     removed = 0
-    for parent in {p for c in ("pids", "memory", "") if (p := _parent(c)) is not None}:
+    for parent in {p for c in ("pids", "memory", "cpuacct", "") if (p := _parent(c)) is not None}:
         for stale in parent.glob(f"{PREFIX}*"):
             pid = stale.name[len(PREFIX):].split("-")[0]
             if pid.isdigit() and not _alive(int(pid)):

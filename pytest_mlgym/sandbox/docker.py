@@ -284,7 +284,7 @@ def run_trusted(client, argv: list[str], *, cwd: Path, env: dict[str, str], read
     if custom_image():  # the image has its own Python and this package
         argv = ["python", *argv[1:]]
         env = {**env, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    for p in [*readonly, *([] if custom_image() else isolation._python_roots())]:
+    for p in [*readonly, *([] if custom_image() else isolation.python_roots())]:
         if p.exists() and not any(p.is_relative_to(m) for m in map(Path, mounts)):
             mounts[str(p)] = {"bind": str(p), "mode": "ro"}
     container = client.containers.run(

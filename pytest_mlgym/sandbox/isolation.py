@@ -1,10 +1,15 @@
 """Process isolation on this host: bubblewrap where it works, else ``unshare -n``, else none.
 
-``bwrap`` gives a read-only view of the host with the hidden paths (task folders with their
-evaluators and answers, the data cache) masked, a private ``/tmp`` of bounded size, no network,
-no capabilities, and its own PID namespace, so everything a command started dies with the
-sandbox. ``unshare`` only takes the network away (and, as root, every capability, so that the
-shell cannot enter the host's network again). The mode in use is recorded with every result.
+``bwrap`` builds the sandbox's filesystem from an allow-list, never from the host with holes:
+the system (``/usr`` and its links, ``/etc`` without the files only their owner may read,
+``/sys``), the Python stack this process runs on, and the folders a caller names (a workspace
+read-write, data read-only); everything else of the host (``/root``, ``/home``, other
+checkouts, the repository and its ``.git``, the task folders, sockets such as Docker's) is not
+there at all. Inside an allowed folder, ``hidden`` paths are masked (installed package data that
+holds a task's answers). It adds a private ``/tmp`` of bounded size, no network, no
+capabilities, and its own PID namespace, so everything a command started dies with the sandbox.
+``unshare`` only takes the network away (and, as root, every capability, so that the shell cannot
+enter the host's network again). The mode in use is recorded with every result.
 """
 from __future__ import annotations
 
@@ -13,20 +18,27 @@ import os
 import resource
 import shutil
 import site
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-MODES = ("bwrap", "unshare", "none")
+MODES = ("bwrap", "unshare", "none")  # strongest first
+RANK = {"none": 0, "unshare": 1, "bwrap": 2, "docker": 2}  # what a mode guarantees, for --mlgym-min-isolation
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+ENGINE = Path(__file__).resolve().parents[1]  # this package: evaluators import it (pytest_mlgym.sdk)
 
-_PROBE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
-          "--die-with-parent", "--cap-drop", "ALL", "--size", "1048576", "--tmpfs", "/tmp", "true"]
+_PROBE = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+          "--symlink", "usr/lib64", "/lib64", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
+          "--die-with-parent", "--cap-drop", "ALL", "--size", "1048576", "--perms", "1777", "--tmpfs", "/tmp", "true"]
 
 
 def tmp_mb(memory_mb: int) -> int:
     """The size of a sandbox's private /tmp, a tmpfs: its pages count as the sandbox's memory, so
     it takes at most a quarter of the memory limit, and a full /tmp leaves room to clean it up."""
     return max(16, min(1024, memory_mb // 4))
+
+
 # capabilities are dropped, so root in a sandbox cannot unmount the masks over hidden folders,
 # remount the host read-write, or enter the host's network namespace again
 _NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
@@ -34,12 +46,19 @@ _NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs
 
 @functools.cache
 def available() -> str:
-    """The strongest mode that actually works here (probed once per process)."""
+    """The strongest mode that actually works here (probed once per process); ``MLGYM_ISOLATION``
+    forces one (bwrap, unshare or none)."""
     forced = os.environ.get("MLGYM_ISOLATION")
     if forced:
         if forced not in MODES:
             raise ValueError(f"MLGYM_ISOLATION={forced}: choose from {', '.join(MODES)}")
         return forced
+    return best()
+
+
+@functools.cache
+def best() -> str:
+    """The strongest mode this machine can give, whatever ``MLGYM_ISOLATION`` says."""
     if shutil.which("bwrap") and _works(["bwrap", *_PROBE]):
         return "bwrap"
     if shutil.which("unshare") and _works(["unshare", "-n", *_no_caps(), "true"]):
@@ -51,9 +70,11 @@ def describe(mode: str) -> str:
     from . import cgroup
 
     return {
-        "bwrap": "bubblewrap: no network, read-only host, task folders hidden, own PID namespace, no capabilities",
-        "unshare": "unshare -n: no network, but the host filesystem is visible (install bubblewrap)",
-        "none": "NO isolation: network on and the host filesystem visible (install bubblewrap or run as root)",
+        "bwrap": "bubblewrap: no network, a filesystem allow-list (system, Python, the workspace), own PID "
+                 "namespace, no capabilities",
+        "unshare": "unshare -n: no network, but the host filesystem and processes are visible (install bubblewrap)",
+        "none": "NO isolation: network on, the host filesystem and processes visible (install bubblewrap or run "
+                "as root)",
     }[mode] + ("; a control group per sandbox caps its processes and memory" if cgroup.available() else
                "; no control groups (run as root): processes and total memory are not capped")
 
@@ -63,6 +84,17 @@ def _no_caps() -> list[str]:
     return _NO_CAPS if os.geteuid() == 0 and shutil.which("setpriv") else []
 
 
+def _as_user(uid: int | None) -> list[str]:
+    """The prefix that runs a command as ``uid`` with no capabilities at all (root only; else none)."""
+    if uid is None or os.geteuid() != 0 or not shutil.which("setpriv"):
+        return []
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *_NO_CAPS[1:]]
+
+
+def can_switch_user() -> bool:
+    return bool(_as_user(0))
+
+
 def _works(argv: list[str]) -> bool:
     try:
         return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
@@ -70,42 +102,103 @@ def _works(argv: list[str]) -> bool:
         return False
 
 
-def _python_roots() -> list[Path]:
-    """Folders the Python stack (and this engine, which evaluators import) live in; kept visible
-    even when a hidden path or the private /tmp covers them (e.g. a checkout under /tmp)."""
-    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(__file__).resolve().parents[1]}
+def python_roots() -> list[Path]:
+    """The folders of the Python stack this process runs on (prefixes and the user site, when it is on)."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
     user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
-    if user_site and Path(user_site).is_dir():
+    if user_site and Path(user_site).is_dir() and user_site in sys.path:
         roots.add(Path(user_site))
-    return sorted(r.resolve() for r in roots)
+    return sorted({r.resolve() for r in roots})
+
+
+@functools.cache
+def _system() -> tuple[str, ...]:
+    """bwrap arguments for the system part of the view: the system folders read-only (links as links),
+    and in /etc, whatever the world may not read (shadow, private keys) masked."""
+    out: list[str] = []
+    for d in SYSTEM:
+        if os.path.islink(d):
+            out += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            out += ["--ro-bind", d, d]
+    for dirpath, dirnames, filenames in os.walk("/etc"):
+        for name in list(dirnames):
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o005 != 0o005:
+                out += ["--size", "4096", "--tmpfs", p]
+                dirnames.remove(name)
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o004:
+                out += ["--ro-bind", "/dev/null", p]
+    return tuple(out)
 
 
 def wrap(argv: list[str], *, mode: str, cwd: Path, writable=(), readonly=(), hidden=(),
-         network: bool = False, tmp_size_mb: int = 1024) -> list[str]:
+         network: bool = False, tmp_size_mb: int = 1024, uid: int | None = None) -> list[str]:
     """The command line that runs ``argv`` isolated in ``mode``.
 
-    ``hidden`` paths are masked (bwrap only), then ``writable`` and ``readonly`` paths are
-    bound back in that order, so a read-only folder inside a writable one stays read-only.
+    With bwrap the view is the system, the Python stack, ``writable`` (read-write) and ``readonly``
+    folders, and nothing else; ``hidden`` paths inside them are masked. ``uid``: run as that user
+    (where this process is root), not only without capabilities.
     """
+    user = _as_user(uid)
     if mode == "none":
-        return list(argv)
+        return [*(user or []), *argv]
     if mode == "unshare":
-        return [*_no_caps(), *argv] if network else ["unshare", "-n", "--", *_no_caps(), *argv]
-    out = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--size", str(tmp_size_mb << 20),
-           "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        prefix = user or _no_caps()
+        return [*prefix, *argv] if network else ["unshare", "-n", "--", *prefix, *argv]
+    out = ["bwrap", "--dev", "/dev", "--proc", "/proc", "--size", str(tmp_size_mb << 20), "--perms", "1777",
+           "--tmpfs", "/tmp", "--unshare-pid", "--die-with-parent", "--new-session",
+           *([] if user else ["--cap-drop", "ALL"]), *_system()]
     if not network:
         out.append("--unshare-net")
-    hidden = [Path(h).resolve() for h in hidden if Path(h).exists()]
-    for h in hidden:
-        out += ["--size", "65536", "--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)]
-    for root in _python_roots():
-        if any(root.is_relative_to(h) for h in [*hidden, Path("/tmp")]):
+    roots = python_roots()
+    writable = [Path(p).resolve() for p in writable]
+    readonly = [Path(p).resolve() for p in readonly]
+    shown = [*map(Path, SYSTEM), *roots, *writable, *readonly]
+    out += _folders_above([*roots, *writable, *readonly])
+    for root in roots:
+        out += ["--ro-bind", str(root), str(root)]
+    hidden = [h for h in (Path(h).resolve() for h in hidden) if h.exists()]
+    inside = [h for h in hidden if any(h != s and h.is_relative_to(s) for s in shown)]
+    for h in inside:
+        out += _mask(h)
+    for root in roots:  # a hidden folder that holds the Python stack (e.g. a venv in a checkout) keeps it
+        if any(root.is_relative_to(h) for h in inside):
             out += ["--ro-bind", str(root), str(root)]
     for p in writable:
         out += ["--bind", str(p), str(p)]
     for p in readonly:
         out += ["--ro-bind", str(p), str(p)]
-    return out + ["--chdir", str(cwd), "--", *argv]
+    for h in inside:  # masks inside a folder bound above are applied again, over it
+        if any(h != p and h.is_relative_to(p) for p in (*writable, *readonly)):
+            out += _mask(h)
+    return out + ["--chdir", str(cwd), "--", *user, *argv]
+
+
+def _folders_above(paths: list[Path]) -> list[str]:
+    """The folders that lead to bound paths, made traversable by any user (bwrap would copy the host's
+    modes: /root is 0700, and a sandbox that runs as another user could not reach Python under it)."""
+    made: list[Path] = []
+    for p in paths:
+        for a in reversed(p.parents):
+            if a == Path("/") or a in made or any(a == Path(s) or a.is_relative_to(s) for s in (*SYSTEM, "/tmp")):
+                continue
+            made.append(a)
+    return [arg for a in made for arg in ("--perms", "0755", "--dir", str(a))]
+
+
+def _mask(path: Path) -> list[str]:
+    return ["--size", "65536", "--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
 
 
 def limiter(memory_mb: int, file_size_mb: int, cpu_s: float, group=None):

@@ -4,7 +4,8 @@ adversarial agent (the ``replay`` policy), with everything outside the workspace
 
 The arena lives under /var/tmp (not /tmp: a private /tmp would hide it for free, and masking
 the task folders is what is under test). Its tasks are copies of the tiny test task, with a
-fresh random secret target, and of the prisoners_dilemma task, whose evaluator calls agent code.
+fresh random secret target, and of the tasks whose evaluators call agent code (the three games and
+sat_heuristic).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from pytest_mlgym.sandbox import SandboxError, cgroup, isolation
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tasks" / "tiny"
 PD = ROOT / "tasks" / "prisoners_dilemma"
+CALLS_AGENT_CODE = ("prisoners_dilemma", "battle_of_sexes", "blotto", "sat_heuristic")  # their evaluators call it
 
 # what each way of running gives; the docker backend must give every one
 GIVES = {
@@ -130,6 +132,10 @@ class Arena:
     def pd(self) -> Path:
         return self.tasks / "prisoners_dilemma"
 
+    def evaluator_secrets(self) -> list[str]:
+        """The games' private/secret files (their opponents' streams come from them)."""
+        return [p.read_text().strip() for p in sorted(self.tasks.glob("*/private/secret"))]
+
     def fingerprint(self) -> dict[str, str]:
         """Every path outside the workspaces, with a hash of its content (and mode)."""
         out = {}
@@ -171,7 +177,8 @@ def arena(monkeypatch, tmp_path_factory):
     root = Path(tempfile.mkdtemp(prefix="mlgym-redteam-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
     tasks = root / "tasks"
     shutil.copytree(TINY, tasks / "tiny")
-    shutil.copytree(PD, tasks / "prisoners_dilemma", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in CALLS_AGENT_CODE:
+        shutil.copytree(ROOT / "tasks" / name, tasks / name, ignore=shutil.ignore_patterns("__pycache__"))
     secret = f"{random.randrange(1000, 9999)}.{random.randrange(10**5, 10**6)}"
     (tasks / "tiny" / "private" / "target.txt").write_text(secret)
     spec = yaml.safe_load((tasks / "tiny" / "task.yaml").read_text())
@@ -243,6 +250,7 @@ def attack(arena, backend, tmp_path, request):
     def play(actions: list[str], task: str = "tiny", max_steps: int = 30) -> Outcome:
         path = tmp_path / "attack.jsonl"
         path.write_text("".join(json.dumps({"action": a}) + "\n" for a in actions))
+        load_task(arena.tasks / task).prepare("lite", arena.cache)  # its data first: the cache must not change after
         before = arena.fingerprint()
         env = MLGymEnv(load_task(arena.tasks / task), sandbox=backend.name, max_steps=max_steps,
                        cache_dir=arena.cache, hidden=(arena.tasks, arena.reports))
@@ -257,7 +265,7 @@ def attack(arena, backend, tmp_path, request):
         assert record.status in ("submitted", "invalid", "step_limit", "time_limit", "error"), record
         assert record.status == "submitted" or record.reason, f"no reason recorded for {record.status}"
         assert not out.changed, f"the attack changed files outside the workspace: {sorted(out.changed)}"
-        for secret in (arena.secret, arena.api_key):
+        for secret in (arena.secret, arena.api_key, *arena.evaluator_secrets()):
             assert secret not in out.observations, f"a secret reached the agent: {secret}"
         assert 10.0 not in [s.score for s in record.scores], "the hidden target was guessed exactly"
         assert out.left == [], f"processes outlived the episode: {out.left}"

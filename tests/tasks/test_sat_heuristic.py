@@ -124,8 +124,8 @@ def test_malformed_heuristics_are_invalid_with_a_reason(tmp_path, small, source,
 @pytest.mark.parametrize("source, env, reason", [
     # a busy loop is stopped by the CPU-time budget (CPU, so that machine load cannot matter) ...
     ("def heuristic(*args):\n    while True:\n        pass\n", {"SAT_HEURISTIC_CPU_S": "1"},
-     "the heuristic used more than its 1 s of CPU time"),
-    ("while True:\n    pass\n", {"SAT_HEURISTIC_CPU_S": "1"}, "the heuristic used more than its 1 s of CPU time"),
+     "the agent's code used more than its 1 s of CPU time"),
+    ("while True:\n    pass\n", {"SAT_HEURISTIC_CPU_S": "1"}, "the agent's code used more than its 1 s of CPU time"),
     # ... and a heuristic that blocks without using CPU by the wall-clock backstop
     ("import time\ndef heuristic(*args):\n    time.sleep(1000)\n", {"SAT_HEURISTIC_WALL_S": "4"},
      "ran past its time budget of 4 s"),

@@ -3,16 +3,17 @@
 Usage: python evaluate.py strategy.py      (env MLGYM_SEED, default 0)
 
 Plays N_GAMES games of ROUNDS rounds between the agent's row_strategy and a hidden column
-player. The agent's code runs in a child process (pytest_mlgym.untrusted); the games advance
-in lockstep, one round trip per round. The column player's randomness lives only here.
+player. The agent's code runs in a sandbox of its own (pytest_mlgym.sdk.untrusted); the games
+advance in lockstep, one round trip per round. The column player's randomness is a stream derived
+from this folder's secret (pytest_mlgym.sdk.streams): the agent's code cannot replay it.
 Last stdout line: {"score": mean row payoff per round, ...} or {"invalid": reason}.
 """
 import json
 import os
-import random
 import sys
 
-from pytest_mlgym.untrusted import Untrusted, UntrustedError
+from pytest_mlgym.sdk.streams import random_stream
+from pytest_mlgym.sdk.untrusted import Untrusted, UntrustedError
 
 N_GAMES = 10_000
 ROUNDS = 10
@@ -36,9 +37,9 @@ def check_moves(moves, rnd):
                           f"(game {g}, round {rnd + 1})")
 
 
-def play(path, seed):
-    """The row player's mean payoff per round; raises Invalid / UntrustedError."""
-    rng = random.Random(seed)
+def play(path, seed, rng):
+    """The row player's mean payoff per round against the column player drawing from ``rng``;
+    raises Invalid / UntrustedError."""
     histories = [[] for _ in range(N_GAMES)]  # per game: [row_move, col_move] per earlier round
     total = 0
     with Untrusted(path, seed=seed, budget_s=BUDGET_S) as agent:
@@ -57,27 +58,18 @@ def play(path, seed):
     return total / (N_GAMES * ROUNDS)
 
 
-def harden():
-    """Best effort (Linux): a non-dumpable process cannot have its /proc/<pid>/fd/1 opened by
-    the agent's (non-root) child to slip lines into our stdout."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
-    except Exception:
-        pass
-
-
 def main():
     if len(sys.argv) != 2:
         result = {"invalid": "usage: evaluate.py strategy.py"}
     else:
         path = os.path.abspath(sys.argv[1])
         seed = int(os.environ.get("MLGYM_SEED") or 0)
-        harden()
+        rng = random_stream(seed, "column player")  # no secret: the evaluator fails, the artefact is not blamed
         try:
             if not os.path.isfile(path):
                 raise Invalid(f"artefact {os.path.basename(path)} not found")
-            result = {"score": round(play(path, seed), 6), "games": N_GAMES, "rounds": ROUNDS}
+            score = play(path, seed, rng)
+            result = {"score": round(score, 6), "games": N_GAMES, "rounds": ROUNDS}
         except (Invalid, UntrustedError) as e:
             result = {"invalid": " ".join(str(e).split())[:300]}
         except Exception as e:  # never crash on a bad artefact

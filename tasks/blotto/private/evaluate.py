@@ -3,9 +3,10 @@
 Usage: python evaluate.py strategy.py      (env MLGYM_SEED, default 0)
 
 Plays N_GAMES games of ROUNDS rounds between the agent's row_strategy and a hidden column
-player that splits its soldiers at random. The agent's code runs in a child process
-(pytest_mlgym.untrusted); the games advance in lockstep, one round trip per round. The
-column player's randomness lives only here.
+player that splits its soldiers at random. The agent's code runs in a sandbox of its own
+(pytest_mlgym.sdk.untrusted); the games advance in lockstep, one round trip per round. The
+column player's randomness is a stream derived from this folder's secret
+(pytest_mlgym.sdk.streams): the agent's code cannot replay it.
 Last stdout line: {"score": mean result per round, ...} or {"invalid": reason}.
 """
 import json
@@ -14,7 +15,8 @@ import sys
 
 import numpy as np
 
-from pytest_mlgym.untrusted import Untrusted, UntrustedError
+from pytest_mlgym.sdk.streams import numpy_stream
+from pytest_mlgym.sdk.untrusted import Untrusted, UntrustedError
 
 N_GAMES = 10_000
 ROUNDS = 10
@@ -62,10 +64,9 @@ def check_allocation(a):
     return None
 
 
-def play(path, seed):
-    """The row player's mean result per round (+1 win, 0 tie, -1 loss); raises Invalid /
-    UntrustedError."""
-    rng = np.random.default_rng(seed)
+def play(path, seed, rng):
+    """The row player's mean result per round (+1 win, 0 tie, -1 loss) against the column player
+    drawing from ``rng``; raises Invalid / UntrustedError."""
     histories = [[] for _ in range(N_GAMES)]  # per game: [row_alloc, col_alloc] per earlier round
     results = np.zeros(3, dtype=np.int64)  # losses, ties, wins
     with Untrusted(path, seed=seed, budget_s=BUDGET_S) as agent:
@@ -89,27 +90,17 @@ def play(path, seed):
             "tie_rate": round(results[1] / n, 6), "loss_rate": round(results[0] / n, 6)}
 
 
-def harden():
-    """Best effort (Linux): a non-dumpable process cannot have its /proc/<pid>/fd/1 opened by
-    the agent's (non-root) child to slip lines into our stdout."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
-    except Exception:
-        pass
-
-
 def main():
     if len(sys.argv) != 2:
         result = {"invalid": "usage: evaluate.py strategy.py"}
     else:
         path = os.path.abspath(sys.argv[1])
         seed = int(os.environ.get("MLGYM_SEED") or 0)
-        harden()
+        rng = numpy_stream(seed, "column player")  # no secret: the evaluator fails, the artefact is not blamed
         try:
             if not os.path.isfile(path):
                 raise Invalid(f"artefact {os.path.basename(path)} not found")
-            result = {**play(path, seed), "games": N_GAMES, "rounds": ROUNDS}
+            result = {**play(path, seed, rng), "games": N_GAMES, "rounds": ROUNDS}
         except (Invalid, UntrustedError) as e:
             result = {"invalid": " ".join(str(e).split())[:300]}
         except Exception as e:  # never crash on a bad artefact

@@ -4,8 +4,9 @@ Usage: python evaluate.py heuristic.py   (env MLGYM_PRIVATE_DATA, MLGYM_SIZE, ML
 
 Solves every hidden test instance (MLGYM_PRIVATE_DATA/instances.json) with the trusted DPLL in
 this folder (dpll.py, a byte-identical copy of the workspace's solver.py). Only the agent's
-heuristic runs elsewhere: in a child process (pytest_mlgym.untrusted), called once per decision
-with the same arguments the workspace solver passes.
+heuristic runs elsewhere: in a sandbox of its own (pytest_mlgym.sdk.untrusted), called once per
+decision with the same arguments the workspace solver passes. The harness counts the CPU time of
+all its processes together (detached ones too) and stops it past CPU_BUDGET_S.
 
 Metric `cost` = total number of decisions (heuristic calls) over all instances: lower is better,
 and deterministic (no wall time in it). Invalid: an illegal decision (assigned or out-of-range
@@ -17,15 +18,13 @@ Last stdout line: {"cost": ..., ...} or {"invalid": reason}.
 """
 import json
 import os
-import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dpll import DPLL, HeuristicError, check_decision, satisfies  # noqa: E402
 
-from pytest_mlgym.untrusted import Untrusted, UntrustedError  # noqa: E402
+from pytest_mlgym.sdk.untrusted import Untrusted, UntrustedError  # noqa: E402
 
 # Per size: the CPU time the heuristic's process may use in total (CPU, not wall time, so that a
 # busy machine does not turn a valid heuristic invalid; the baseline needs a small fraction of
@@ -39,48 +38,6 @@ class Invalid(Exception):
     pass
 
 
-def children_cpu_seconds():
-    """CPU time (user + system) used so far by this process's live children, i.e. the heuristic's
-    process, and their pids. Linux /proc; (None, []) where unavailable."""
-    me, total, pids = str(os.getpid()), 0.0, []
-    try:
-        entries = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return None, []
-    for pid in entries:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-            pids.append(int(pid))
-    return total, pids
-
-
-class CpuWatchdog(threading.Thread):
-    """Kills the heuristic's process group once it has used more than `limit` s of CPU time.
-    It watches every child of the evaluator, so the import of heuristic.py is covered too."""
-
-    def __init__(self, limit):
-        super().__init__(daemon=True)
-        self.limit, self.fired, self.done = limit, False, threading.Event()
-        self.message = f"the heuristic used more than its {limit:g} s of CPU time"
-
-    def run(self):
-        while not self.done.wait(0.25):
-            used, pids = children_cpu_seconds()
-            if used is not None and used > self.limit:
-                self.fired = True
-                for pid in pids:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)  # Untrusted starts its child in a new session
-                    except OSError:
-                        pass
-                return
-
-
 def run(path, data, size, seed):
     # Overrides for the task's tests only (the harness runs evaluators with a clean environment).
     cpu_budget = float(os.environ.get("SAT_HEURISTIC_CPU_S") or CPU_BUDGET_S[size])
@@ -88,10 +45,8 @@ def run(path, data, size, seed):
     wall_budget = float(os.environ.get("SAT_HEURISTIC_WALL_S") or WALL_BUDGET_S)
     n, instances = data["n_vars"], data["instances"]
     totals = {"cost": 0, "conflicts": 0, "sat": 0, "unsat": 0}
-    watchdog = CpuWatchdog(cpu_budget)
-    watchdog.start()
     try:
-        with Untrusted(path, seed=seed, budget_s=wall_budget) as agent:
+        with Untrusted(path, seed=seed, budget_s=wall_budget, cpu_s=cpu_budget) as agent:
             for i, inst in enumerate(instances):
                 where = f"instance {i}"
 
@@ -108,7 +63,7 @@ def run(path, data, size, seed):
                     try:
                         return agent.call("heuristic", *args)
                     except UntrustedError as e:
-                        raise Invalid(f"{where}: {watchdog.message if watchdog.fired else e}") from None
+                        raise Invalid(f"{where}: {e}") from None
 
                 solver = DPLL(n, inst["clauses"], heuristic, check=check)
                 sat = solver.solve()
@@ -117,14 +72,9 @@ def run(path, data, size, seed):
                 totals["cost"] += solver.decisions
                 totals["conflicts"] += solver.conflicts
                 totals["sat" if sat else "unsat"] += 1
-            watchdog.done.set()
-            used, _ = children_cpu_seconds()
-            if used is not None:
-                totals["heuristic_cpu_s"] = round(used, 2)  # informative only; not the metric
+            totals["heuristic_cpu_s"] = round(agent.cpu_seconds(), 2)  # informative only; not the metric
     except UntrustedError as e:  # the import of heuristic.py failed
-        raise Invalid(watchdog.message if watchdog.fired else str(e)) from None
-    finally:
-        watchdog.done.set()
+        raise Invalid(str(e)) from None
     return totals
 
 
