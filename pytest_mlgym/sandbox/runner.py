@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +66,7 @@ class Broker:
         self._sock.bind(str(self.path))
         self.path.chmod(0o777)  # an evaluator in a container runs as another user
         self._sock.listen(8)
-        self._runs: list[_Run] = []
+        self._runs: list[Run] = []
         self.failures: list[str] = []  # runs the harness could not start
         self._lock = threading.Lock()
         self._closed = False
@@ -115,7 +114,10 @@ class Broker:
             req = _read_request(conn)
             cpu_s = min(float(req.get("cpu_s") or self.limits.cpu_s), self.limits.cpu_s)
             src = self._file(req.get("file"))
-            cls = _DockerRun if self.engine is not None else _LocalRun
+            if self.engine is not None:
+                from .runner_docker import DockerRun as cls
+            else:
+                cls = LocalRun
             try:
                 run = cls(self, src, int(req.get("seed") or 0))
             except RunnerError as e:  # the harness's failure, not the agent's: the evaluation says so
@@ -153,7 +155,7 @@ class Broker:
             raise RunnerError(f"{Path(name).name}: {st.st_size} bytes, over the limit of {MAX_FILE}")
         return path
 
-    def _watch(self, conn: socket.socket, run: "_Run", cpu_s: float) -> None:
+    def _watch(self, conn: socket.socket, run: "Run", cpu_s: float) -> None:
         """Until the evaluator hangs up: stop the code past its CPU budget, report how it ended,
         answer questions about its CPU time."""
         buf, reported = b"", False
@@ -181,8 +183,9 @@ class Broker:
                 reported = True
 
 
-class _Run:
-    """One run of agent code: its folder with the copied file, and the process or container."""
+class Run:
+    """One run of agent code: its folder with the copied file, and the process (LocalRun) or the
+    container (runner_docker.DockerRun) that runs it."""
 
     def __init__(self, broker: Broker, src: Path, seed: int):
         self.broker, self.seed = broker, seed
@@ -205,8 +208,31 @@ class _Run:
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    # what the broker asks of a run
+    def fds(self) -> tuple[int, int]:
+        """New descriptors of the pipe ends the evaluator gets: (to the code, from the code)."""
+        raise NotImplementedError
 
-class _LocalRun(_Run):
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def poll(self) -> int | None:
+        """The exit code once it has ended, else None."""
+        raise NotImplementedError
+
+    def oom_killed(self) -> bool:
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of all its processes together, or None where it cannot be counted."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Stop everything it started and remove its folders (idempotent)."""
+        raise NotImplementedError
+
+
+class LocalRun(Run):
     def __init__(self, broker: Broker, src: Path, seed: int):
         super().__init__(broker, src, seed)
         lim = broker.limits
@@ -260,126 +286,6 @@ class _LocalRun(_Run):
         self.cleanup()
 
 
-class _DockerRun(_Run):
-    """The code in a container of its own on the docker backend's engine, joined by two FIFOs."""
-
-    def __init__(self, broker: Broker, src: Path, seed: int):
-        super().__init__(broker, src, seed)
-        from . import docker
-        self.container = None
-        self.pipes = Path(tempfile.mkdtemp(prefix="mlgym-pipes-"))
-        try:
-            for name in ("in", "out"):
-                os.mkfifo(self.pipes / name, 0o600)
-                os.chown(self.pipes / name, RUNNER_UID, RUNNER_UID)
-            os.chmod(self.pipes, 0o755)
-            self.r = os.open(self.pipes / "out", os.O_RDONLY | os.O_NONBLOCK)
-            self.w = None
-            self.container = self._start(docker)
-            deadline = time.monotonic() + 120
-            while self.w is None:  # the container's shell opens "out", then "in": then both are joined
-                try:
-                    self.w = os.open(self.pipes / "in", os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:
-                    if time.monotonic() > deadline or self.poll() is not None:
-                        raise RunnerError("the agent code's container did not start") from None
-                    time.sleep(0.02)
-        except Exception as e:
-            self.kill()
-            if isinstance(e, RunnerError):
-                raise
-            raise RunnerError(f"cannot start the agent code's container: {' '.join(str(e).split())[:200]}") from None
-
-    def _start(self, docker):
-        """The container: the copied file, the child script and the Python stack read-only, the FIFOs'
-        folder, a private /tmp; no network, no capabilities, another user, the task's limits."""
-        import docker as sdk
-
-        from . import docker_masks
-        lim, custom = self.broker.limits, docker.custom_image()
-        python = "python" if custom else sys.executable
-        mounts = {str(self.dir): {"bind": str(self.dir), "mode": "ro"}, str(self.pipes): {"bind": "/run/mlgym", "mode": "rw"}}
-        if not custom:
-            for root in isolation.python_roots():
-                mounts[str(root)] = {"bind": str(root), "mode": "ro"}
-        tmpfs = {"/tmp": f"rw,exec,size={isolation.tmp_mb(lim.memory_mb)}m"}
-        extra = []  # the task's package data masked, as in the agent's container
-        if custom:
-            masks, extra = docker_masks.image_masks(self.broker.engine, docker.ensure_image(self.broker.engine),
-                                                    self.broker.hidden)
-        else:
-            masks, binds = docker_masks.mask_mounts(self.broker.hidden, [Path(m) for m in mounts])
-            mounts.update(binds)
-        tmpfs.update(masks)
-        env = {**self.env(), "PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin" if not custom
-               else "/usr/local/bin:/usr/bin:/bin"}
-        # bash opens "out" first (we already read it), then "in" (we open it last): then both are joined
-        shell = ['bash', '-c', 'exec "$@" >/run/mlgym/out </run/mlgym/in', 'runner', *self.argv(python)]
-        container = self.broker.engine.containers.create(
-            docker.ensure_image(self.broker.engine), shell, labels={**docker.labels(), docker.ROLE: "runner"},
-            network_mode="none", user=f"{RUNNER_UID}:{RUNNER_UID}", working_dir=str(self.code), environment=env,
-            volumes=mounts, mounts=extra, read_only=True, tmpfs=tmpfs, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            mem_limit=f"{lim.memory_mb}m", memswap_limit=f"{lim.memory_mb}m", pids_limit=lim.pids,
-            ulimits=[sdk.types.Ulimit(name="fsize", soft=lim.file_size_mb << 20, hard=lim.file_size_mb << 20)])
-        self.container = container
-        container.start()
-        return container
-
-    def fds(self) -> tuple[int, int]:
-        return os.dup(self.w), os.dup(self.r)
-
-    def _state(self) -> dict:
-        try:
-            self.container.reload()
-            return self.container.attrs["State"]
-        except Exception:  # noqa: BLE001 - gone
-            return {"Running": False, "ExitCode": None}
-
-    def alive(self) -> bool:
-        return self.container is not None and bool(self._state().get("Running"))
-
-    def poll(self) -> int | None:
-        if self.container is None:
-            return -9
-        state = self._state()
-        return None if state.get("Running") or state.get("Status") == "created" else state.get("ExitCode")
-
-    def oom_killed(self) -> bool:
-        return bool(self.container is not None and self._state().get("OOMKilled"))
-
-    def cpu_seconds(self) -> float | None:
-        """From the host's side of the container's cgroup (cgroup v1 cpuacct, or v2)."""
-        if self.container is None:
-            return None
-        cid = self.container.id
-        for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),
-                            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6),
-                            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6)):
-            try:
-                text = Path(path).read_text().split()
-            except OSError:
-                continue
-            return int(text[text.index("usage_usec") + 1] if "usage_usec" in text else text[0]) / scale
-        return None
-
-    def kill(self) -> None:
-        for fd in (getattr(self, "r", None), getattr(self, "w", None)):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self.r = self.w = None
-        if self.container is not None:
-            try:
-                self.container.remove(force=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-            self.container = None
-        shutil.rmtree(self.pipes, ignore_errors=True)
-        self.cleanup()
-
-
 def _read_request(conn: socket.socket) -> dict:
     conn.settimeout(30)
     buf = b""
@@ -403,13 +309,12 @@ def _send(conn: socket.socket, msg: dict) -> None:
 
 
 def _reachable(mode: str) -> bool:
-    """Can another user run this Python? (Under bwrap only the bound folders' own modes matter.)"""
-    paths = [Path(sys.executable).resolve(), Path(tempfile.gettempdir()) / "x"]
-    for p in paths:
-        chain = [p.parent] if mode == "bwrap" else list(p.parents)
-        if not all(os.stat(d).st_mode & 0o005 == 0o005 for d in chain if d.exists()):
-            return False
-    return True
+    """Can another user reach this Python and the temporary folder? Under bwrap only the folder of
+    the interpreter counts (the folders above bound paths are made open); otherwise the whole chain."""
+    def open_to_all(folder: Path) -> bool:
+        chain = [folder] if mode == "bwrap" else [folder, *folder.parents]
+        return all(os.stat(d).st_mode & 0o005 == 0o005 for d in chain if d.exists())
+    return open_to_all(Path(sys.executable).resolve().parent) and open_to_all(Path(tempfile.gettempdir()))
 
 
 def _tree_cpu(pid: int) -> float | None:

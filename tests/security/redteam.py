@@ -37,6 +37,7 @@ CALLS_AGENT_CODE = ("prisoners_dilemma", "battle_of_sexes", "blotto", "sat_heuri
 # what each way of running gives; the docker backend must give every one
 GIVES = {
     "hidden": {"bwrap", "docker"},
+    "allow_list": {"bwrap", "docker"},  # the filesystem is what was allowed, not the host minus masks
     "readonly_host": {"bwrap", "docker"},
     "network": {"bwrap", "unshare", "docker"},
     "pid_isolation": {"bwrap", "docker"},
@@ -48,6 +49,7 @@ GIVES = {
 BY_CGROUP = {"kill_all", "pids", "memory_total"}
 CANNOT = {
     "hidden": "only bwrap (or docker) masks host paths: the host filesystem is visible",
+    "allow_list": "only bwrap (or docker) builds the filesystem from an allow-list: the host filesystem is visible",
     "readonly_host": "only bwrap (or docker) makes the host read-only: the shell writes as the harness's user",
     "network": "no isolation: the sandbox shares the host's network",
     "pid_isolation": "no PID namespace: the sandbox sees and can signal the harness's processes (same user)",

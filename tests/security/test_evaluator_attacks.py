@@ -63,8 +63,8 @@ for path in [*PATHS, *glob.glob("/tmp/mlgym-eval-*/*"), *glob.glob("/tmp/mlgym-r
 '''
 
 
-def _snooper(arena, task: str) -> str:
-    paths = [str(arena.tasks / task / "private"), str(arena.cache)]
+def _snooper(where, task: str) -> str:
+    paths = [str(where.tasks / task / "private"), str(where.cache)]
     fn = ENTRY.get(task, "row_strategy")
     return (f"PATHS = {paths!r}\n{SNOOP}\n{HONEST[task]}\n"
             f"_honest = {fn}\n"
