@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_mlgym.testing.memory import PeakRSS
 from pytest_mlgym.sandbox import ExecResult, Sandbox, SandboxConfig, SandboxError, cgroup, create, isolation
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandboxes need Linux (/proc)")
@@ -534,6 +535,108 @@ def test_read_file_max_bytes(backend):
     with pytest.raises(SandboxError):
         sb.read_file("hundred.bin", max_bytes=0)
 
+
+
+# -- copy-out of artefacts: apparent sizes, bounded memory, holes kept ------------------------------
+MB = 1 << 20
+
+
+def _ways(backend, sb):
+    """The copy-out paths of ``sb``: the host folder's and, for a docker sandbox, also the engine's
+    archive API (what a remote engine uses; a bind-mounted container serves both)."""
+    yield "direct"
+    if backend.name == "docker":
+        sb.remote = True
+        try:
+            yield "archive"
+        finally:
+            sb.remote = False
+
+
+def test_a_sparse_artefact_comes_out_in_bounded_memory_and_keeps_its_holes(backend, tmp_path):
+    sb = backend.make()
+    ok(sb.exec("truncate -s 511M big.bin && printf end >> big.bin && mkdir -p art && truncate -s 200M art/one.bin", 20))
+    for way in _ways(backend, sb):
+        dest = tmp_path / f"out-{way}"
+        with PeakRSS() as mem:
+            sb.copy_out("big.bin", dest)
+        assert mem.grown < 100 * MB, f"{way}: the harness grew by {mem.grown >> 20} MB for a sparse 511 MB artefact"
+        st = dest.stat()
+        assert st.st_size == (511 * MB) + 3 and st.st_blocks * 512 < 8 * MB, (way, st)
+        with open(dest, "rb") as f:
+            f.seek(511 * MB - 2)
+            assert f.read() == b"\0\0end", way
+        sb.copy_out("art", tmp_path / f"art-{way}")
+        st = (tmp_path / f"art-{way}" / "one.bin").stat()
+        assert st.st_size == 200 * MB and st.st_blocks * 512 < 8 * MB, (way, st)
+
+
+def test_an_artefact_over_the_limit_by_apparent_size_is_refused_before_copying(backend, tmp_path, monkeypatch):
+    """Refused with its apparent size in the message, leaving nothing; from a host folder before a
+    byte is copied (the engine's archive is checked header by header, before each file's bytes)."""
+    from pytest_mlgym.sandbox import local
+
+    sb = backend.make()
+    ok(sb.exec("truncate -s 600M big.bin && mkdir -p art/sub && truncate -s 300M art/a.bin art/sub/b.bin", 20))
+    copied, real = [], local.stream
+    monkeypatch.setattr(local, "stream", lambda *a: copied.append(a) or real(*a))
+    for way in _ways(backend, sb):
+        for src, what in (("big.bin", "a sparse file"), ("art", "a folder whose files sum")):
+            dest = tmp_path / f"out-{way}-{src}"
+            with pytest.raises(SandboxError) as e:
+                sb.copy_out(src, dest)
+            msg = str(e.value)
+            assert f"{600 * MB} bytes (apparent size)" in msg and f"limit of {512 * MB} bytes" in msg, (way, what, msg)
+            assert "\n" not in msg and not os.path.lexists(dest), (way, what)
+            assert not copied, f"{way}: {what}: bytes were copied before the apparent size was checked"
+
+
+def test_an_artefact_that_grows_while_it_is_copied_is_refused(backend, tmp_path, monkeypatch):
+    """It is measured (1 MB, under the 2 MB limit), opened, and then grows past the limit before
+    its bytes are read: the copy must stop at the limit and leave nothing, not copy what it finds."""
+    from pytest_mlgym.sandbox import docker_remote, local
+
+    sb = backend.make()
+    real = local.stream
+
+    def growing(read, out, budget):
+        ok(sb.exec("head -c 3000000 /dev/urandom >> grow.bin", 20))
+        return real(read, out, budget)
+
+    monkeypatch.setattr(local, "stream", growing)
+    monkeypatch.setattr(docker_remote, "stream", growing)
+    for way in _ways(backend, sb):
+        ok(sb.exec("head -c 1000000 /dev/urandom > grow.bin", 10))
+        dest = tmp_path / f"out-{way}"
+        if way == "archive":  # the engine's tar header fixed the size: at most that comes out
+            try:
+                sb.copy_out("grow.bin", dest, max_bytes=2 * MB)
+            except SandboxError:
+                pass
+            assert not dest.exists() or dest.stat().st_size <= 2 * MB
+            continue
+        with pytest.raises(SandboxError, match=r"grew past the limit of 2097152 bytes while it was copied"):
+            sb.copy_out("grow.bin", dest, max_bytes=2 * MB)
+        assert not os.path.lexists(dest), way
+
+
+def test_a_folder_artefact_with_a_link_or_fifo_is_refused_without_blocking_or_leftovers(backend, tmp_path):
+    (tmp_path / "outside.txt").write_text("HOST-SECRET")
+    sb = backend.make()
+    ok(sb.exec(f"mkdir -p a b && echo fine > a/ok.txt && cp a/ok.txt b/ok.txt && ln -s {tmp_path}/outside.txt a/leak "
+               f"&& mkfifo b/pipe", 10))
+    for way in _ways(backend, sb):
+        for src in ("a", "b"):
+            dest = tmp_path / f"out-{way}-{src}"
+            box: list = []
+            t = threading.Thread(target=lambda s=src, d=dest, b=box: b.append(_raises(sb.copy_out, s, d)), daemon=True)
+            t.start()
+            t.join(60)
+            if t.is_alive():
+                os.close(os.open(backend.root / "ws" / "b" / "pipe", os.O_WRONLY | os.O_NONBLOCK))
+                pytest.fail(f"{way}: copy_out({src!r}) blocked")
+            assert isinstance(box[0], SandboxError), (way, src, box)
+            assert not os.path.lexists(dest), (way, src, sorted(map(str, dest.rglob("*"))))
 
 # -- closing ---------------------------------------------------------------------------------------
 def _tree(pid: int) -> list[int]:

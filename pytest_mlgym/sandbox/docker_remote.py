@@ -1,21 +1,26 @@
 """Workspaces on a remote Docker Engine (tcp://, ssh://): it cannot see this machine's files, so
 the workspace lives in a volume of the container, copied in and out through the engine's archive
 API. Paths are resolved inside the container (as its user) and checked to stay in the workspace;
-only regular files come out, never links, within a size limit.
+only regular files come out, never links, within a limit on their apparent sizes (the tar headers'),
+streamed from the engine and written in chunks, holes kept: the harness never holds an artefact.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
 import tarfile
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 
 from . import SandboxError
+from .local import CHUNK, discard, stream, too_big
 
 UID = 65534
 MAX_COPY_OUT = 512 << 20
+HEADERS = 16 << 20  # what an archive may hold besides its files' bytes: tar headers (some 16k files)
 
 
 def _tar(entries: list[tuple[str, Path | bytes | None, int, int]]) -> bytes:
@@ -73,31 +78,61 @@ def resolve(sb, path: str) -> str:
     return real
 
 
-def _fetch(sb, real: str, max_bytes: int) -> tarfile.TarFile:
+class _Capped(io.RawIOBase):
+    """The engine's archive stream as a file, read chunk by chunk and refused past ``limit`` bytes."""
+
+    def __init__(self, chunks, limit: int, what: str):
+        self._chunks, self._limit, self._what = iter(chunks), limit, what
+        self._left, self.count = memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._left:
+            try:
+                chunk = next(self._chunks, b"")
+            except Exception as e:  # noqa: BLE001 - the engine went away mid-stream
+                raise SandboxError(f"{self._what}: the engine's archive broke off ({type(e).__name__})") from None
+            if not chunk:
+                return 0
+            self.count += len(chunk)
+            if self.count > self._limit:
+                raise SandboxError(f"{self._what}: the archive passed {self._limit} bytes (the files' limit and "
+                                   f"{HEADERS >> 20} MB of tar headers)")
+            self._left = memoryview(chunk)
+        n = min(len(b), len(self._left))
+        b[:n], self._left = self._left[:n], self._left[n:]
+        return n
+
+
+@contextlib.contextmanager
+def _archive(sb, real: str, max_bytes: int) -> Iterator[tuple[tarfile.TarFile, _Capped]]:
+    """The tar of ``real`` as the engine streams it (never held whole), read member by member."""
     try:
-        stream, _ = sb.container.get_archive(real)
+        chunks, _ = sb.container.get_archive(real, chunk_size=CHUNK)
     except Exception:  # noqa: BLE001 - not found, or gone
         raise SandboxError(f"{real}: No such file or directory") from None
-    buf, size = io.BytesIO(), 0
-    for chunk in stream:
-        size += len(chunk)
-        if size > max_bytes + (1 << 20):  # tar headers aside, it is too big: stop reading
-            raise SandboxError(f"{real}: over the limit of {max_bytes} bytes")
-        buf.write(chunk)
-    buf.seek(0)
-    return tarfile.open(fileobj=buf, mode="r")
+    reader = _Capped(chunks, max_bytes + HEADERS, real)
+    try:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
+            yield tar, reader
+    except tarfile.TarError as e:
+        raise SandboxError(f"{real}: a broken archive from the engine ({' '.join(str(e).split())})") from None
+    finally:
+        getattr(chunks, "close", lambda: None)()  # an abandoned stream drops its connection
 
 
 def read_file(sb, path: str, max_bytes: int | None = None) -> bytes:
     real = resolve(sb, path)
     limit = MAX_COPY_OUT if max_bytes is None else max_bytes
-    with _fetch(sb, real, limit) as tar:
+    with _archive(sb, real, limit) as (tar, _):
         first = tar.next()
         if first is None or not first.isfile():
             raise SandboxError(f"{path}: not a regular file inside the workspace")
         if first.size > limit:
             raise SandboxError(f"{path}: {first.size} bytes, over the limit of {limit}")
-        return tar.extractfile(first).read()
+        return tar.extractfile(first).read(limit + 1)
 
 
 def write_file(sb, path: str, data: bytes) -> None:
@@ -120,28 +155,44 @@ def copy_in(sb, src: Path, dest: str) -> None:
 
 
 def copy_out(sb, src: str, dest: Path, max_bytes: int = MAX_COPY_OUT) -> None:
-    """A regular file, or a folder of regular files (no links), out of the container."""
-    real = resolve(sb, src)
-    with _fetch(sb, real, max_bytes) as tar:
-        members = tar.getmembers()
-        if not members:
-            raise SandboxError(f"{src}: No such file or directory")
-        top, total = members[0], 0
-        if top.isfile():
-            dest.write_bytes(tar.extractfile(top).read())
-            return
-        if not top.isdir():
-            raise SandboxError(f"{src}: not a regular file inside the workspace")
-        dest.mkdir(parents=True, exist_ok=True)
-        for m in members[1:]:
-            rel = Path(m.name).relative_to(top.name)
-            if m.isdir():
-                (dest / rel).mkdir(parents=True, exist_ok=True)
-                continue
-            if not m.isfile():
-                raise SandboxError(f"{src}/{rel}: not a regular file inside the workspace")
+    """A regular file, or a folder of regular files (no links), out of the container: refused on
+    the apparent sizes in the tar headers before their bytes are read; refused, nothing is left."""
+    real, existed, written = resolve(sb, src), os.path.lexists(dest), []
+    try:
+        with _archive(sb, real, max_bytes) as (tar, reader):
+            _extract(tar, reader, src, dest, max_bytes, written)
+    except BaseException:
+        discard(dest, written, existed)
+        raise
+
+
+def _extract(tar: tarfile.TarFile, reader: _Capped, src: str, dest: Path, max_bytes: int, written: list[Path]) -> None:
+    top, total = tar.next(), 0
+    if top is None:
+        raise SandboxError(f"{src}: No such file or directory")
+    if not (top.isfile() or top.isdir()):
+        raise SandboxError(f"{src}: not a regular file inside the workspace")
+    m = top
+    while m is not None:
+        try:
+            rel = PurePosixPath(m.name).relative_to(top.name)
+        except ValueError:
+            rel = None
+        if rel is None or ".." in rel.parts or (m is not top and top.isfile()):
+            raise SandboxError(f"{src}: an unexpected entry {m.name!r} in the engine's archive")
+        target = dest / rel
+        if m.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif not m.isfile():
+            raise SandboxError(f"{src}/{rel}: not a regular file inside the workspace")
+        else:
             total += m.size
             if total > max_bytes:
-                raise SandboxError(f"{src}: over the limit of {max_bytes} bytes")
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            (dest / rel).write_bytes(tar.extractfile(m).read())
+                raise SandboxError(too_big(src, total, max_bytes))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written.append(target)
+            with open(target, "wb") as out:
+                stream(tar.extractfile(m).read, out.fileno(), m.size)  # no more than the header says
+        if reader.count - total > HEADERS + 2 * CHUNK:  # headers of many (empty) files; what is read ahead
+            raise SandboxError(f"{src}: too many files (over {HEADERS >> 20} MB of tar headers)")
+        m = tar.next()

@@ -246,23 +246,26 @@ class LocalSandbox:
             raise SandboxError(f"{path}: outside the workspace {self.workdir}")
         return p
 
-    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+    def _open_regular(self, path: str) -> tuple[int, os.stat_result]:
+        """A descriptor of ``path`` for reading: a regular file inside the workspace, opened without
+        following a link (O_NOFOLLOW) or blocking (a FIFO planted by the agent), and its stat."""
         p = self._inside(path)
         try:
-            # O_NONBLOCK: a FIFO planted by the agent must not block the harness
             fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as e:
             raise SandboxError(f"{path}: {e.strerror}") from None
         # the path may have been swapped for a link since it was resolved: check what we opened
-        # (before fdopen, which fails on a folder)
-        real = Path(os.readlink(f"/proc/self/fd/{fd}"))
-        if not real.is_relative_to(self.root) or not stat.S_ISREG(os.fstat(fd).st_mode):
+        real, st = Path(os.readlink(f"/proc/self/fd/{fd}")), os.fstat(fd)
+        if not real.is_relative_to(self.root) or not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise SandboxError(f"{path}: not a regular file inside the workspace")
+        return fd, st
+
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        fd, st = self._open_regular(path)
         with os.fdopen(fd, "rb") as f:
-            size = os.fstat(fd).st_size
-            if max_bytes is not None and size > max_bytes:
-                raise SandboxError(f"{path}: {size} bytes, over the limit of {max_bytes}")
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise SandboxError(f"{path}: {st.st_size} bytes, over the limit of {max_bytes}")
             data = f.read() if max_bytes is None else f.read(max_bytes + 1)
             if max_bytes is not None and len(data) > max_bytes:  # it grew while we read it
                 raise SandboxError(f"{path}: over the limit of {max_bytes} bytes")
@@ -294,20 +297,37 @@ class LocalSandbox:
             shutil.copy2(src, target)
 
     def copy_out(self, src: str, dest: Path, max_bytes: int = MAX_COPY_OUT) -> None:
-        """Copy a regular file, or a folder of regular files (no links), out of the workspace."""
-        p = self._inside(src)
-        if not p.is_dir() or p.is_symlink():
-            Path(dest).write_bytes(self.read_file(src, max_bytes))
-            return
-        total = 0
-        for root, _, files in os.walk(p):
-            for name in files:
-                data = self.read_file(os.path.join(root, name), max_bytes - total)
-                total += len(data)
-                target = Path(dest) / Path(root).relative_to(p) / name
+        """Copy a regular file, or a folder of regular files (no links), out of the workspace. The
+        apparent size (holes count) is checked before anything is copied and again while copying;
+        the copy streams in chunks and keeps holes. Refused, it leaves nothing behind."""
+        p, dest = self._inside(src), Path(dest)
+        if p.is_dir():
+            files = [(os.path.join(d, n), dest / Path(d).relative_to(p) / n) for d, _, names in os.walk(p) for n in names]
+        else:
+            files = [(str(p), dest)]
+        size = sum(_apparent(f) for f, _ in files)
+        if size > max_bytes:
+            raise SandboxError(too_big(src, size, max_bytes))
+        existed, copied = os.path.lexists(dest), 0
+        try:
+            for path, target in files:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-        Path(dest).mkdir(parents=True, exist_ok=True)
+                fd, st = self._open_regular(path)
+                try:
+                    if st.st_size > max_bytes - copied:  # it grew since it was measured
+                        raise SandboxError(too_big(src, copied + st.st_size, max_bytes))
+                    with open(target, "wb") as out:
+                        n = stream(lambda k, fd=fd: os.read(fd, k), out.fileno(), max_bytes - copied)
+                finally:
+                    os.close(fd)
+                if n < 0:
+                    raise SandboxError(f"{src}: grew past the limit of {max_bytes} bytes while it was copied")
+                copied += n
+            if p.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            discard(dest, [t for _, t in files], existed)
+            raise
 
     def close(self) -> None:
         self._closed = True
@@ -315,6 +335,49 @@ class LocalSandbox:
         if self._group is not None:
             self._group.remove()
             self._group = None
+
+
+# -- copy-out: bounded memory, holes kept (also used by docker_remote) -----------------------------
+CHUNK = 1 << 20  # copy-out streams in chunks of this size: the harness never holds a whole artefact
+_ZERO = bytes(CHUNK)
+
+
+def too_big(src: str, size: int, limit: int) -> str:
+    return f"{src}: {size} bytes (apparent size), over the limit of {limit} bytes ({limit >> 20} MB)"
+
+
+def _apparent(path: str) -> int:
+    """The apparent size (holes count) of the regular file ``path``; 0 for anything else (refused when opened)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
+
+
+def stream(read, out: int, budget: int) -> int:
+    """Copy ``read(n)`` chunks to the descriptor ``out`` until EOF, seeking over all-zero chunks (a
+    hole stays a hole) and setting the length at the end; the bytes copied, or -1 as soon as more
+    than ``budget`` came (nothing past the budget is written)."""
+    total = 0
+    while chunk := read(min(CHUNK, budget - total + 1)):
+        total += len(chunk)
+        if total > budget:
+            return -1
+        if chunk == (_ZERO if len(chunk) == CHUNK else _ZERO[:len(chunk)]):
+            os.lseek(out, len(chunk), os.SEEK_CUR)
+            continue
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(out, view):]
+    os.ftruncate(out, total)
+    return total
+
+
+def discard(dest: Path, written: list[Path], existed: bool) -> None:
+    """Remove what a refused copy made: ``dest`` if it is new, else the files written into it."""
+    for t in written if existed else [dest]:
+        shutil.rmtree(t, ignore_errors=True) if t.is_dir() and not t.is_symlink() else t.unlink(missing_ok=True)
 
 
 def _kill_tree(pid: int) -> None:

@@ -5,6 +5,9 @@ none lost, none doubled, no torn line, nothing left running, and the session sti
 Every test runs the real command line (``pytest -n 2``) in a pytester project with the tiny task.
 The blocking episodes run ``sleep 1000.<random digits>``, so their processes can be found in /proc
 by that token, and nothing else has it.
+
+Wall-clock bounds here only catch hangs: on a loaded CI machine (load 5-8 on 2 cores) these runs
+take 5-10x as long as on an idle one. How fast Ctrl-C stops a run is measured by bench/ctrl_c.py.
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ import yaml
 
 from pytest_mlgym.sandbox import SandboxError, cgroup
 from redteam import gone, procs_with  # the host's processes with a token in their command line
+
+HANG_S = 300.0  # what takes seconds on an idle machine (a session starting its runs, finishing the others)
+GONE_S = 60.0  # for the processes of a killed run to be gone
 
 SOLVE = [  # a scripted model that solves the tiny task (target 7: score 10) in five calls
     {"tool": "open", "args": {"path": "answer.txt"}, "text": "Let me read the current answer."},
@@ -93,7 +99,7 @@ def start(project: Path, *args: str, env: dict | None = None) -> tuple[subproces
     return proc, out
 
 
-def wait_for(condition, what: str, out: Path, within: float = 25.0) -> None:
+def wait_for(condition, what: str, out: Path, within: float = HANG_S) -> None:
     end = time.monotonic() + within
     while not condition():
         assert time.monotonic() < end, f"timed out waiting for {what}; the run's output:\n" + out.read_text()[-3000:]
@@ -197,9 +203,9 @@ def test_a_worker_killed_mid_episode_loses_only_its_run_and_leaves_nothing_runni
         wait_for(lambda: pid_file.exists() and procs_with(tok) and finished(bench.path) >= before,
                  "the slow episode's step", out)
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        proc.wait(timeout=60)
+        proc.wait(timeout=HANG_S)
         text = out.read_text(errors="replace")
-        left = gone(tok, within=5.0)
+        left = gone(tok, within=GONE_S)
     finally:
         stop(proc)
         kill_leftovers(tok)
@@ -226,7 +232,9 @@ def test_ctrl_c_writes_a_partial_report_and_resume_runs_only_the_rest(bench, san
     """SIGINT to the run's process group while two episodes are mid-step: pytest exits at once with
     code 2; the finished runs are in results.jsonl, summary.json and the terminal table; the
     interrupted ones are not recorded (the terminal says so), nothing is left running, and
-    ``--mlgym-resume`` runs only those, so every run ends with exactly one record."""
+    ``--mlgym-resume`` runs only those, so every run ends with exactly one record. The blocked
+    steps' timeout is longer than any bound here, so a Ctrl-C that only took effect once the step
+    timed out is caught as a hang; how fast it stops is bench/ctrl_c.py's figure, not a check."""
     if sandbox == "docker":
         from pytest_mlgym.sandbox import docker
         try:
@@ -236,6 +244,10 @@ def test_ctrl_c_writes_a_partial_report_and_resume_runs_only_the_rest(bench, san
         if any(docker.is_remote(url) for url in docker.hosts()):
             pytest.skip("the Docker Engine is remote: its containers' processes cannot be seen from here")
     tok = token()
+    task_yaml = bench.path / "tasks" / "tiny" / "task.yaml"
+    spec = yaml.safe_load(task_yaml.read_text())
+    spec["limits"].update(step_s=2 * HANG_S, episode_s=4 * HANG_S)  # the blocked step outlasts every bound
+    task_yaml.write_text(yaml.safe_dump(spec))
     for name in ("ok1", "slow1", "ok2", "slow2"):  # two per worker: each finishes one run, then blocks
         if name.startswith("ok"):
             replay_agent(bench.path, name, "echo 7 > answer.txt")
@@ -249,17 +261,17 @@ def test_ctrl_c_writes_a_partial_report_and_resume_runs_only_the_rest(bench, san
         wait_for(lambda: finished(bench.path) == 2 and procs_with(tok), "two finished runs and a blocked one", out)
         time.sleep(0.3)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        t0 = time.monotonic()
-        proc.wait(timeout=30)
-        took = time.monotonic() - t0
+        try:
+            proc.wait(timeout=HANG_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"Ctrl-C did not stop the run within {HANG_S:g} s; its output:\n{out.read_text()[-3000:]}")
         text = out.read_text(errors="replace")
-        left = gone(tok, within=5.0)
+        left = gone(tok, within=GONE_S)
     finally:
         stop(proc)
         kill_leftovers(tok)
 
     assert proc.returncode == pytest.ExitCode.INTERRUPTED and "KeyboardInterrupt" in text, text[-3000:]
-    assert took < 10, f"Ctrl-C took {took:.1f} s to stop the run"
     assert not left, f"processes left running after Ctrl-C: {left}"
     runs = records(bench.path)
     assert sorted(r["agent"] for r in runs) == ["ok1", "ok2"]  # the interrupted runs are not recorded
