@@ -199,7 +199,8 @@ def _child(path: str, seed: int) -> None:
         proto.flush()
 
     def fail(what: str, e: BaseException) -> None:
-        reply(error=f"{what}: {type(e).__name__}: {_short(e)}")
+        detail = _short(e)  # a bare ``raise MemoryError`` has none
+        reply(error=f"{what}: {type(e).__name__}" + (f": {detail}" if detail else ""))
 
     import importlib.util
     import random
