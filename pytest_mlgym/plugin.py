@@ -17,7 +17,7 @@ from .session import OPTIONS, REPEATABLE, MLGymSession
 SESSION = pytest.StashKey[MLGymSession]()
 PROGRESS = pytest.StashKey["Progress"]()
 LIVE = pytest.StashKey[object]()  # controller: a live.Printer; xdist worker: a live.FileWriter
-METAVARS = {"fail_under_aup": "X", "compare": "OLD.jsonl", "max_regression": "D"}
+METAVARS = {"fail_under_aup": "X", "compare": "OLD.jsonl", "max_regression": "D", "min_isolation": "LEVEL"}
 SLOW_SECONDS = 10
 
 
@@ -75,11 +75,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if s.is_controller:
         os.environ["MLGYM_SESSION_OWNER"] = str(os.getpid())
         s.check_backend()
+        s.check_isolation()
         s.check_agents()
         s.load_stored()
         s.server_urls = s.start_servers()
     else:
         s.use_servers(config.workerinput.get("mlgym_servers", {}))
+        s.isolation = config.workerinput.get("mlgym_isolation")  # the controller decided
     config.stash[SESSION] = s
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
     if s.is_controller:
@@ -144,14 +146,23 @@ def pytest_configure_node(node) -> None:
     """xdist controller: every worker records under the controller's session id."""
     node.workerinput["mlgym_session"] = state(node.config).id
     node.workerinput["mlgym_servers"] = state(node.config).server_urls
+    node.workerinput["mlgym_isolation"] = state(node.config).isolation
     if (printer := node.config.stash.get(LIVE, None)) is not None:  # workers append step lines to files
         folder = state(node.config).report_dir / "live" / state(node.config).id
         printer.watch(folder)
         node.workerinput["mlgym_live"] = str(folder)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     return state(config).header()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``-q`` or ``--no-header`` pytest shows no header: the isolation warning is written anyway."""
+    s, tr = state(session.config), session.config.pluginmanager.get_plugin("terminalreporter")
+    if s.is_controller and tr is not None and (not tr.showheader or tr.no_header) and (w := s.isolation_warning()):
+        tr.write_line(w, red=True, bold=True)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -308,7 +319,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         s.interrupted = {"finished": len(records), "interrupted": len(progress.running),
                          "not_started": max(0, session.testscollected - progress.started)}
     if records:
-        s.summary = summary.build(records)
+        s.summary = summary.build(records, isolation=s.isolation)
         if s.interrupted:
             s.summary["interrupted"] = s.interrupted
     checked = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.option.collectonly
@@ -364,6 +375,10 @@ def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
     if xml is None:
         return
     xml.add_global_property("mlgym.session", s.id)
+    if s.isolation:
+        xml.add_global_property("mlgym.isolation", s.isolation["mode"])
+        if warning := s.isolation_warning():
+            xml.add_global_property("mlgym.isolation.warning", warning)
     if s.summary:
         xml.add_global_property("aup.k", s.summary["k"])
         xml.add_global_property("aup.tau_max", s.summary["tau_max"])
@@ -388,3 +403,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_line("mlgym gates: not checked, the run was interrupted")
     if s.is_controller and s.interrupted:
         terminal.interrupted(s.interrupted, terminalreporter)
+    if s.is_controller and (warning := s.isolation_warning()):  # last: not scrolled away by the tables
+        terminal.isolation(warning, terminalreporter)

@@ -7,6 +7,7 @@ task runs.
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,9 @@ OPTIONS = {
     "max_regression": ("--mlgym-max-regression", "mlgym_max_regression", "",
                        "with --mlgym-compare: exit non-zero when an agent's AUP (best submission) drops by more "
                        "than D"),
+    "min_isolation": ("--mlgym-min-isolation", "mlgym_min_isolation", "",
+                      "stop at start when the sandbox's isolation is below LEVEL: none < unshare < bwrap "
+                      "(--sandbox docker counts as bwrap)"),
 }
 REPEATABLE = {"agent", "tasks_dir", "agents_dir", "docker_host"}
 LIVE = ("on", "off", "auto")  # --mlgym-live / --mlgym-no-live, ini mlgym_live; auto: on with -v
@@ -87,6 +91,19 @@ def _number(config: pytest.Config, name: str) -> float | None:
     if not math.isfinite(x) or x < 0:
         raise pytest.UsageError(f"{OPTIONS[name][0]}: expected a number >= 0, got '{raw}'")
     return x
+
+
+def _level(config: pytest.Config) -> str | None:
+    """``--mlgym-min-isolation`` (or ini ``mlgym_min_isolation``): a level of ``trust.LEVELS``, or None."""
+    from .report.trust import LEVELS
+
+    values = _setting(config, "min_isolation")
+    if not values:
+        return None
+    if (level := values[-1].lower()) not in LEVELS:
+        raise pytest.UsageError(f"{OPTIONS['min_isolation'][0]}: unknown level '{values[-1]}'; choose from "
+                                f"{', '.join(LEVELS)} (weakest first)")
+    return level
 
 
 def _live(config: pytest.Config) -> bool:
@@ -136,6 +153,8 @@ class MLGymSession:
     live: bool = False  # one line per episode step in the terminal
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
+    min_isolation: str | None = None  # --mlgym-min-isolation: none, unshare or bwrap
+    isolation: dict | None = None  # trust.info of this session's sandbox (controller: check_isolation; workers: its copy)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
@@ -178,7 +197,7 @@ class MLGymSession:
         if max_regression is not None and compare is None:
             raise pytest.UsageError("--mlgym-max-regression: needs --mlgym-compare OLD.jsonl, the stored run to compare with")
         return cls(gpus=gpus, done=done, fail_under_aup=fail_under, compare=compare, max_regression=max_regression,
-            live=_live(config),
+            live=_live(config), min_isolation=_level(config),
             config=config, id=sid,
             agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
             backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
@@ -224,6 +243,38 @@ class MLGymSession:
             except sandbox.SandboxError as e:
                 raise pytest.UsageError(f"--sandbox {self.backend}: {e}") from None
 
+    def check_isolation(self) -> None:
+        """Controller, at start: what this session's sandbox guarantees (``self.isolation``; workers get
+        a copy), a one-line usage error when it is below ``--mlgym-min-isolation``, and a pytest
+        warning when it is weaker than its backend's best."""
+        from .report import trust
+
+        forced, machine = os.environ.get("MLGYM_ISOLATION") or None, None
+        if self.backend == "local":
+            try:
+                mode = isolation.available()
+            except ValueError as e:  # a bad MLGYM_ISOLATION
+                raise pytest.UsageError(str(e)) from None
+            best = getattr(isolation, "best", None)  # the machine's best, whatever MLGYM_ISOLATION says
+            machine = best() if best else None
+        else:
+            mode, forced = self.backend, None
+        self.isolation = trust.info(self.backend, mode, required=self.min_isolation, forced=forced,
+                                    machine_best=machine)
+        if self.min_isolation and (why := trust.refusal(self.isolation, self.min_isolation)):
+            raise pytest.UsageError(why)
+        if warning := trust.warning(self.isolation):  # also in pytest's warnings summary; -W error makes it fatal
+            try:
+                self.config.issue_config_time_warning(trust.IsolationWarning(warning.removeprefix("WARNING: ")), 2)
+            except trust.IsolationWarning as e:
+                raise pytest.UsageError(f"{e} (-W turned this warning into an error)") from None
+
+    def isolation_warning(self) -> str | None:
+        """The loud line when this session's isolation is weaker than its backend's best."""
+        from .report import trust
+
+        return trust.warning(self.isolation) if self.isolation else None
+
     def check_agents(self) -> None:
         """Fail at start, in one line, when an agent cannot run here (e.g. its API key is not set)."""
         for spec in self.agents:
@@ -262,21 +313,28 @@ class MLGymSession:
     def docker_hosts(self) -> list[str]:
         return _setting(self.config, "docker_host")
 
-    def header(self) -> str:
-        mode = isolation.available() if self.backend == "local" else self.backend
-        return (f"mlgym: {len(self.tasks)} tasks ({self.size}), agents: {', '.join(a.name for a in self.agents)}, "
+    def header(self) -> list[str]:
+        """The lines under pytest's own header: the run's settings, and the isolation warning."""
+        i = self.isolation or {}
+        line = (f"mlgym: {len(self.tasks)} tasks ({self.size}), agents: {', '.join(a.name for a in self.agents)}, "
                 f"seeds: {self.seeds}, max steps: {self.max_steps}, sandbox: {self.backend}"
-                + (f" [{isolation.describe(mode)}]" if self.backend == "local" else "")
+                + (f", isolation: {i['mode']} [{i['description']}]" if i else "")
+                + (f" (required: {self.min_isolation} or better)" if self.min_isolation else "")
                 + (f" on {', '.join(self.docker_hosts)}" if self.backend == "docker" and self.docker_hosts else "")
                 + f", reports: {self.report_dir}"
                 + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else "")
                 + (f"; resuming session {self.id}: {len(self.done)} runs already finished"
                    if self.config.getoption("mlgym_resume") else ""))
+        warning = self.isolation_warning()
+        return [line, warning] if warning else [line]
 
     def record(self, node: pytest.Item, rec: RunRecord, trajectory: list[dict] | None = None,
                store: bool = True) -> None:
         """Store one finished run (and its trajectory) and attach its key numbers to the test (JUnit
         properties); ``store=False`` for a run already in the store (``--mlgym-resume``)."""
+        from .report.text import clean
+
+        rec.verdict = clean(rec.verdict)  # the test's failure message: it may quote the agent (its crash, its artefact)
         if trajectory is not None:
             rec.trajectory = str(save_trajectory(self.report_dir, rec, trajectory).relative_to(self.report_dir))
         if store:
@@ -295,7 +353,6 @@ def save_trajectory(report_dir: Path, rec: RunRecord, trajectory: list[dict]) ->
     """``<report dir>/trajectories/<task>/<agent>/<seed>.jsonl``: one line per step (action, thought,
     observation cut to its head and tail, reward, time), written whole and replaced atomically."""
     import json
-    import os
     import re
 
     path = report_dir / "trajectories" / rec.task / re.sub(r"[^\w.-]+", "_", rec.agent) / f"{rec.seed}.jsonl"

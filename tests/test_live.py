@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from pytest_mlgym.report import live
+from pytest_mlgym.report import live, terminal, text
 
 ACTIONS = ["echo 9 > answer.txt", "sleep 0.3", "validate", "echo 7 > answer.txt", "submit"]
 BEST = ["-", "-", "8", "8", "10"]  # the tiny task's target is 7: score 10 - |x - 7|
@@ -106,3 +106,64 @@ def test_the_controller_thread_tails_the_workers_files_and_removes_them(tmp_path
     assert written[-1] == "[gw0] three" and not (tmp_path / "live").exists()
     for w in writers:
         w.close()
+
+
+# -- agent text never reaches the terminal as control characters ----------------------------------
+EVIL = ["echo 7 > answer.txt # \x1b[2J\x1b[H", "\x1b]0;pwned\x07echo title", "printf 'a\rb' \x9b31m", "echo \u202eevil\u2066x\u2069",
+        "\x1bP+q\x1b\\ dcs", "submit"]
+EVIL_SHOWN = ["echo 7 > answer.txt # \\x1b[2J\\x1b[H", "\\x1b]0;pwned\\x07echo title", "printf 'a...",
+              "echo \\u202eevil\\u2066x\\u2069", "\\x1bP+q\\x1b\\ dcs", "submit"]
+UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")  # all but \n
+
+
+def test_control_characters_in_actions_are_escaped_and_unicode_is_kept():
+    assert live.short("\x1b[2Jls\x07") == "\\x1b[2Jls\\x07"
+    assert live.short("a\rb") == "a..."  # a carriage return ends the first line
+    assert live.short("x\x9b2J\x90") == "x\\x9b2J\\x90"  # C1 controls
+    assert live.short("a\x85b") == live.short("a\u2028b") == "a..."  # NEL and LINE SEPARATOR end a line too
+    assert live.short("\u202aa\u202bb\u202cc\u202dd\u202ee") == "\\u202aa\\u202bb\\u202cc\\u202dd\\u202ee"  # bidi
+    assert live.short("\u2066f\u2067g\u2068h\u2069") == "\\u2066f\\u2067g\\u2068h\\u2069"
+    assert live.short("\U000e0041tag \ufeffbom") == "\\U000e0041tag \\ufeffbom"
+    assert live.short("héllo 日本語 👩‍🔬 ✓") == "héllo 日本語 👩‍🔬 ✓"  # ordinary text (the emoji's ZWJ too)
+    assert live.short("\x1b" * 100) == "\\x1b" * 14 + "\\..."  # cut to the width after escaping
+    assert live.line("t\x1b[2J", "a", 0, 1, 5, None, "ls") == "t\\x1b[2J a s0 step 1/5 best - | ls"
+    assert text.clean(text.clean("\x1b\u202e\r")) == text.clean("\x1b\u202e\r") == "\\x1b\\u202e\\x0d"
+
+
+def test_the_end_of_run_table_and_gate_lines_escape_agent_text():
+    rows = terminal.lines({"tasks": {"t\x1b[2J": {"baseline": 1.0, "metric": "m\u202e", "direction": "max", "agents": {
+        "a\x07": {"best_attempt": None, "best_submission": None, "passed": 0, "runs": 1,
+                  "statuses": ["error\x1b]0;x\x07"]}}}},
+        "aup": {"best_attempt": {"a\x07": 0.1}, "best_submission": {"a\x07": 0.1}}, "k": 1, "tau_max": 0.4})
+    assert not any(UNSAFE.search(r) for r in rows)
+    assert "error\\x1b]0;x\\x07" in rows[2] and rows[2].startswith("t\\x1b[2J  a\\x07")
+    written = []
+    tr = types.SimpleNamespace(write_sep=lambda *a, **k: None, write_line=lambda line, **k: written.append(line))
+    terminal.gates([types.SimpleNamespace(passed=False, line="FAILED x: agent \x1b[2J")], tr)
+    assert written == ["FAILED x: agent \\x1b[2J"]
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["in-process", "xdist"])
+def test_an_agent_full_of_escape_sequences_prints_none_of_them(bench, xdist):
+    (bench.path / "agents").mkdir()
+    (bench.path / "agents" / "evil.yaml").write_text("policy: replay\ntrajectory: evil.jsonl\n")
+    (bench.path / "agents" / "evil.jsonl").write_text("\n".join(json.dumps({"action": a}) for a in EVIL))
+    bench.makeconftest("""
+        class Crashing:
+            def reset(self, task): pass
+            def act(self, observation):
+                if "nope" not in str(observation):  # first spoil the artefact: the reason is then in the verdict
+                    return "echo nope > answer.txt; echo nope"
+                raise RuntimeError("\\x1b[2J\\x1b]0;pwned\\x07\\u202egone\\x9b")
+
+        def pytest_mlgym_policies(config):
+            return {"crashing": "conftest:Crashing"}
+    """)
+    result = bench.runpytest("--agent=evil", "--agent=crashing", "-v", "-rA", "-p", "no:cacheprovider", *xdist)
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str() + result.stderr.str()
+    assert not UNSAFE.search(out), [line for line in out.splitlines() if UNSAFE.search(line)]
+    shown = [line.split(" | ", 1)[1] for line in result.stdout.lines if " evil s0 step " in line]
+    assert shown == EVIL_SHOWN
+    assert "RuntimeError: \\x1b[2J\\x1b]0;pwned\\x07\\u202egone\\x9b" in out  # the crash, in the failure message
+    result.stdout.fnmatch_lines(["tiny*crashing*error*", "tiny*evil*submitted*"])  # the table

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..results import ResultsStore, RunRecord
 from . import summary as summary_mod
+from . import trust
 from .summary import KINDS, RECORDED
 
 FIELD_CHARS = 8000  # an action, thought or observation longer than this is cut to its head and tail
@@ -66,6 +67,7 @@ def render(records: list[RunRecord], summary: dict, report_dir: Path, note: str 
     meta = (f"{len(summary['tasks'])} tasks, {len(agents)} agents ({', '.join(agents)}), {len(latest)} runs, "
             f"up to {summary['k']} seed(s) each; session {', '.join(summary['sessions'])}; written {summary['created']}")
     body = [f"<h1>pytest-mlgym report</h1><p class=meta id=about>{_e(meta)}</p>",
+            _isolation(summary.get("isolation") or trust.of_records(latest)),
             f"<p class=note id=sessions>{_e(note)}</p>" if note else "", _interrupted(summary.get("interrupted")),
             "<nav><a href='#aup'>AUP</a> · <a href='#profiles'>profiles</a> · <a href='#tasks'>tasks</a> · "
             "<a href='#runs'>trajectories</a></nav>",
@@ -82,6 +84,20 @@ def _interrupted(counts: dict | None) -> str:
     return (f"<p class=note id=interrupted>Interrupted: {counts.get('finished', 0)} runs finished, "
             f"{counts.get('interrupted', 0)} interrupted and {counts.get('not_started', 0)} not started have no "
             f"record here; the same command with --mlgym-resume runs them.</p>")
+
+
+def _isolation(i: dict) -> str:
+    """The sandbox's isolation, under the title; a weaker mode than its backend's best is a warning."""
+    warning = trust.warning(i)
+    if warning:
+        text = warning
+    elif i.get("mode"):
+        text = f"Isolation: {i['mode']} (sandbox {i.get('backend')}): {i.get('description', '')}"
+    else:
+        text = f"Isolation: not recorded in these runs (sandbox {i.get('backend')})"
+    if i.get("required"):
+        text += f". Required: {i['required']} or better (--mlgym-min-isolation)."
+    return f"<p class='isolation{' weak' if warning else ''}' id=isolation>{_e(text)}</p>"
 
 
 def _latest(records: list[RunRecord]) -> list[RunRecord]:
@@ -185,9 +201,12 @@ def _run(r: RunRecord, report_dir: Path) -> str:
                      f"<span class='badge {_e(s.kind)}'>{_e(s.kind)}: {_score(s)}</span></summary>"
                      f"<pre class=obs>{_e(json.dumps(s.metrics))}</pre></details></li>")
     head = (f"{r.task} / {r.agent} / seed {r.seed}: {r.status}, best attempt {_num(r.best_attempt)}, best submission "
-            f"{_num(r.best_submission)}, {r.steps} steps, {_duration(r.wall_s)}, ${r.cost_usd:.4f}"
+            f"{_num(r.best_submission)}, {r.steps} steps, {_duration(r.wall_s)}, ${r.cost_usd:.4f}, "
+            f"isolation {r.isolation or 'not recorded'}"
             + (f" ({r.reason})" if r.reason else ""))
-    return (f"<details class='run{' passed' if r.passed else ' failed'}' id='run-{_slug(r.task)}-{_slug(r.agent)}-{r.seed}' "
+    weak = " weak" if trust.info(r.sandbox, r.isolation)["weaker"] else ""
+    return (f"<details class='run{' passed' if r.passed else ' failed'}{weak}' "
+            f"id='run-{_slug(r.task)}-{_slug(r.agent)}-{r.seed}' data-isolation='{_e(r.isolation or '')}' "
             f"data-task='{_e(r.task)}' data-agent='{_e(r.agent)}' data-seed='{r.seed}'><summary>{_e(head)}</summary>"
             + (f"<p class=note>{_e(problem)}</p>" if problem else "")
             + f"<ol class=steps>{''.join(items)}</ol></details>")
@@ -245,7 +264,9 @@ def _slug(text: str) -> str:
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#222}
 h1{margin:.2em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}h3{margin:.3em 0}
-.meta,.help{color:#555}.note{background:#fff6d6;padding:4px 8px}nav a{color:#1f5fa8}
+.meta,.help{color:#555}.isolation{padding:4px 8px;background:#eef6ee;border-left:4px solid #2a7}
+.isolation.weak{background:#fde8e8;border:2px solid #c00;color:#900;font-weight:700}
+details.run.weak>summary::after{content:" (weak isolation)";color:#c00}.note{background:#fff6d6;padding:4px 8px}nav a{color:#1f5fa8}
 table{border-collapse:collapse;margin:.5em 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
 thead th{background:#f4f4f4}td.num,td.ci{text-align:right;font-variant-numeric:tabular-nums}td.ci{color:#666}
 td.status{white-space:nowrap}tr.recorded{color:#555;font-style:italic}.row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}

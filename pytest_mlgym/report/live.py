@@ -2,7 +2,9 @@
 
 An episode calls its ``on_step`` callback after each step; the line it makes reads
 ``tiny oracle s0 step 2/50 best 9 | echo 9 > answer.txt`` (task, agent, seed, step/max steps, best
-score so far, the action shortened to its first line).
+score so far, the action shortened to its first line). The action is the agent's text: every
+control and format character in it (escape sequences, carriage returns, bidi overrides) is shown
+escaped (``text.clean``), so it cannot move the cursor, clear the screen or set the title.
 
 * Without xdist the test runs in the pytest process: the line is written at once through the
   terminal reporter, with output capture suspended (as pytest's live logging does).
@@ -31,15 +33,19 @@ from pathlib import Path
 
 import pytest
 
+from .text import clean
+
 ACTION_CHARS = 60
 POLL_S = 0.2
 
 
 def short(action: str, width: int = ACTION_CHARS) -> str:
-    """The action on one line: its first line, whitespace collapsed, cut to ``width`` with '...'."""
+    """The action on one line: its first line, whitespace collapsed, control characters escaped,
+    cut to ``width`` with '...'."""
     lines = str(action).strip().splitlines() or [""]
-    text = " ".join(lines[0].split())
-    more = len(lines) > 1
+    first = " ".join(lines[0].split())
+    more = len(lines) > 1 or len(first) > width
+    text = clean(first[:width])  # (an escape is longer than its character: cut after cleaning too)
     if len(text) > width or more:
         text = text[:width - 3].rstrip() + "..."
     return text
@@ -50,7 +56,7 @@ def fmt_score(x) -> str:
 
 
 def line(task: str, agent: str, seed: int, step: int, max_steps: int, best, action: str) -> str:
-    return f"{task} {agent} s{seed} step {step}/{max_steps} best {fmt_score(best)} | {short(action)}"
+    return clean(f"{task} {agent} s{seed} step {step}/{max_steps} best {fmt_score(best)}") + f" | {short(action)}"
 
 
 class FileWriter:
@@ -102,7 +108,7 @@ class Printer:
         tw = getattr(tr, "_tw", None)
         if not getattr(tr, "currentfspath", None) and getattr(tw, "width_of_current_line", 0):
             tw.line()  # after progress dots: write_line would go on the same line
-        tr.write_line(text)
+        tr.write_line(clean(text))  # also what a worker's file holds
 
     # -- in-process episodes
     def direct(self, text: str) -> None:

@@ -9,19 +9,24 @@ from pathlib import Path
 
 from .. import scoring
 from ..results import RunRecord
+from . import trust
 
 RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
 KINDS = ("best_attempt", "best_submission")
 BOOTSTRAP = {"n": 1000, "confidence": 0.95, "seed": 0}  # the AUP intervals over seeds (aup_ci)
 
 
-def build(records: list[RunRecord]) -> dict:
+def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
     """Group records by task and agent (the latest record wins per seed) and score them with AUP@k.
 
     Besides ``aup`` (``{kind: {method: AUP@k}}``, k the most runs of any task and agent):
     ``aup_ci`` (``{kind: {method: [low, high]}}``, the bootstrap interval over seeds, see
     ``scoring.aup_bootstrap`` and ``bootstrap``) and ``aup_at`` (``{"j": {kind: {method: AUP@j}}}``
-    for j = 1..k, from each task and agent's j lowest seeds), all on the same ``tau_max``."""
+    for j = 1..k, from each task and agent's j lowest seeds), all on the same ``tau_max``.
+
+    ``isolation`` is the session's (``trust.info``: mode, description, the backend's best, whether it
+    is weaker, the required minimum); without it, the weakest isolation the records hold. Each row
+    has its runs' ``isolation`` too, in seed order."""
     latest: dict[tuple, RunRecord] = {}
     for r in sorted(records, key=lambda r: r.finished_at):
         latest[(r.task, r.agent, r.seed)] = r
@@ -39,7 +44,8 @@ def build(records: list[RunRecord]) -> dict:
                        "size": first.size, "agents": {}}
         for agent, rs in runs.items():
             row = {"runs": len(rs), "passed": sum(r.passed for r in rs),
-                   "statuses": [r.status for r in rs], "reasons": [r.reason for r in rs if r.reason],
+                   "statuses": [r.status for r in rs], "isolation": [r.isolation for r in rs],
+                   "reasons": [r.reason for r in rs if r.reason],
                    "cost_usd": round(sum(r.cost_usd for r in rs), 6), "wall_s": round(sum(r.wall_s for r in rs), 3)}
             for kind in KINDS:
                 per_run[kind][task][agent] = [getattr(r, kind) for r in rs]
@@ -59,6 +65,7 @@ def build(records: list[RunRecord]) -> dict:
         directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "sessions": sorted({r.session for r in latest.values()}),
+            "isolation": isolation if isolation is not None else trust.of_records(latest.values()),
             "k": k, "tau_max": tau, "tasks": tasks, "aup": aup, "aup_ci": aup_ci, "aup_at": aup_at,
             "bootstrap": BOOTSTRAP}
 

@@ -1,9 +1,13 @@
-"""The end-of-run table in the terminal: per task and agent, then AUP per agent."""
+"""The end-of-run table in the terminal: per task and agent, then AUP per agent.
+
+Every cell and line goes through ``text.clean``: statuses, reasons and names may hold agent text.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from .summary import RECORDED
+from .text import clean
 
 
 def _fmt(x) -> str:
@@ -27,15 +31,16 @@ def lines(summary: dict) -> list[str]:
 
 
 def _table(rows: list[tuple]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+    rows = [tuple(clean(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     return [fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]]
 
 
 def render(summary: dict, tr, report_dir: Path) -> None:
     tr.write_sep("=", "mlgym results")
     for line in lines(summary):
-        tr.write_line(line)
+        tr.write_line(clean(line))
     tr.write_line(f"{RECORDED} scores the baselines recorded in task.yaml. "
                   f"Records: {report_dir / 'results.jsonl'}; summary: {report_dir / 'summary.json'}")
 
@@ -77,7 +82,7 @@ def comparison_lines(c: dict) -> list[str]:
 def comparison(c: dict, tr) -> None:
     tr.write_sep("=", "mlgym comparison with a stored run")
     for line in comparison_lines(c):
-        tr.write_line(line)
+        tr.write_line(clean(line))
 
 
 def gates(results: list, tr) -> None:
@@ -85,4 +90,10 @@ def gates(results: list, tr) -> None:
     failed = any(not g.passed for g in results)
     tr.write_sep("=", "mlgym gates", red=failed, green=not failed)
     for g in results:
-        tr.write_line(g.line, red=not g.passed, green=g.passed)
+        tr.write_line(clean(g.line), red=not g.passed, green=g.passed)
+
+
+def isolation(warning: str, tr) -> None:
+    """The isolation warning of the header, again at the end, where it is not scrolled away."""
+    tr.write_sep("=", "mlgym: WEAK ISOLATION", red=True, bold=True)
+    tr.write_line(clean(warning), red=True, bold=True)
