@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..sandbox import isolation as _isolation
 
 LEVELS = ("none", "unshare", "bwrap")  # the values of --mlgym-min-isolation, weakest first
-RANK = {"none": 0, "unshare": 1, "bwrap": 2, "docker": 2}
+RANK = _isolation.RANK  # none < unshare < bwrap = docker
 BEST = {"local": "bwrap", "docker": "docker"}  # the strongest mode of each backend
 DOCKER = ("docker: one container per episode, no network, a read-only image with only the workspace and data "
           "mounted, own PID namespace, no capabilities, memory and processes capped")
