@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,37 @@ def test_malformed_heuristics_are_invalid_with_a_reason(tmp_path, small, source,
 def test_heuristics_that_never_return_are_stopped(tmp_path, small, source, env, reason):
     result = evaluate(tmp_path, small / "private", source, **env)
     assert set(result) == {"invalid"} and reason in result["invalid"], result
+
+
+def test_a_detached_process_counts_against_the_cpu_budget_and_dies(tmp_path, small):
+    """Code that double-forks a burner into its own session (no longer a child of anything the
+    evaluator started) and then blocks: the burner's CPU time is the agent's, so the 1 s budget
+    stops the evaluation long before the 120 s wall-clock backstop, and the burner is gone after."""
+    token = f"mlgym-burner-{os.getpid()}-{time.monotonic_ns()}"
+    source = f"""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv("/bin/sh", ["sh", "-c", "while :; do :; done # {token}"])
+            os._exit(0)
+        os.wait()
+        def heuristic(*args):
+            time.sleep(1000)
+        """
+    start = time.monotonic()
+    result = evaluate(tmp_path, small / "private", source, SAT_HEURISTIC_CPU_S="1", SAT_HEURISTIC_WALL_S="120")
+    assert result.get("invalid", "").endswith("the agent's code used more than its 1 s of CPU time"), result
+    assert time.monotonic() - start < 110  # stopped by the CPU budget, not by the backstop
+    left = [p.name for p in Path("/proc").glob("[0-9]*") if token.encode() in _cmdline(p)]
+    assert not left, f"the detached burner outlived the evaluation: {left}"
+
+
+def _cmdline(p: Path) -> bytes:
+    try:
+        return (p / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_too_many_decisions_is_invalid(tmp_path, small):
