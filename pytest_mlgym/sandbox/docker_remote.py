@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from . import SandboxError
-from .local import CHUNK, discard, stream, too_big
+from .copyout import CHUNK, discard, stream, too_big
 
 UID = 65534
 MAX_COPY_OUT = 512 << 20

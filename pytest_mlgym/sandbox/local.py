@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from . import ExecResult, SandboxConfig, SandboxError, cgroup, gpu_env, isolation
+from .copyout import apparent, discard, stream, too_big
 
 MAX_COPY_OUT = 512 << 20  # an artefact larger than this is refused
 DISK_RESERVE = 1 << 30  # a command is stopped when the host's disk has less free space than this
@@ -91,9 +92,9 @@ class LocalSandbox:
             os.killpg(self._proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for stream in (self._proc.stdin, self._proc.stdout):
+        for pipe in (self._proc.stdin, self._proc.stdout):
             try:
-                stream.close()
+                pipe.close()
             except OSError:
                 pass
         code = self._proc.wait()
@@ -305,7 +306,7 @@ class LocalSandbox:
             files = [(os.path.join(d, n), dest / Path(d).relative_to(p) / n) for d, _, names in os.walk(p) for n in names]
         else:
             files = [(str(p), dest)]
-        size = sum(_apparent(f) for f, _ in files)
+        size = sum(apparent(f) for f, _ in files)
         if size > max_bytes:
             raise SandboxError(too_big(src, size, max_bytes))
         existed, copied = os.path.lexists(dest), 0
@@ -335,49 +336,6 @@ class LocalSandbox:
         if self._group is not None:
             self._group.remove()
             self._group = None
-
-
-# -- copy-out: bounded memory, holes kept (also used by docker_remote) -----------------------------
-CHUNK = 1 << 20  # copy-out streams in chunks of this size: the harness never holds a whole artefact
-_ZERO = bytes(CHUNK)
-
-
-def too_big(src: str, size: int, limit: int) -> str:
-    return f"{src}: {size} bytes (apparent size), over the limit of {limit} bytes ({limit >> 20} MB)"
-
-
-def _apparent(path: str) -> int:
-    """The apparent size (holes count) of the regular file ``path``; 0 for anything else (refused when opened)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return 0
-    return st.st_size if stat.S_ISREG(st.st_mode) else 0
-
-
-def stream(read, out: int, budget: int) -> int:
-    """Copy ``read(n)`` chunks to the descriptor ``out`` until EOF, seeking over all-zero chunks (a
-    hole stays a hole) and setting the length at the end; the bytes copied, or -1 as soon as more
-    than ``budget`` came (nothing past the budget is written)."""
-    total = 0
-    while chunk := read(min(CHUNK, budget - total + 1)):
-        total += len(chunk)
-        if total > budget:
-            return -1
-        if chunk == (_ZERO if len(chunk) == CHUNK else _ZERO[:len(chunk)]):
-            os.lseek(out, len(chunk), os.SEEK_CUR)
-            continue
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(out, view):]
-    os.ftruncate(out, total)
-    return total
-
-
-def discard(dest: Path, written: list[Path], existed: bool) -> None:
-    """Remove what a refused copy made: ``dest`` if it is new, else the files written into it."""
-    for t in written if existed else [dest]:
-        shutil.rmtree(t, ignore_errors=True) if t.is_dir() and not t.is_symlink() else t.unlink(missing_ok=True)
 
 
 def _kill_tree(pid: int) -> None:
