@@ -20,7 +20,6 @@ import sys
 import zipfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # same numbers on any machine
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")  # XLA CPU's Eigen pool can wedge on vmapped graphs under load; same numbers
 
 N_SEEDS = 3
 EPISODES_PER_CHECKPOINT = 384  # 1152 episodes in all

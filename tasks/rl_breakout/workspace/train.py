@@ -13,8 +13,6 @@ import json
 import os
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")  # XLA CPU's Eigen pool can wedge on vmapped graphs under load; same numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np

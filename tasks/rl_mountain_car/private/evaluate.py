@@ -14,8 +14,6 @@ import os
 import sys
 import zipfile
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")  # XLA CPU's Eigen pool can wedge on vmapped graphs under load; same numbers
-
 import numpy as np
 
 ENV_NAME = "MountainCarContinuous-v0"
