@@ -190,7 +190,11 @@ def main():
     init, run_chunk = make_train(env, env_params, num_updates)
     chunk = max(1, num_updates // 10)
     run = jax.jit(lambda c, n: jax.vmap(lambda x: run_chunk(x, n))(c), static_argnums=1)
-    carry = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(SEED), NUM_SEEDS))
+    # one seed at a time, then stacked: a vmapped init batches each layer's orthogonal-init QR, and
+    # jaxlib's batched QR waits on XLA's intra-op pool from inside it (two at once deadlock 2 CPUs)
+    init_one = jax.jit(init)
+    seeds = [init_one(k) for k in jax.random.split(jax.random.PRNGKey(SEED), NUM_SEEDS)]
+    carry = jax.tree.map(lambda *xs: jnp.stack(xs), *seeds)
     print(f"{ENV_NAME}: {NUM_SEEDS} seeds x {num_updates} updates x {NUM_ENVS * NUM_STEPS} steps "
           f"({num_updates * NUM_ENVS * NUM_STEPS:,} env steps per seed, {budget['size']} budget)", flush=True)
     start, done = time.monotonic(), 0
