@@ -167,7 +167,10 @@ def main():
     updates = CHUNK * max(1, round(TOTAL_STEPS * budget["scale"] / (NUM_ENVS * ROLLOUT * CHUNK)))
     print(f"{budget['size']} budget: {updates * NUM_ENVS * ROLLOUT:,} env steps per seed, {N_SEEDS} seeds, "
           f"wall-clock cap {budget['wall_clock_s']} s", flush=True)
-    states = jax.vmap(init_state)(jax.random.split(jax.random.PRNGKey(0), N_SEEDS))
+    # one seed at a time, then stacked: a vmapped init batches each layer's orthogonal-init QR, and
+    # jaxlib's batched QR waits on XLA's intra-op pool from inside it (two at once deadlock 2 CPUs)
+    seeds = [init_state(k) for k in jax.random.split(jax.random.PRNGKey(0), N_SEEDS)]
+    states = jax.tree.map(lambda *xs: jnp.stack(xs), *seeds)
     done_updates = 0
     while done_updates < updates:
         states, (ret_sum, n_done) = train_chunk(states)
