@@ -255,8 +255,7 @@ class MLGymSession:
                 mode = isolation.available()
             except ValueError as e:  # a bad MLGYM_ISOLATION
                 raise pytest.UsageError(str(e)) from None
-            best = getattr(isolation, "best", None)  # the machine's best, whatever MLGYM_ISOLATION says
-            machine = best() if best else None
+            machine = isolation.best()  # the machine's best, whatever MLGYM_ISOLATION says
         else:
             mode, forced = self.backend, None
         self.isolation = trust.info(self.backend, mode, required=self.min_isolation, forced=forced,
