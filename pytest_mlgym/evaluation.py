@@ -26,10 +26,15 @@ from .task import Prepared, Task
 
 @dataclass(frozen=True)
 class Evaluation:
-    score: float | None  # the task metric; None when invalid
+    """One evaluator run. ``score``/``metrics`` are the sealed *test* split's (the headline, never
+    shown to the agent under the sealed protocol); ``dev_score``/``dev_metrics`` the dev split's
+    (what ``validate`` shows), None/empty for a task without a dev split."""
+    score: float | None  # the task metric on the test split; None when invalid
     metrics: dict = field(default_factory=dict)
     reason: str = ""  # why it is invalid
     seconds: float = 0.0
+    dev_score: float | None = None
+    dev_metrics: dict = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -141,18 +146,29 @@ def _result(task: Task, code: int | None, out: str, err: str, start: float) -> E
 
 
 def parse_metrics(stdout: str, metric: str, seconds: float = 0.0) -> Evaluation:
-    """Read the JSON object on the last non-empty line of the evaluator's output."""
+    """Read the JSON object on the last non-empty line of the evaluator's output: per split
+    (``{"dev": {...}, "test": {...}}``, the SDK's protocol) or one flat dict of test metrics."""
     lines = [l for l in stdout.splitlines() if l.strip()]
     try:
-        metrics = json.loads(lines[-1]) if lines else None
+        result = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
-        metrics = None
-    if not isinstance(metrics, dict):
+        result = None
+    if not isinstance(result, dict):
         return Evaluation(None, reason="evaluator printed no JSON object of metrics", seconds=seconds)
-    if "invalid" in metrics:
-        return Evaluation(None, metrics, reason=str(metrics["invalid"])[:500], seconds=seconds)
+    if "invalid" in result:
+        return Evaluation(None, result, reason=str(result["invalid"])[:500], seconds=seconds)
+    split = isinstance(result.get("test"), dict)
+    metrics = result["test"] if split else result
+    dev = result.get("dev") if split and isinstance(result.get("dev"), dict) else {}
+    bad = _bad(metrics, metric, "test" if split else "")
+    if bad or (dev and (bad := _bad(dev, metric, "dev"))):
+        return Evaluation(None, metrics, reason=bad, seconds=seconds)
+    return Evaluation(float(metrics[metric]), metrics, seconds=seconds,
+                      dev_score=float(dev[metric]) if dev else None, dev_metrics=dev)
+
+
+def _bad(metrics: dict, metric: str, split: str) -> str:
     value = metrics.get(metric)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return Evaluation(None, metrics, reason=f"metric '{metric}' missing or not a finite number: {value!r}",
-                          seconds=seconds)
-    return Evaluation(float(value), metrics, seconds=seconds)
+        return f"metric '{metric}'{' (' + split + ' split)' if split else ''} missing or not a finite number: {value!r}"
+    return ""

@@ -52,9 +52,13 @@ class Metric(_Strict):
 
 
 class SizeSpec(_Strict):
-    baseline: float  # the measured score of the shipped baseline at this size
+    baseline: float  # the measured score of the shipped baseline at this size, on the test split
     tolerance: float = Field(ge=0)  # how close a re-run of the baseline must come
     seconds: float | None = Field(None, ge=0)  # measured wall time of the baseline command (2 CPU cores)
+    dev_baseline: float | None = None  # the baseline's score on the dev split (what validate compares to)
+    # True: the baseline is a published figure the shipped baseline/evaluator were not measured to
+    # produce here; such a size is kept out of pass/fail (the baseline run is not judged) and AUP's reference
+    published: bool = False
 
 
 class Knob(_Strict):
@@ -137,8 +141,11 @@ class TaskSpec(_Strict):
     evaluation_seed: int = 0
     requirements: list[str] = []
     package_data: list[PackageData] = []  # installed package data the task's data comes from
+    # workspace files the evaluator uses too (e.g. the model definition): kept once, in workspace/,
+    # and read by the evaluator from the task folder's pristine copy (sdk.evaluator.Context.shared)
+    shared: list[str] = []
 
-    @field_validator("artefact", "data_dir", "sample_artefact", "starter_files")
+    @field_validator("artefact", "data_dir", "sample_artefact", "starter_files", "shared")
     @classmethod
     def _inside_workspace(cls, value):
         for v in value if isinstance(value, list) else [value]:

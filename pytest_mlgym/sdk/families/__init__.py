@@ -1,0 +1,1 @@
+"""Evaluators shared by tasks of one shape."""

@@ -1,0 +1,75 @@
+"""The ``prepare.py`` entry point: make a size's data, or say in one line what is missing.
+
+    from pytest_mlgym.sdk import prepare
+
+    def build(ctx: prepare.Context) -> str:
+        src = ctx.data_dir / "train.csv"          # $MLGYM_DATA_DIR/<task-id>/, full size only
+        if ctx.size == "full" and not src.exists():
+            raise prepare.DataMissing(f"put Kaggle's train.csv at {src}")
+        ...write ctx.public / ..., ctx.private / ...
+        return "2047 train, 439 test rows"        # one line for the log
+
+    if __name__ == "__main__":
+        prepare.run(build)
+
+``python prepare.py --size lite|full --out OUT`` (cwd = the task folder). :class:`DataMissing`
+prints its line on stderr and exits 3, which the harness turns into a skip that says it.
+Deterministic: the same bytes on every run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+DATA_MISSING_EXIT = 3
+
+
+class DataMissing(Exception):
+    """The published data for this size is not installed: say exactly what to put where."""
+
+
+@dataclass(frozen=True)
+class Context:
+    task_id: str
+    size: str
+    out: Path
+    task_dir: Path
+
+    @property
+    def public(self) -> Path:  # copied into the workspace at data_dir, read-only for the agent
+        return self.out / "public"
+
+    @property
+    def private(self) -> Path:  # hidden answers: only the evaluator sees them
+        return self.out / "private"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where a user puts the published data: ``$MLGYM_DATA_DIR/<task-id>/``."""
+        root = os.environ.get("MLGYM_DATA_DIR")
+        if not root:
+            raise DataMissing(f"set MLGYM_DATA_DIR to a folder holding {self.task_id}/ "
+                              f"(see tasks/{self.task_id}/workspace/README.md for its layout)")
+        return Path(root) / self.task_id
+
+
+def run(build: Callable[[Context], str | None], sizes: tuple[str, ...] = ("lite", "full")) -> None:
+    ap = argparse.ArgumentParser(description="Make this task's data for one size.")
+    ap.add_argument("--size", required=True, choices=sizes)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    main = sys.modules.get("__main__")
+    task_dir = Path(getattr(main, "__file__", None) or sys.argv[0]).resolve().parent
+    ctx = Context(task_id=task_dir.name, size=args.size, out=Path(args.out), task_dir=task_dir)
+    ctx.public.mkdir(parents=True, exist_ok=True)
+    ctx.private.mkdir(parents=True, exist_ok=True)
+    try:
+        line = build(ctx)
+    except DataMissing as e:
+        print(f"{ctx.task_id} ({ctx.size}): {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+        raise SystemExit(DATA_MISSING_EXIT) from None
+    print(f"{ctx.task_id} ({ctx.size}): {line or 'prepared'} -> {ctx.out}")
