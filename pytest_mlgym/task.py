@@ -7,6 +7,7 @@ data from a fixed seed, and an optional ``reference/`` solution used by tests.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -59,6 +60,17 @@ class SizeSpec(_Strict):
     # True: the baseline is a published figure the shipped baseline/evaluator were not measured to
     # produce here; such a size is kept out of pass/fail (the baseline run is not judged) and AUP's reference
     published: bool = False
+    # small JSON files of this size's public data (e.g. a training budget), written as
+    # <data_dir>/<name> without a prepare.py: {"budget.json": {"env_steps": 1000000}}
+    public: dict[str, dict] = {}
+
+    @field_validator("public")
+    @classmethod
+    def _file_names(cls, value: dict) -> dict:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.json", name):
+                raise ValueError(f"public file names are plain NAME.json, got {name!r}")
+        return value
 
 
 class Knob(_Strict):
@@ -224,10 +236,12 @@ class Task:
 
         Guarded by a file lock so parallel xdist workers prepare each task once.
         """
-        if not self.spec.prepare:
+        files = self.size(size).public
+        if not self.spec.prepare and not files:
             return Prepared(None, None)
-        script = self.path / self.spec.prepare
-        digest = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
+        script = self.path / self.spec.prepare if self.spec.prepare else None
+        declared = json.dumps(files, sort_keys=True).encode()
+        digest = hashlib.sha256((script.read_bytes() if script else b"") + declared).hexdigest()[:12]
         out = (cache_dir or default_cache_dir()) / self.id / f"{size}-{digest}"
         done = out / ".done"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -235,19 +249,25 @@ class Task:
             if not done.exists():
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
-                proc = subprocess.run(
-                    [sys.executable, str(script), "--size", size, "--out", str(out)],
-                    cwd=self.path, capture_output=True, text=True,
-                )
-                if proc.returncode != 0:
-                    last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                    if proc.returncode == DATA_MISSING_EXIT:
-                        raise DataMissing(f"{self.id} ({size}): {last[0]}")
-                    raise TaskError(f"{script}: prepare failed (exit {proc.returncode}): {last[0]}")
+                if script is not None:
+                    self._run_prepare(script, size, out)
+                for name, content in files.items():  # task.yaml's small public files, no script needed
+                    (out / "public").mkdir(exist_ok=True)
+                    (out / "public" / name).write_text(json.dumps(content, indent=1) + "\n")
                 if (out / "public").is_dir():  # the agent's data is read-only from the start (episodes hard-link it)
                     read_only(out / "public")
                 done.touch()
         return Prepared(_dir_or_none(out / "public"), _dir_or_none(out / "private"))
+
+
+    def _run_prepare(self, script: Path, size: str, out: Path) -> None:
+        proc = subprocess.run([sys.executable, str(script), "--size", size, "--out", str(out)],
+                              cwd=self.path, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            if proc.returncode == DATA_MISSING_EXIT:
+                raise DataMissing(f"{self.id} ({size}): {last[0]}")
+            raise TaskError(f"{script}: prepare failed (exit {proc.returncode}): {last[0]}")
 
 
 def read_only(root: Path) -> None:

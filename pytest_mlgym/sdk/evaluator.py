@@ -98,11 +98,12 @@ class Context:
         return module
 
     def stream(self, purpose: str, split: str = "test"):
-        """A ``random.Random`` the agent cannot replay (see :mod:`.streams`), one per split."""
-        return streams.random_stream(self.seed, f"{split}:{purpose}", self.task_dir / "private")
+        """A ``random.Random`` the agent cannot replay (see :mod:`.streams`), one per split and
+        purpose; the test split's is the purpose's own stream, the dev split's a disjoint one."""
+        return streams.random_stream(self.seed, _purpose(purpose, split), self.task_dir / "private")
 
     def numpy_stream(self, purpose: str, split: str = "test"):
-        return streams.numpy_stream(self.seed, f"{split}:{purpose}", self.task_dir / "private")
+        return streams.numpy_stream(self.seed, _purpose(purpose, split), self.task_dir / "private")
 
     def seeds(self, split: str, n: int, base: int = 0) -> list[int]:
         """``n`` evaluation seeds of one split, disjoint across splits: test takes ``base .. base+n-1``
@@ -121,6 +122,12 @@ class Context:
         dev = np.array([int.from_bytes(hmac.new(key, f"mlgym-split:{i}".encode(), hashlib.sha256).digest()[:4],
                                        "big") < cut for i in ids], dtype=bool)
         return {"dev": dev, "test": ~dev}
+
+
+def _purpose(purpose: str, split: str) -> str:
+    if split not in SPLITS:
+        raise EvaluatorError(f"unknown split {split!r} (splits: {', '.join(SPLITS)})")
+    return purpose if split == "test" else f"{split}:{purpose}"
 
 
 def context(argv: list[str] | None = None) -> Context:
