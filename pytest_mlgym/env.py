@@ -111,7 +111,7 @@ class MLGymEnv(gym.Env):
         self.prepared = self.task.prepare(self.size, self.cache_dir)
         self._tmp = Path(tempfile.mkdtemp(prefix=f"mlgym-{self.task.id}-"))
         ws = self._tmp / "workspace"
-        shutil.copytree(self.task.workspace_dir, ws, symlinks=False)
+        self.task.copy_workspace(ws)
         if self.prepared.public:
             # full-size data can be many GB: hard-link it where the sandbox mounts it read-only
             linked = self.backend == "local" and isolation.available() == "bwrap"

@@ -166,8 +166,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Never collect inside a task folder (its workspace is the agent's, its private/ the evaluator's)."""
-    if collection_path.is_dir() and (collection_path / "task.yaml").is_file():
+    """In a task folder collect only its ``tests/`` (its workspace is the agent's, its private/ the
+    evaluator's, its reference/ a solution)."""
+    if (collection_path.parent / "task.yaml").is_file() and collection_path.name != "tests":
         return True
     return None
 

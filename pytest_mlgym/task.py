@@ -22,6 +22,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SIZES = ("lite", "full")
+FAMILY_FILES = Path(__file__).resolve().parent / "sdk" / "families" / "workspace"  # what task.yaml may `include`
 MAX_LIMIT = 1_000_000  # the largest number in task.yaml's limits (seconds: 11 days, MB: 1 TB, ...)
 
 
@@ -156,6 +157,19 @@ class TaskSpec(_Strict):
     # workspace files the evaluator uses too (e.g. the model definition): kept once, in workspace/,
     # and read by the evaluator from the task folder's pristine copy (sdk.evaluator.Context.shared)
     shared: list[str] = []
+    # engine files copied into the workspace beside workspace/'s own (code several tasks share, e.g. a
+    # PPO trainer): names of files in pytest_mlgym/sdk/families/workspace/, kept under the same name
+    include: list[str] = []
+
+    @field_validator("include")
+    @classmethod
+    def _family_files(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+                raise ValueError(f"include names a file of {FAMILY_FILES.name}/ (a plain file name), got {name!r}")
+            if not (FAMILY_FILES / name).is_file():
+                raise ValueError(f"no file {name} in {FAMILY_FILES}")
+        return value
 
     @field_validator("artefact", "data_dir", "sample_artefact", "starter_files", "shared")
     @classmethod
@@ -195,6 +209,13 @@ class Task:
     @property
     def workspace_dir(self) -> Path:
         return self.path / "workspace"
+
+    def copy_workspace(self, dest: Path) -> Path:
+        """The agent's starting workspace at ``dest``: ``workspace/`` and the files it ``include``s."""
+        shutil.copytree(self.workspace_dir, dest, symlinks=False)
+        for name in self.spec.include:
+            shutil.copy2(FAMILY_FILES / name, dest / name)
+        return dest
 
     @property
     def private_dir(self) -> Path:
@@ -329,6 +350,9 @@ def _load_task(path: Path) -> Task:
             raise TaskError(f"{yml}: starter_files: workspace/{rel} does not exist")
     if spec.sample_artefact and not (path / "workspace" / spec.sample_artefact).exists():
         raise TaskError(f"{yml}: sample_artefact: workspace/{spec.sample_artefact} does not exist")
+    for name in spec.include:
+        if (path / "workspace" / name).exists():
+            raise TaskError(f"{yml}: include: {name} is in workspace/ too (keep one copy)")
     for knob in spec.knobs:
         source = path / "workspace" / knob.file
         try:

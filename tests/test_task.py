@@ -94,6 +94,28 @@ def test_files_the_spec_names_must_exist(tmp_path):
         load_task(copy_tiny(tmp_path / "x", "other"))
 
 
+def test_included_engine_files_are_validated_and_copied_into_the_workspace(tmp_path):
+    from pytest_mlgym.task import FAMILY_FILES
+
+    folder = copy_tiny(tmp_path)
+    edit(folder, include=["gymnax_ppo.py"])
+    task = load_task(folder)
+    ws = task.copy_workspace(tmp_path / "ws")
+    assert (ws / "gymnax_ppo.py").read_bytes() == (FAMILY_FILES / "gymnax_ppo.py").read_bytes()
+    assert sorted(p.name for p in ws.iterdir()) == sorted([*(p.name for p in task.workspace_dir.iterdir()),
+                                                          "gymnax_ppo.py"])
+    for bad, message in ((["missing.py"], "include: Value error, no file missing.py in"),
+                         (["../task.py"], "include: Value error, include names a file of workspace/"),
+                         (["gymnax_ppo.py\n"], "include: Value error, include names a file")):
+        edit(folder, include=bad)
+        with pytest.raises(TaskError, match=message.replace("(", r"\(")):
+            load_task(folder)
+    edit(folder, include=["gymnax_ppo.py"])
+    (folder / "workspace" / "gymnax_ppo.py").write_text("# a second copy\n")
+    with pytest.raises(TaskError, match="include: gymnax_ppo.py is in workspace/ too"):
+        load_task(folder)
+
+
 def test_discover_keeps_the_good_tasks_when_one_is_broken(tmp_path):
     copy_tiny(tmp_path)
     edit(copy_tiny(tmp_path, "broken"), id="broken", metric__name="")

@@ -160,8 +160,10 @@ def npz(path: Path | str, *, keys: set[str] | None = None, max_bytes: int = 64 <
     return arrays
 
 
-def json_model(path: Path | str, model, max_bytes: int = 1 << 20):
-    """A JSON file validated by the pydantic ``model``; the first error in one line."""
+def json_model(path: Path | str, model, max_bytes: int = 1 << 20, context: dict | None = None):
+    """A JSON file validated by the pydantic ``model``; the first error in one line. ``context`` is
+    passed to the model's validators (``info.context``), e.g. the limits a task sets; a validator's
+    ``ValueError`` reads as its own message (no "Value error, " prefix)."""
     from pydantic import ValidationError
 
     name = Path(path).name
@@ -170,11 +172,12 @@ def json_model(path: Path | str, model, max_bytes: int = 1 << 20):
     except ValueError as e:
         raise Invalid(f"{name} is not valid JSON: {e}") from None
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise Invalid(f"{name}: {where}: {err['msg']}") from None
+        msg = str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else err["msg"]
+        raise Invalid(f"{name}: {where}: {msg}") from None
 
 
 def _size(n: int) -> str:
