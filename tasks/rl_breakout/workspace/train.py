@@ -1,13 +1,13 @@
 """Plain PPO on Breakout-MinAtar (gymnax), 3 training seeds trained side by side.
 
-Run: python train.py   ->  writes checkpoints/seed0.npz, seed1.npz, seed2.npz
+Run: python train.py   ->  writes checkpoints/config.json, seed0.npz, seed1.npz, seed2.npz
 
 Everything runs inside jax.jit: env steps in jax.lax.scan, envs and seeds in jax.vmap.
 Training runs TOTAL_STEPS x scale env steps per seed, scale and a wall-clock cap coming from
 data/budget.json (written for the task size: lite scale 1, full scale 10); the cap is checked
 between chunks of updates and a capped run prints a warning (and is no longer reproducible).
-Checkpoint format (what the evaluator reads; see README.md): the policy MLP's weights
-w0, b0, ..., wL, bL (float32), plus config arrays `hidden` (layer widths) and `activation`.
+Checkpoint format (what the evaluator reads; see README.md): config.json (env, hidden widths,
+activation) and per seed the policy MLP's weights w0, b0, ..., wL, bL with obs_mean, obs_std.
 """
 import json
 import os
@@ -31,7 +31,7 @@ N_SEEDS = 3  # the evaluator needs seed0..seed2
 ROLLOUT = 128  # env steps per env between updates
 EPOCHS, MINIBATCHES = 4, 4
 CLIP, GAE_LAMBDA, VF_COEF, MAX_GRAD_NORM = 0.2, 0.95, 0.5, 0.5
-ACTIVATION = "relu"  # relu or tanh
+ACTIVATION = "relu"  # relu or tanh here (the evaluator also knows elu, gelu, silu)
 OUT_DIR = "checkpoints"
 
 env, env_params = gymnax.make("Breakout-MinAtar")
@@ -186,13 +186,16 @@ def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     pi = states["params"]["pi"]  # only the policy is saved; the evaluator needs no value net
     for k in range(N_SEEDS):
-        arrays = {"hidden": np.array([w.shape[-1] for w, _ in pi[:-1]], np.int64),
-                  "activation": np.array(ACTIVATION)}
+        arrays = {}
         for i, (w, b) in enumerate(pi):
             arrays[f"w{i}"] = np.asarray(w[k], np.float32)
             arrays[f"b{i}"] = np.asarray(b[k], np.float32)
+        # no observation normalisation here: the identity (x - 0) / 1
+        arrays["obs_mean"], arrays["obs_std"] = np.zeros(OBS_DIM, np.float32), np.ones(OBS_DIM, np.float32)
         np.savez(os.path.join(OUT_DIR, f"seed{k}.npz"), **arrays)
-    print(f"wrote {OUT_DIR}/seed0..{N_SEEDS - 1}.npz after {time.time() - start:.1f}s")
+    with open(os.path.join(OUT_DIR, "config.json"), "w") as f:
+        json.dump({"env": "Breakout-MinAtar", "hidden": [w.shape[-1] for w, _ in pi[:-1]], "activation": ACTIVATION}, f)
+    print(f"wrote {OUT_DIR}/seed0..{N_SEEDS - 1}.npz and {OUT_DIR}/config.json after {time.time() - start:.1f}s")
 
 
 if __name__ == "__main__":
