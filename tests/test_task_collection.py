@@ -4,7 +4,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_no_two_test_modules_of_this_repository_share_a_file_name():
+    """pytest imports test modules outside packages by file name: a task's tests/test_<id>.py and a
+    leftover tests/tasks/test_<id>.py would clash ("import file mismatch")."""
+    modules = [p for p in (ROOT / "tests").rglob("test_*.py") if "data" not in p.relative_to(ROOT / "tests").parts]
+    modules += [p for p in (ROOT / "tasks").glob("*/tests/**/test_*.py")]
+    seen: dict[str, Path] = {}
+    for module in modules:
+        assert module.name not in seen, f"{module} and {seen[module.name]}: test modules share a file name"
+        seen[module.name] = module
 
 
 def own_tests(bench, task: str = "tiny") -> None:

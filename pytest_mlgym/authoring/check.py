@@ -80,9 +80,10 @@ def run(dirs: list[Path], *, size: str = "lite", quick: bool = False, require_re
         with tempfile.TemporaryDirectory(prefix="mlgym-check-") as tmp:
             ini = Path(tmp) / "pytest.ini"
             ini.write_text("[pytest]\nmarkers =\n    slow: takes more than about 10 s\n")
-            args = [task_checks.__file__, "-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider",
+            here = Path(task_checks.__file__).parent
+            args = [task_checks.__file__, "-c", str(ini), "--rootdir", str(here), "-p", "no:cacheprovider",
                     "-p", "no:mlgym", "-p", "no:anyio", "-p", "no:benchmark", "-p", "no:xdist",
-                    "-W", "ignore::DeprecationWarning"]
+                    "-p", "no:hypothesispytest", "-W", "ignore::DeprecationWarning"]
             args += ["-v"] if verbose else ["-p", "no:terminal"]
             args += ["-k", keyword] if keyword else []
             importlib.reload(task_checks)  # its TestTaskFolder reads the environment set above
