@@ -32,6 +32,11 @@ from .task import Task, TaskError, default_cache_dir, default_task_roots, discov
 from .tools import ToolBox, docs, refuse_interactive
 
 STATUSES = ("running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error")
+# sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
+# in the episode; best attempt = the test score of the attempt with the best dev score.
+# mlgym: MLGym's own protocol (validate shows the test score; best attempt = the best test score,
+# selected on test feedback), for comparison with published numbers.
+PROTOCOLS = ("sealed", "mlgym")
 
 
 class AnyText(spaces.Text):
@@ -48,14 +53,16 @@ class AnyText(spaces.Text):
 class ScoreEvent:
     step: int
     kind: str  # validate | submit | autosubmit
-    score: float | None
+    score: float | None  # the test split's (sealed: never shown during the episode)
     metrics: dict
     reason: str
     t: float  # seconds since the episode started
+    dev_score: float | None = None  # the dev split's (what validate shows under the sealed protocol)
+    dev_metrics: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, step: int, kind: str, ev: Evaluation, t: float) -> "ScoreEvent":
-        return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3))
+        return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3), ev.dev_score, ev.dev_metrics)
 
 
 @dataclass
@@ -85,7 +92,10 @@ class MLGymEnv(gym.Env):
 
     def __init__(self, task: Task | str, *, size: str = "lite", sandbox: str = "local", max_steps: int = 50,
                  cache_dir: Path | None = None, hidden: tuple[Path, ...] = (), render_mode: str | None = None,
-                 gpus: tuple[str, ...] = ()):
+                 gpus: tuple[str, ...] = (), protocol: str = "sealed"):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+        self.protocol = protocol
         self.task = task if isinstance(task, Task) else _find_task(task)
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
         self.size_spec = self.task.size(size)
@@ -192,7 +202,7 @@ class MLGymEnv(gym.Env):
         m = spec.metric
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
                 f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
-                f"Baseline score: {self.size_spec.baseline:g}. Beat it.\n"
+                f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
                 f"Your workspace is {self.sandbox.workdir}. You have {self.max_steps} steps and "
                 f"{lim.episode_s / 60:g} minutes.")
 
@@ -202,11 +212,34 @@ class MLGymEnv(gym.Env):
                 "direction": spec.metric.direction, "baseline": self.size_spec.baseline, "artefact": spec.artefact,
                 "step_s": spec.limits.step_s, "episode_s": spec.limits.episode_s, "max_steps": self.max_steps}
 
+    @property
+    def feedback_baseline(self) -> float:
+        """The baseline's score on the split ``validate`` shows."""
+        dev = self.size_spec.dev_baseline
+        return dev if self.protocol == "sealed" and dev is not None else self.size_spec.baseline
+
+    def _split_note(self) -> str:
+        if self.protocol == "mlgym":
+            return " (validate scores the test set, as in MLGym)"
+        return (" on the dev split, which validate scores; your final artefact is scored on a hidden test "
+                f"split, where the baseline scores {self.size_spec.baseline:g}")
+
+    def _feedback(self, ev: Evaluation) -> tuple[float | None, dict, str]:
+        """What the agent may see of an evaluation: the dev split (sealed) or the test split (mlgym)."""
+        if self.protocol == "mlgym":
+            return ev.score, ev.metrics, "test"
+        return ev.dev_score, ev.dev_metrics, "dev"
+
     def finish(self, status: str, reason: str = "") -> str:
         """End the episode (step/time/cost limit, agent error) scoring what is there (autosubmission)."""
         if self.state.done:
             return ""
-        obs = self._score("autosubmit")
+        try:
+            obs = self._score("autosubmit")
+        except Exception as e:  # the harness could not score: its failure, recorded, never the agent's
+            status, why = "error", f"harness error: the final artefact could not be scored: {_one_line(e)}"
+            reason = "; ".join(r for r in (reason, why) if r)
+            obs = why
         if not self._stepping and self._scored and self.state.trajectory:  # ended between steps (agent
             self.state.trajectory[-1].setdefault("scored", []).extend(self._scored)  # error, cost limit)
             self._scored = []
@@ -220,29 +253,59 @@ class MLGymEnv(gym.Env):
         ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden,
                       code_hidden=self.task.masked_paths())
         st.scores.append(ScoreEvent.of(st.step, kind, ev, time.monotonic() - st.started))
-        self._scored.append({"kind": kind, "step": st.step, "score": ev.score,
+        shown, metrics, split = self._feedback(ev)
+        # the trajectory is the agent's view: the split it may see, never the sealed one
+        self._scored.append({"kind": kind, "step": st.step, "split": split, "score": shown,
                              **({"reason": ev.reason} if not ev.valid else {}), **files})
-        base = self.size_spec.baseline
-        if ev.valid:
-            st.best_normalised = max(st.best_normalised, normalise(ev.score, base, m.direction))
-            verdict = "better than" if m.better(ev.score, base) else "not better than"
-            text = f"{m.name} = {ev.score:.6g} ({verdict} the baseline {base:g}); all metrics: {ev.metrics}"
-        else:
+        base = self.feedback_baseline
+        if not ev.valid:
             text = f"the artefact is invalid: {ev.reason}"
+        elif shown is None:
+            text = "the artefact is valid; this task has no dev split, so its score stays sealed until the episode ends"
+        else:
+            st.best_normalised = max(st.best_normalised, normalise(shown, base, m.direction))
+            verdict = "better than" if m.better(shown, base) else "not better than"
+            text = f"{m.name} = {shown:.6g} ({verdict} the baseline {base:g}, {split} split); all metrics: {metrics}"
         if kind == "validate":
             return f"Validation: {text}"
         st.status = "submitted" if ev.valid else "invalid"
         st.reason = "" if ev.valid else ev.reason
-        return f"{'Submission' if kind == 'submit' else 'Autosubmission'}: {text}"
+        sealed = "; its test score is recorded, sealed until the episode ends" if ev.valid and split == "dev" else ""
+        return f"{'Submission' if kind == 'submit' else 'Autosubmission'}: {text}{sealed}"
 
     def _info(self) -> dict:
+        """What the agent and an RL trainer may see: during a sealed episode, no test score."""
+        st = self.state
+        feedback = [{"step": e.step, "kind": e.kind, "score": self._feedback(e)[0] if e.score is not None else None,
+                     "reason": e.reason} for e in st.scores]
+        shown = [f["score"] for f in feedback if f["score"] is not None]
+        info = {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
+                "protocol": self.protocol, "feedback": feedback, "best_feedback": self.task.spec.metric.best(shown),
+                "isolation": getattr(self.sandbox, "isolation", None), "host": getattr(self.sandbox, "host", None)}
+        if st.done or self.protocol == "mlgym":  # the episode is over (or nothing is sealed)
+            info.update(self.results())
+        return info
+
+    def results(self) -> dict:
+        """The three score kinds of the episode so far, all on the test split (harness-side only):
+        best submission (the final scored artefact), best attempt (sealed: the attempt with the best
+        dev score; mlgym: the best test score) and the oracle best attempt (the best test score:
+        selected on test feedback, MLGym's "best attempt")."""
         st, m = self.state, self.task.spec.metric
-        valid = [s.score for s in st.scores if s.score is not None]
+        valid = [e for e in st.scores if e.score is not None]
         final = st.scores[-1] if st.scores and st.scores[-1].kind != "validate" else None
-        return {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
-                "best_attempt": m.best(valid), "best_submission": final.score if final else None,
-                "isolation": getattr(self.sandbox, "isolation", None), "scores": list(st.scores),
-                "host": getattr(self.sandbox, "host", None)}
+        oracle = m.best([e.score for e in valid])
+        if self.protocol == "mlgym":
+            attempt = oracle
+        else:
+            with_dev = [e for e in valid if e.dev_score is not None]
+            if with_dev:  # the best dev score; of equals, the latest
+                best_dev = m.best([e.dev_score for e in with_dev])
+                attempt = [e for e in with_dev if e.dev_score == best_dev][-1].score
+            else:  # no feedback to select on: the final artefact (else the last valid one)
+                attempt = final.score if final and final.score is not None else (valid[-1].score if valid else None)
+        return {"best_attempt": attempt, "best_submission": final.score if final else None,
+                "oracle_best_attempt": oracle, "scores": list(st.scores)}
 
     def _fingerprint(self) -> dict:
         """The artefact's and the changed files' hashes, taken just before scoring (never fails the score)."""
@@ -419,3 +482,7 @@ def register_all() -> list[str]:
 
 
 register_all()
+
+
+def _one_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]

@@ -5,6 +5,11 @@ within the task's tolerance, so ``pytest --agent=baseline`` passes on a healthy 
 """
 
 
+import pytest
+
+
 def test_agent_beats_baseline(task, agent):
     run = task.run(agent)
+    if run.published:  # the size's baseline is a published figure, not reproduced here: no verdict
+        pytest.skip(run.verdict)
     assert run.passed, run.verdict
