@@ -3,8 +3,6 @@
 For the built-in ``baseline`` agent the check is that it reproduces the recorded baseline
 within the task's tolerance, so ``pytest --agent=baseline`` passes on a healthy suite.
 """
-
-
 import pytest
 
 

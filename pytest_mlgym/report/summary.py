@@ -69,6 +69,7 @@ def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
         directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "sessions": sorted({r.session for r in latest.values()}),
+            "protocols": sorted({r.protocol for r in latest.values()}),
             "isolation": isolation if isolation is not None else trust.of_records(latest.values()),
             "k": k, "tau_max": tau, "tasks": tasks, "aup": aup, "aup_ci": aup_ci, "aup_at": aup_at,
             "bootstrap": BOOTSTRAP}
