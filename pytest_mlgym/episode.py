@@ -91,7 +91,7 @@ class Episode:
     def task_info(self) -> TaskInfo:
         spec = self.task.spec
         return TaskInfo(id=spec.id, name=spec.name, description=spec.description, metric=spec.metric.name,
-                        direction=spec.metric.direction, baseline=self.env.size_spec.baseline,
+                        direction=spec.metric.direction, baseline=self.env.feedback_baseline,
                         artefact=spec.artefact, baseline_command=spec.baseline_command,
                         max_steps=self.env.max_steps, seed=self.seed,
                         knobs=tuple(k.model_dump() for k in spec.knobs), step_s=spec.limits.step_s,
