@@ -115,3 +115,29 @@ def test_the_protocol_option_is_checked(bench):
     result = bench.runpytest("--agent=baseline", "--mlgym-protocol=oracle")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*--mlgym-protocol: unknown protocol 'oracle'; choose sealed or mlgym*"])
+
+
+def test_the_sealed_check_finds_a_leak_and_passes_a_sealed_task(split, tmp_path, monkeypatch):
+    import shutil
+
+    from pytest_mlgym import env as env_module
+    from pytest_mlgym.testing import sealed
+
+    folder = tmp_path / "split"
+    shutil.copytree(split.path, folder)
+    (folder / "workspace" / "answer.txt").write_text("5.123\n")  # dev 6.123, test 6.877: numbers that tell
+    split = load_task(folder)
+    assert sealed.check(split, cache_dir=tmp_path) == []
+    monkeypatch.setattr(env_module.MLGymEnv, "_feedback", lambda self, ev: (ev.score, ev.metrics, "dev"))
+    problems = sealed.check(split, cache_dir=tmp_path)
+    assert problems and all("test-split number" in p for p in problems), problems
+
+
+SHIPPED = sorted(p.parent.name for p in (DATA.parent.parent / "tasks").glob("*/task.yaml"))
+
+
+@pytest.mark.parametrize("task_id", SHIPPED)
+def test_no_shipped_task_shows_a_test_score_before_its_episode_ends(task_id):
+    from pytest_mlgym.testing import sealed
+
+    assert sealed.check(load_task(DATA.parent.parent / "tasks" / task_id)) == []
