@@ -36,7 +36,7 @@ def run_baseline(task: Task, size: str = "lite", cache_dir: Path | None = None, 
     whose data is absent propagates)."""
     from ..env import MLGymEnv
     from ..episode import Episode
-    from ..evaluation import evaluate
+    from ..evaluation import EvaluatorFailed, evaluate
 
     env = MLGymEnv(task, size=size, max_steps=10, cache_dir=cache_dir)
     episode = Episode.start(env, seed)
@@ -48,7 +48,10 @@ def run_baseline(task: Task, size: str = "lite", cache_dir: Path | None = None, 
             if code := re.search(r"\[exit code (-?\d+)\]\s*$", obs):
                 tail = [line for line in obs.splitlines()[:-1] if line.strip()][-1:] or ["no output"]
                 failed = f"the baseline command exited with {code.group(1)}: {tail[0][:200]}"
-        ev = evaluate(task, size, env.sandbox, env.prepared, hidden=env.hidden, code_hidden=task.masked_paths())
+        try:
+            ev = evaluate(task, size, env.sandbox, env.prepared, hidden=env.hidden, code_hidden=task.masked_paths())
+        except EvaluatorFailed as e:  # not the artefact's fault: say so
+            return Result(None, None, time.monotonic() - start, f"harness error: {e}")
         seconds = time.monotonic() - start
     finally:
         episode.close()

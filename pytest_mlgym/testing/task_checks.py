@@ -12,9 +12,9 @@ or, in a test module, for a set of task folders (tests/test_shipped_tasks.py doe
 
 Each check runs once per task folder: its task.yaml loads and records a dev baseline per measured
 size; prepare.py makes the same bytes twice; the sample artefact is valid and scored on a dev and a
-test split; the reference solution beats the baseline on the test split; malformed, missing and
-linked artefacts are invalid with a one-line reason; the baseline reproduces its recorded scores
-within the tolerance. They drive real episodes through the engine (what the benchmark uses).
+test split; no test score reaches the agent before the episode ends; the reference solution beats
+the baseline on the test split; malformed, missing and linked artefacts are invalid with a
+one-line reason; the baseline reproduces its recorded scores within the tolerance. They drive real episodes through the engine (what the benchmark uses).
 """
 from __future__ import annotations
 
@@ -131,6 +131,17 @@ class TaskChecks:
             f"the evaluator returned no dev split: score() must return {{'dev': {{'{metric}': ...}}, "
             f"'test': {{'{metric}': ...}}}} (got {sorted(ev.dev_metrics) or 'test metrics only'})")
 
+    def test_test_scores_stay_sealed(self, checked_task: Task) -> None:
+        """No test-split number reaches the agent (observations, info, trajectory) before the episode
+        ends, and the submission's test score is recorded (:mod:`pytest_mlgym.testing.sealed`)."""
+        from . import sealed
+
+        try:
+            problems = sealed.check(checked_task, self.size)
+        except DataMissing as e:
+            pytest.skip(str(e))
+        assert not problems, "; ".join(problems)
+
     def test_reference_solution_beats_the_baseline(self, checked_episode) -> None:
         task = checked_episode.task
         if not (task.path / "reference").is_dir():
@@ -153,8 +164,8 @@ class TaskChecks:
             path += "/junk.bin"
         checked_episode.sandbox.write_file(path, content)
         obs, *_, info = checked_episode.step("validate")
-        event = info["scores"][-1]
-        assert event.score is None and event.reason and "\n" not in event.reason, obs
+        event = info["feedback"][-1]  # what the agent sees (no test score mid-episode)
+        assert event["score"] is None and event["reason"] and "\n" not in event["reason"], obs
         assert obs.startswith("Validation: the artefact is invalid")
 
     def test_missing_artefact_is_invalid(self, checked_episode) -> None:
@@ -168,7 +179,7 @@ class TaskChecks:
         where = shlex.quote(_artefact(checked_episode))
         checked_episode.step(f"rm -rf {where}; ln -s {target} {where}")
         *_, info = checked_episode.step("validate")
-        assert info["scores"][-1].score is None and "no valid artefact" in info["scores"][-1].reason
+        assert info["feedback"][-1]["score"] is None and "no valid artefact" in info["feedback"][-1]["reason"]
 
     def test_baseline_reproduces(self, checked_task: Task) -> None:
         """The baseline, run as the baseline agent runs it, scores its recorded test and dev
@@ -208,7 +219,7 @@ def _artefact(episode) -> str:
 def _sample_evaluation(episode, size: str):
     """The evaluation of the sample artefact (or, with none, the workspace's own artefact), once per
     task and size for all checks that read it."""
-    from ..evaluation import evaluate
+    from ..evaluation import EvaluatorFailed, evaluate
 
     task = episode.task
     key = (task.path, size)
@@ -221,8 +232,11 @@ def _sample_evaluation(episode, size: str):
             pytest.fail(f"{spec.id}: the workspace holds no artefact until the baseline runs: declare sample_artefact",
                         pytrace=False)
         env = episode.env
-        _SAMPLE[key] = evaluate(task, size, env.sandbox, env.prepared, hidden=env.hidden,
-                                code_hidden=task.masked_paths())
+        try:
+            _SAMPLE[key] = evaluate(task, size, env.sandbox, env.prepared, hidden=env.hidden,
+                                    code_hidden=task.masked_paths())
+        except EvaluatorFailed as e:
+            pytest.fail(f"harness error, not the artefact's: {e}", pytrace=False)
     return _SAMPLE[key]
 
 
