@@ -251,8 +251,9 @@ def test_check_task_fails_an_import_that_breaks_the_rules(tmp_path, broken):
     assert result.returncode == 1, result.stdout
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     if broken == "splits":
-        assert [f.split(":")[1] for f in failed] == [" evaluator scores dev and test splits"], failed
-        assert "the evaluator returned no dev split" in failed[0]
+        assert [f.split(":")[1] for f in failed] == [" evaluator scores dev and test splits",
+                                                     " test scores stay sealed"], failed
+        assert "the evaluator returned no dev split" in failed[0] and "no dev split" in failed[1]
     else:
         assert failed == [line for line in failed if "baseline reproduces: test r2 = " in line] and failed, failed
         assert "recorded 0.25 ± 0.001" in failed[0]
