@@ -43,7 +43,8 @@ def test_sample_artefact_is_valid(episode):
     elif spec.baseline_command:
         pytest.fail(f"{spec.id}: the workspace holds no artefact until the baseline runs: declare sample_artefact")
     obs, *_, info = episode.step("validate")
-    assert info["scores"][-1].score is not None, obs
+    event = episode.env.results()["scores"][-1]  # the harness's view: the agent's info has no test score
+    assert event.score is not None and event.dev_score is not None, obs
 
 
 def test_reference_solution_beats_the_baseline(episode):
@@ -69,7 +70,7 @@ def test_malformed_artefacts_are_invalid_with_a_reason(episode, content):
         path += "/junk.bin"
     episode.sandbox.write_file(path, content)
     obs, *_, info = episode.step("validate")
-    event = info["scores"][-1]
+    event = episode.env.results()["scores"][-1]
     assert event.score is None and event.reason and "\n" not in event.reason, obs
     assert obs.startswith("Validation: the artefact is invalid")
 
@@ -84,8 +85,9 @@ def test_missing_artefact_is_invalid(episode):
 def test_artefact_symlink_to_hidden_files_is_refused(episode):
     target = next(p for p in episode.task.private_dir.rglob("*") if p.is_file())
     episode.step(f"rm -rf {shlex.quote(artefact(episode))}; ln -s {target} {shlex.quote(artefact(episode))}")
-    *_, info = episode.step("validate")
-    assert info["scores"][-1].score is None and "no valid artefact" in info["scores"][-1].reason
+    episode.step("validate")
+    event = episode.env.results()["scores"][-1]
+    assert event.score is None and "no valid artefact" in event.reason
 
 
 def test_knobs_name_real_assignments():
