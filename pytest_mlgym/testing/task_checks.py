@@ -163,9 +163,9 @@ class TaskChecks:
             checked_episode.step(f"rm -rf {shlex.quote(path)} && mkdir {shlex.quote(path)}")
             path += "/junk.bin"
         checked_episode.sandbox.write_file(path, content)
-        obs, *_, info = checked_episode.step("validate")
-        event = info["feedback"][-1]  # what the agent sees (no test score mid-episode)
-        assert event["score"] is None and event["reason"] and "\n" not in event["reason"], obs
+        obs, *_ = checked_episode.step("validate")
+        event = checked_episode.env.results()["scores"][-1]  # the harness's view: the agent's info has no test score
+        assert event.score is None and event.reason and "\n" not in event.reason, obs
         assert obs.startswith("Validation: the artefact is invalid")
 
     def test_missing_artefact_is_invalid(self, checked_episode) -> None:
@@ -178,8 +178,9 @@ class TaskChecks:
         target = next(p for p in checked_episode.task.private_dir.rglob("*") if p.is_file())
         where = shlex.quote(_artefact(checked_episode))
         checked_episode.step(f"rm -rf {where}; ln -s {target} {where}")
-        *_, info = checked_episode.step("validate")
-        assert info["feedback"][-1]["score"] is None and "no valid artefact" in info["feedback"][-1]["reason"]
+        checked_episode.step("validate")
+        event = checked_episode.env.results()["scores"][-1]
+        assert event.score is None and "no valid artefact" in event.reason
 
     def test_baseline_reproduces(self, checked_task: Task) -> None:
         """The baseline, run as the baseline agent runs it, scores its recorded test and dev
