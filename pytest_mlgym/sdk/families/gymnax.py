@@ -21,8 +21,8 @@ disjoint. A task's ``private/evaluate.py`` declares its :class:`Spec` and hands 
     if __name__ == "__main__":
         evaluator.run(SPEC.score)
 
-Metrics per split: ``mean_return`` (all episodes of all policies), ``std_return``, ``seed_means``
-(one per policy) and ``episodes``.
+Metrics per split: ``mean_return`` (all episodes of all policies), ``std_return`` and ``seed_means``
+(one per policy); the episode counts are the task's documented constants.
 """
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ class Spec:
             r = ret[:, at:at + self.batches[split]].reshape(self.seeds, -1)
             at += self.batches[split]
             out[split] = {"mean_return": _round(r.mean()), "std_return": _round(r.std()),
-                          "seed_means": [_round(m) for m in r.mean(1)], "episodes": int(r.size)}
+                          "seed_means": [_round(m) for m in r.mean(1)]}
         return out
 
     def returns(self, activation: str, params: dict, keys: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ to 1000 steps, with keys from this task's secret.
 from pytest_mlgym.sdk import evaluator
 from pytest_mlgym.sdk.families.gymnax import Spec, categorical
 
-SPEC = Spec(env="Breakout-MinAtar", obs_dim=400, out_dim=3, action=categorical(), max_weights=120_000)
+SPEC = Spec(env="Breakout-MinAtar", obs_dim=400, out_dim=3, action=categorical(), max_weights=170_000)
 
 if __name__ == "__main__":
     evaluator.run(SPEC.score)

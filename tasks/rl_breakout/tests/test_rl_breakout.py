@@ -82,7 +82,6 @@ def test_the_budgets_match_train_py():
 def test_the_sample_is_valid_and_poor(tmp_path, prepared):
     shutil.copytree(TASK.workspace_dir / "sample_checkpoints", tmp_path / "checkpoints")
     ev = evaluate(tmp_path / "checkpoints", prepared)
-    assert ev.metrics["episodes"] == 3 * 5 * 256 and ev.dev_metrics["episodes"] == 3 * 256
     assert 0 <= ev.score < 2 and 0 <= ev.dev_score < 2, ev
 
 

@@ -53,8 +53,7 @@ def test_train_writes_checkpoints_the_evaluator_scores(tmp_path, prepared):
                                                                      "seed2.npz"]
     ev = evaluate(ws / "checkpoints", prepared)
     assert ev.valid and np.isfinite(ev.score) and np.isfinite(ev.dev_score), ev
-    assert ev.metrics["episodes"] == 3 * 5 * 256 and ev.dev_metrics["episodes"] == 3 * 256
-    assert len(ev.metrics["seed_means"]) == 3
+    assert len(ev.metrics["seed_means"]) == len(ev.dev_metrics["seed_means"]) == 3
 
 
 def test_reference_checkpoints_are_small_and_in_the_format():
