@@ -85,16 +85,30 @@ class Context:
         declared = (yaml.safe_load((self.task_dir / "task.yaml").read_text()) or {}).get("shared") or []
         if name not in declared:
             raise EvaluatorError(f"{name} is not declared in task.yaml's shared list ({declared})")
-        return self.task_dir / "workspace" / name
+        path = self.task_dir / "workspace" / name
+        if not path.is_file():
+            raise EvaluatorError(f"shared file missing: {path}")
+        return path
 
     def import_shared(self, name: str):
-        """Import a declared shared ``.py`` file as a module (from the task folder, never the agent's copy)."""
-        import importlib.util
+        """Import a declared shared ``.py`` file as a module (from the task folder, never the agent's copy),
+        once per process. The module is registered in ``sys.modules`` while it runs (dataclasses and
+        pickle look their module up there) and compiled from source: no ``__pycache__`` is written
+        into the task's workspace/, which is copied to every agent."""
+        import types
 
         path = self.shared(name)
-        spec = importlib.util.spec_from_file_location(f"mlgym_shared_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module_name = f"mlgym_shared_{path.stem}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        module = types.ModuleType(module_name)
+        module.__file__ = str(path)
+        sys.modules[module_name] = module
+        try:
+            exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
         return module
 
     def stream(self, purpose: str, split: str = "test"):
@@ -114,13 +128,18 @@ class Context:
     def row_splits(self, ids, dev_fraction: float = 0.2) -> dict:
         """Boolean masks ``{"dev": ..., "test": ...}`` over hidden rows identified by ``ids``: a
         row's split is a keyed hash of its id (the task's secret), fixed for the task, about
-        ``dev_fraction`` of the rows dev, unknowable to the agent."""
+        ``dev_fraction`` of the rows dev, unknowable to the agent. With two rows or more, neither
+        split is empty (a tiny test fixture): the row hashed lowest (highest) moves to dev (test)."""
         import numpy as np
 
         key = streams.secret(self.task_dir / "private")
-        cut = int(dev_fraction * 2**32)
-        dev = np.array([int.from_bytes(hmac.new(key, f"mlgym-split:{i}".encode(), hashlib.sha256).digest()[:4],
-                                       "big") < cut for i in ids], dtype=bool)
+        h = np.array([int.from_bytes(hmac.new(key, f"mlgym-split:{i}".encode(), hashlib.sha256).digest()[:4], "big")
+                      for i in ids], dtype=np.int64)
+        dev = h < int(dev_fraction * 2**32)
+        if len(h) >= 2 and not dev.any():
+            dev[np.argmin(h)] = True
+        if len(h) >= 2 and dev.all():
+            dev[np.argmax(h)] = False
         return {"dev": dev, "test": ~dev}
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pytest_mlgym.evaluation import Evaluation, run_evaluator
+from pytest_mlgym.evaluation import run_evaluator
 from pytest_mlgym.task import (
     MAX_LIMIT,
     Limits,
@@ -35,6 +35,7 @@ from pytest_mlgym.task import (
     TaskSpec,
     load_task,
 )
+from pytest_mlgym.testing.artefacts import SPECIAL, Evil, cheap, json_values, scalars, score, values
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tasks" / "tiny"
@@ -43,24 +44,7 @@ BASE_TEXT = (TINY / "task.yaml").read_text()
 BASE = yaml.safe_load(BASE_TEXT)
 
 
-def cheap(n: int, shrink: bool = True):
-    """``n`` reproducible examples, no deadline (evaluators start processes), no example database."""
-    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None, print_blob=False, phases=phases,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                                           HealthCheck.large_base_example])
-
-
 # == 1. task.yaml: loads, or one TaskError line naming the file (and the field) ======================
-SPECIAL = [None, True, False, 0, -1, 1, 2**63, -2**63, 10**400, 1e308, -1e308, float("inf"), float("-inf"),
-           float("nan"), 5e-324, "", " ", "\t", "\n", "lite", "full", "max", "min", "tiny", "answer.txt",
-           "/abs/path", "../escape", "a/../../b", ".", "~", "\x00", "\x1b[31mred", "\u202etxt.exe", "\u2028",
-           "\U0001f642", "null", "yes", "0x10", "1e3", "-", "*", "{}", "[]", b"\xff\x00"]
-scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-           | st.binary(max_size=8) | st.sampled_from(SPECIAL))
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3)
-                      | st.dictionaries(st.text(max_size=6) | st.integers(-3, 3), c, max_size=3), max_leaves=8)
 paths_list = st.lists(st.sampled_from(["answer.txt", "knobs.py", "missing.txt", "", ".", "..", "/etc/hostname",
                                        "../task.yaml", "private/evaluate.py", "a\x00b", "a\nb"])
                       | st.text(max_size=8), max_size=3)
@@ -346,40 +330,6 @@ def cache_dir(tmp_path_factory) -> Path:
     return Path(os.environ.get("MLGYM_CACHE_DIR") or tmp_path_factory.mktemp("cache"))
 
 
-def score(task: Task, prepared, write, *, handled: bool = True) -> Evaluation:
-    """Write an artefact with ``write(artefact_path, scratch)``, score it, check the outcome is clean.
-
-    ``handled``: the evaluator must report the artefact itself (exit 0 with a reason), not crash."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"mlgym-bad-{task.id}-"))
-    try:
-        artefact = scratch / (Path(task.spec.artefact).name or "artefact")
-        write(artefact, scratch)
-        ev = run_evaluator(task, "lite", artefact, prepared, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    assert isinstance(ev, Evaluation)
-    if ev.valid:
-        assert isinstance(ev.score, float) and math.isfinite(ev.score), ev
-    else:
-        reason = ev.reason
-        assert isinstance(reason, str) and reason.strip() and len(reason) < 600, ev
-        assert len(reason.splitlines()) == 1, repr(reason)
-        assert not reason.rstrip().endswith(":"), repr(reason)  # a detail went missing
-        if handled:
-            assert not reason.startswith(("evaluator failed", "evaluator printed no JSON")), ev
-    return ev
-
-
-class Evil:
-    """Unpickling this creates ``path``: proof that a pickle ran code."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return open, (self.path, "w")
-
-
 def test_the_evil_pickle_does_run_code_when_unpickled(tmp_path):  # so its absence below means something
     pickle.loads(pickle.dumps(Evil(tmp_path / "ran")))
     assert (tmp_path / "ran").exists()
@@ -638,10 +588,6 @@ BAD_ARRAYS = {
 BAD_CONFIGS = [{"env": "CartPole-v1"}, {"hidden": [0]}, {"hidden": [257]}, {"hidden": [256, 256, 256]},
                {"hidden": []}, {"hidden": [8.0]}, {"hidden": [True]}, {"hidden": "8"}, {"hidden": 8},
                {"activation": "sigmoid"}, {"activation": None}, {"extra": 1}, {"hidden": [8, 8]}]
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-                           | st.text(max_size=10),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=10)
 MC_BREAKS = {  # each breaks the folder for good: no rollout (JAX) ever starts
     "array": st.tuples(st.sampled_from(MC_FILES[1:]), st.sampled_from(["w0", "b0", "w1", "b1", "obs_mean", "obs_std"]),
                        st.sampled_from(sorted(BAD_ARRAYS))),
@@ -729,116 +675,5 @@ def test_mountain_car_pickled_object_array_never_runs(mountain_car, where):
         assert not ev.valid and ev.reason and "\n" not in ev.reason, ev
         assert not ev.reason.startswith("evaluator failed"), ev
         assert not canary.exists(), "the evaluator unpickled an object array"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-# -- language_modeling: a torch checkpoint ----------------------------------------------------------
-LM_SAMPLE = TASKS / "language_modeling" / "workspace" / "sample_model" / "model.pt"
-
-
-@pytest.fixture(scope="module")
-def language_model(cache_dir):
-    task = load_task(TASKS / "language_modeling")
-    return task, task.prepare("lite", cache_dir)
-
-
-LM_CHANGES = {
-    "bytes": st.binary(max_size=2000),
-    "truncate": st.floats(0, 0.999),
-    "flip": st.tuples(st.floats(0, 0.999), st.binary(min_size=1, max_size=64)),
-    "pickle": values,  # a plain pickle, not a torch zip
-    "torch_value": json_values,  # torch.save of any plain structure
-    "config": st.tuples(st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
-                                         "bias", "extra"]),
-                        st.sampled_from([0, -1, 10**9, 2**63, 1.5, True, None, "8", math.nan, math.inf]) | json_values),
-    "drop_config": st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd"]),
-    "tensor": st.tuples(st.integers(0, 100), st.sampled_from(["shape", "int", "nan", "inf", "scalar", "list", "str",
-                                                              "sparse", "complex", "none", "half"])),
-    "drop_tensor": st.integers(0, 100),
-    "extra_tensor": st.text(max_size=10),
-    "shape": st.sampled_from(["not a dict", "no_state_dict", "no_config", "list"]),
-}
-
-
-def write_lm(folder: Path, change) -> None:
-    import torch
-
-    folder.mkdir()
-    path = folder / "model.pt"
-    kind, args = change
-    args = args if isinstance(args, tuple) else (args,)
-    sample = LM_SAMPLE.read_bytes()
-    if kind == "bytes":
-        return path.write_bytes(args[0])
-    if kind == "truncate":
-        return path.write_bytes(sample[:int(len(sample) * args[0])])
-    if kind == "flip":
-        at = int(len(sample) * args[0])
-        return path.write_bytes(sample[:at] + args[1] + sample[at + len(args[1]):])
-    if kind == "pickle":
-        return path.write_bytes(pickle.dumps(args[0]))
-    if kind == "torch_value":
-        return torch.save(args[0], path)
-    ckpt = torch.load(LM_SAMPLE, weights_only=True)
-    cfg, sd = dict(ckpt["config"]), dict(ckpt["state_dict"])
-    names = sorted(sd)
-    if kind == "config":
-        cfg[args[0]] = args[1]
-    elif kind == "drop_config":
-        cfg.pop(args[0])
-    elif kind == "tensor":
-        name = names[args[0] % len(names)]
-        t = sd[name]
-        sd[name] = {"shape": lambda: torch.zeros(*t.shape, 2), "int": lambda: t.to(torch.int64),
-                    "nan": lambda: torch.full_like(t, math.nan), "inf": lambda: torch.full_like(t, math.inf),
-                    "scalar": lambda: torch.tensor(1.0), "list": lambda: t.tolist(), "str": lambda: "weights",
-                    "sparse": lambda: t.reshape(t.shape[0], -1).to_sparse(), "complex": lambda: t.to(torch.complex64),
-                    "none": lambda: None, "half": lambda: t.half()}[args[1]]()
-    elif kind == "drop_tensor":
-        sd.pop(names[args[0] % len(names)])
-    elif kind == "extra_tensor":
-        sd[args[0]] = torch.zeros(3)
-    elif kind == "shape":
-        torch.save({"not a dict": [cfg, sd], "no_state_dict": {"config": cfg}, "no_config": {"state_dict": sd},
-                    "list": [cfg, sd]}[args[0]], path)
-        return
-    torch.save({"config": cfg, "state_dict": sd}, path)
-
-
-@pytest.mark.parametrize("kind", sorted(LM_CHANGES))
-@cheap(1)  # a torch evaluator starts in 1-3 s: one example of each kind
-@given(data=st.data())
-def test_language_modeling_checkpoints(language_model, kind, data):
-    pytest.importorskip("torch")
-    change = (kind, data.draw(LM_CHANGES[kind], label=kind))
-    score(*language_model, lambda path, _: write_lm(path, change))
-
-
-@cheap(2)
-@given(wrapped=st.booleans())
-def test_language_modeling_pickles_never_run(language_model, wrapped):
-    torch = pytest.importorskip("torch")
-
-    canaries = []
-
-    def write(path, scratch):
-        canary = scratch / "canary"
-        canaries.append(canary)
-        path.mkdir()
-        if wrapped:  # inside a well-formed torch zip checkpoint
-            ckpt = torch.load(LM_SAMPLE, weights_only=True)
-            ckpt["config"]["evil"] = Evil(canary)
-            torch.save(ckpt, path / "model.pt")
-        else:  # a bare pickle
-            (path / "model.pt").write_bytes(pickle.dumps({"config": Evil(canary), "state_dict": {}}))
-
-    task, prepared = language_model
-    scratch = Path(tempfile.mkdtemp(prefix="mlgym-bad-pickle-"))
-    try:
-        write(scratch / "model", scratch)
-        ev = run_evaluator(task, "lite", scratch / "model", prepared, scratch)
-        assert not ev.valid and ev.reason and "\n" not in ev.reason, ev
-        assert not canaries[0].exists(), "the evaluator unpickled an arbitrary object"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,5 +1,7 @@
 """language_modeling: the lite split, the FineWeb shard loader (on tiny shards in the real format),
-the full-size baseline and evaluator on those shards, and the evaluator's handling of bad checkpoints.
+the full-size baseline and evaluator on those shards, the dev/test split of the hidden text, the
+shared model.py, and the evaluator's handling of bad checkpoints (hand-written cases, and generated
+ones through the harness's run_evaluator).
 
 prepare.py, train.py and the evaluator run as the harness runs them: subprocesses, the evaluator in
 a scratch folder holding the artefact folder, its last stdout line being one JSON object.
@@ -13,24 +15,33 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-TASK = Path(__file__).resolve().parents[2] / "tasks" / "language_modeling"
+from pytest_mlgym.evaluation import run_evaluator
+from pytest_mlgym.sdk.evaluator import Context
+from pytest_mlgym.task import load_task
+from pytest_mlgym.testing.artefacts import Evil, cheap, json_values, score, values
+
+TASK = Path(__file__).resolve().parents[1]
 torch = GPT = GPTConfig = None  # imported by the fixture below: collecting the suite must not import torch
+
+
+def context(private: Path | None = None) -> Context:
+    return Context(artefact=Path("model"), size="lite", seed=0, task_dir=TASK, private_dir=private, public_dir=None)
 
 
 @pytest.fixture(autouse=True)
 def _torch_and_the_trusted_model():
     global torch, GPT, GPTConfig
     torch = pytest.importorskip("torch")
-    sys.path.insert(0, str(TASK / "private"))
-    try:
-        from model import GPT, GPTConfig  # the evaluator's trusted copy
-    finally:
-        sys.path.remove(str(TASK / "private"))
+    gpt = context().import_shared("model.py")  # what the evaluator builds: the task folder's workspace copy
+    GPT, GPTConfig = gpt.GPT, gpt.GPTConfig
 
 
 def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.CompletedProcess:
@@ -41,7 +52,8 @@ def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.Completed
                           env=env, capture_output=True, text=True, timeout=300)
 
 
-def evaluate(scratch: Path, private: Path, size: str = "lite", artefact: str = "model") -> dict:
+def evaluate(scratch: Path, private: Path, size: str = "lite", artefact: str = "model", split: str | None = "test") -> dict:
+    """The evaluator's result: one split's metrics (``split=None``: the whole line), or ``{"invalid": ...}``."""
     proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), artefact], cwd=scratch,
                           env={**os.environ, "MLGYM_PRIVATE_DATA": str(private), "MLGYM_SEED": "0",
                                "MLGYM_SIZE": size},
@@ -50,7 +62,9 @@ def evaluate(scratch: Path, private: Path, size: str = "lite", artefact: str = "
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if "invalid" in result:
         assert result["invalid"] and "\n" not in result["invalid"]
-    return result
+        return result
+    assert set(result) == {"dev", "test"}, result
+    return result if split is None else result[split]
 
 
 def save(folder: Path, ckpt) -> Path:
@@ -146,9 +160,11 @@ def test_full_baseline_and_evaluator_on_tiny_shards(fineweb, tmp_path):
     assert "nats/token" in proc.stdout
     ckpt = torch.load(ws / "model" / "model.pt", weights_only=True)
     assert ckpt["config"]["vocab_size"] == 50257
-    result = evaluate(ws, out / "private", size="full")
+    both = evaluate(ws, out / "private", size="full", split=None)
     # 3 steps from a small init: still close to uniform over the GPT-2 vocabulary
-    assert result["tokens"] == 1999 and abs(result["test_loss"] - math.log(50257)) < 0.1, result
+    assert both["dev"]["tokens"] + both["test"]["tokens"] == 1999 and both["test"]["tokens"] > 0, both
+    result = both["test"]
+    assert abs(result["test_loss"] - math.log(50257)) < 0.1, result
     assert result["test_loss"] == result["nats_per_token"]
     # a byte-level (lite) checkpoint does not fit the full size
     save(tmp_path / "lite" / "model", tiny().checkpoint())
@@ -157,12 +173,47 @@ def test_full_baseline_and_evaluator_on_tiny_shards(fineweb, tmp_path):
 
 def test_sample_model_is_valid_and_scored_deterministically(lite, tmp_path):
     shutil.copytree(TASK / "workspace" / "sample_model", tmp_path / "model")
-    first, second = evaluate(tmp_path, lite / "private"), evaluate(tmp_path, lite / "private")
-    assert first == second and 7.5 < first["test_loss"] < 8.5 and first["bytes"] == 131071
+    first, second = (evaluate(tmp_path, lite / "private", split=None) for _ in range(2))
+    assert first == second and 7.5 < first["test"]["test_loss"] < 8.5
+    assert first["dev"]["bytes"] + first["test"]["bytes"] == 131071
 
 
-def test_evaluator_uses_an_identical_copy_of_the_architecture():
-    assert (TASK / "private" / "model.py").read_bytes() == (TASK / "workspace" / "model.py").read_bytes()
+def test_the_hidden_text_is_split_by_chunk_into_dev_and_test(lite, tmp_path):
+    """Chunks of 1,024 predicted bytes, about 20% dev by a keyed hash of the chunk id; one pass scores
+    both: the per-split losses average back to the loss over the whole text."""
+    shutil.copytree(TASK / "workspace" / "sample_model", tmp_path / "model")
+    both = evaluate(tmp_path, lite / "private", split=None)
+    n = 131071
+    dev = context(lite / "private").row_splits(range(-(-n // 1024)))["dev"]
+    chunk = np.arange(n) // 1024
+    assert both["dev"]["bytes"] == int(dev[chunk].sum()) and 0.1 * n < both["dev"]["bytes"] < 0.3 * n
+    # the same windows as one pass over the whole text: the byte-weighted mean of the two splits
+    model = GPT(GPTConfig(**torch.load(tmp_path / "model" / "model.pt", weights_only=True)["config"]))
+    model.load_state_dict(torch.load(tmp_path / "model" / "model.pt", weights_only=True)["state_dict"])
+    text = torch.from_numpy(np.frombuffer((lite / "private" / "test.txt").read_bytes(), dtype=np.uint8).astype(np.int64))
+    T, total = model.config.block_size, 0.0
+    with torch.no_grad():  # consecutive non-overlapping windows of block_size, one forward pass each
+        for i in range(0, n, T):
+            x, y = text[i:min(i + T, n)], text[i + 1:min(i + T, n) + 1]
+            logits, _ = model.eval()(x[None])
+            total += float(torch.nn.functional.cross_entropy(logits[0], y, reduction="sum"))
+    whole = total / n / math.log(2)
+    mean = (both["dev"]["test_loss"] * both["dev"]["bytes"] + both["test"]["test_loss"] * both["test"]["bytes"]) / n
+    assert abs(mean - whole) < 2e-6, (mean, whole)
+
+
+def test_the_evaluator_builds_the_task_folders_model_py_never_the_agents():
+    """model.py lives once, in workspace/ (task.yaml: shared); private/ holds no copy of it."""
+    assert load_task(TASK).spec.shared == ["model.py"] and not (TASK / "private" / "model.py").exists()
+
+
+def test_an_agents_model_py_beside_the_artefact_is_not_imported(lite, tmp_path):
+    shutil.copytree(TASK / "workspace" / "sample_model", tmp_path / "model")
+    honest = evaluate(tmp_path, lite / "private", split=None)
+    evil = "raise SystemExit('the agent model.py ran')\n"
+    (tmp_path / "model.py").write_text(evil)
+    (tmp_path / "model" / "model.py").write_text(evil)
+    assert evaluate(tmp_path, lite / "private", split=None) == honest
 
 
 def test_bfloat16_weights_and_extra_files_are_accepted(lite, tmp_path):
@@ -207,7 +258,7 @@ BAD = {
     "shape mismatch": (lambda p: save(p, {"config": _config(n_embd=32), "state_dict": _sd()}), "size mismatch"),
     "NaN weight": (lambda p: save(p, {"config": _config(), "state_dict": _sd(**{"ln_f.bias": torch.full((16,), float("nan"))})}), "NaN"),
     "integer tensor": (lambda p: save(p, {"config": _config(), "state_dict": _sd(**{"ln_f.bias": torch.zeros(16, dtype=torch.int64)})}), "floating-point"),
-    "symlinked model.pt": (lambda p: (p.mkdir(), (p / "model.pt").symlink_to(TASK / "workspace" / "sample_model" / "model.pt")), "model.pt not found"),
+    "symlinked model.pt": (lambda p: (p.mkdir(), (p / "model.pt").symlink_to(TASK / "workspace" / "sample_model" / "model.pt")), "symbolic link"),
 }
 
 
@@ -218,3 +269,109 @@ def test_bad_checkpoints_are_invalid_with_a_reason(lite, tmp_path, case):
     result = evaluate(tmp_path, lite / "private")
     assert expected in result.get("invalid", ""), result
     assert not (tmp_path / "pwned").exists()
+
+
+# -- generated bad checkpoints, through the harness's run_evaluator (from tests/security/test_bad_input.py)
+LM_SAMPLE = TASK / "workspace" / "sample_model" / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def language_model(tmp_path_factory):
+    task = load_task(TASK)
+    return task, task.prepare("lite", Path(os.environ.get("MLGYM_CACHE_DIR") or tmp_path_factory.mktemp("cache")))
+
+
+LM_CHANGES = {
+    "bytes": st.binary(max_size=2000),
+    "truncate": st.floats(0, 0.999),
+    "flip": st.tuples(st.floats(0, 0.999), st.binary(min_size=1, max_size=64)),
+    "pickle": values,  # a plain pickle, not a torch zip
+    "torch_value": json_values,  # torch.save of any plain structure
+    "config": st.tuples(st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
+                                         "bias", "extra"]),
+                        st.sampled_from([0, -1, 10**9, 2**63, 1.5, True, None, "8", math.nan, math.inf]) | json_values),
+    "drop_config": st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd"]),
+    "tensor": st.tuples(st.integers(0, 100), st.sampled_from(["shape", "int", "nan", "inf", "scalar", "list", "str",
+                                                              "sparse", "complex", "none", "half"])),
+    "drop_tensor": st.integers(0, 100),
+    "extra_tensor": st.text(max_size=10),
+    "shape": st.sampled_from(["not a dict", "no_state_dict", "no_config", "list"]),
+}
+
+
+def write_lm(folder: Path, change) -> None:
+    folder.mkdir()
+    path = folder / "model.pt"
+    kind, args = change
+    args = args if isinstance(args, tuple) else (args,)
+    sample = LM_SAMPLE.read_bytes()
+    if kind == "bytes":
+        return path.write_bytes(args[0])
+    if kind == "truncate":
+        return path.write_bytes(sample[:int(len(sample) * args[0])])
+    if kind == "flip":
+        at = int(len(sample) * args[0])
+        return path.write_bytes(sample[:at] + args[1] + sample[at + len(args[1]):])
+    if kind == "pickle":
+        return path.write_bytes(pickle.dumps(args[0]))
+    if kind == "torch_value":
+        return torch.save(args[0], path)
+    ckpt = torch.load(LM_SAMPLE, weights_only=True)
+    cfg, sd = dict(ckpt["config"]), dict(ckpt["state_dict"])
+    names = sorted(sd)
+    if kind == "config":
+        cfg[args[0]] = args[1]
+    elif kind == "drop_config":
+        cfg.pop(args[0])
+    elif kind == "tensor":
+        name = names[args[0] % len(names)]
+        t = sd[name]
+        sd[name] = {"shape": lambda: torch.zeros(*t.shape, 2), "int": lambda: t.to(torch.int64),
+                    "nan": lambda: torch.full_like(t, math.nan), "inf": lambda: torch.full_like(t, math.inf),
+                    "scalar": lambda: torch.tensor(1.0), "list": lambda: t.tolist(), "str": lambda: "weights",
+                    "sparse": lambda: t.reshape(t.shape[0], -1).to_sparse(), "complex": lambda: t.to(torch.complex64),
+                    "none": lambda: None, "half": lambda: t.half()}[args[1]]()
+    elif kind == "drop_tensor":
+        sd.pop(names[args[0] % len(names)])
+    elif kind == "extra_tensor":
+        sd[args[0]] = torch.zeros(3)
+    elif kind == "shape":
+        torch.save({"not a dict": [cfg, sd], "no_state_dict": {"config": cfg}, "no_config": {"state_dict": sd},
+                    "list": [cfg, sd]}[args[0]], path)
+        return
+    torch.save({"config": cfg, "state_dict": sd}, path)
+
+
+@pytest.mark.parametrize("kind", sorted(LM_CHANGES))
+@cheap(1)  # a torch evaluator starts in 1-3 s: one example of each kind
+@given(data=st.data())
+def test_language_modeling_checkpoints(language_model, kind, data):
+    change = (kind, data.draw(LM_CHANGES[kind], label=kind))
+    score(*language_model, lambda path, _: write_lm(path, change))
+
+
+@cheap(2)
+@given(wrapped=st.booleans())
+def test_language_modeling_pickles_never_run(language_model, wrapped):
+    canaries = []
+
+    def write(path, scratch):
+        canary = scratch / "canary"
+        canaries.append(canary)
+        path.mkdir()
+        if wrapped:  # inside a well-formed torch zip checkpoint
+            ckpt = torch.load(LM_SAMPLE, weights_only=True)
+            ckpt["config"]["evil"] = Evil(canary)
+            torch.save(ckpt, path / "model.pt")
+        else:  # a bare pickle
+            (path / "model.pt").write_bytes(pickle.dumps({"config": Evil(canary), "state_dict": {}}))
+
+    task, prepared = language_model
+    scratch = Path(tempfile.mkdtemp(prefix="mlgym-bad-pickle-"))
+    try:
+        write(scratch / "model", scratch)
+        ev = run_evaluator(task, "lite", scratch / "model", prepared, scratch)
+        assert not ev.valid and ev.reason and "\n" not in ev.reason, ev
+        assert not canaries[0].exists(), "the evaluator unpickled an arbitrary object"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
