@@ -5,8 +5,9 @@ the task's model.py (declared ``shared`` in task.yaml: the task folder's pristin
 agent's). It is read with torch.load(weights_only=True), so no agent code runs here. The model is
 built from the config (checked against the size's limits), the state_dict loaded with strict=True.
 
-The hidden text is read in consecutive non-overlapping windows of block_size tokens (the first
-token of each window sees no context), one forward pass each, giving one loss per target token.
+The hidden text is read in consecutive non-overlapping windows of block_size tokens (at the full
+size at most 1,024, MLGym's evaluation sequence length, so that a longer context buys nothing MLGym
+would not score), one forward pass each, giving one loss per target token.
 Splits: the target tokens are grouped in fixed chunks of CHUNK consecutive positions (chunk id =
 position // CHUNK); ``ctx.row_splits`` over the chunk ids puts about 20% of the chunks in dev, the
 rest in test. The windows do not depend on the split, so one pass scores both. The score is the
@@ -29,6 +30,7 @@ LIMITS = {
                  n_embd=(16, 2048), max_params=200_000_000, max_file_mb=512),
 }
 FULL_EVAL_TOKENS = 10_485_760  # the first 10M val tokens, as modded-nanogpt / MLGym evaluate
+FULL_WINDOW = 1024  # MLGym's evaluation sequence length (its val loop reads [64, 1024] batches)
 TOKENS_PER_BATCH = 16_384  # windows are scored in batches of about this many tokens
 CHUNK = 1024  # target tokens per split unit: lite 128 chunks (1 KiB of text each), full 10,240
 SHARD_MAGIC, HEADER_INTS = 20240520, 256
@@ -110,12 +112,11 @@ def error_text(e: Exception) -> str:
     return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
 
 
-def token_losses(model, data: np.ndarray, device: str) -> np.ndarray:
-    """Cross-entropy (nats) of predicting each of data[1:], from non-overlapping windows of block_size."""
+def token_losses(model, data: np.ndarray, device: str, T: int) -> np.ndarray:
+    """Cross-entropy (nats) of predicting each of data[1:], from non-overlapping windows of T tokens."""
     import torch
     import torch.nn.functional as F
 
-    T = model.config.block_size
     x, y = torch.from_numpy(data[:-1]), torch.from_numpy(data[1:])
     n = len(y)
     pad = -n % T  # the last window is padded; padded targets are dropped (causal: no effect on the rest)
@@ -141,7 +142,8 @@ def score(ctx: evaluator.Context) -> dict:
     torch.set_num_threads(2)  # a fixed thread count: the same checkpoint always gets the same score
     device = "cuda" if ctx.size == "full" and torch.cuda.is_available() else "cpu"
     model, n_params = load_model(ctx)
-    losses = token_losses(model.to(device), data, device)
+    window = model.config.block_size if ctx.size == "lite" else min(model.config.block_size, FULL_WINDOW)
+    losses = token_losses(model.to(device), data, device, window)
     chunk = np.arange(len(losses)) // CHUNK
     out = {}
     for split, mask in ctx.row_splits(range(chunk[-1] + 1)).items():

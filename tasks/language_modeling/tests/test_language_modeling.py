@@ -171,6 +171,22 @@ def test_full_baseline_and_evaluator_on_tiny_shards(fineweb, tmp_path):
     assert "vocab_size" in evaluate(tmp_path / "lite", out / "private", size="full")["invalid"]
 
 
+def test_full_size_windows_are_at_most_1024_tokens(fineweb, tmp_path):
+    """MLGym scores windows of 1,024 tokens: a 2,048-token context is scored like the same weights
+    cut to 1,024 positions (learned positions, causal attention: the first 1,024 are all it uses)."""
+    out = tmp_path / "out"
+    assert prepare(out, "full", fineweb).returncode == 0
+    long = tiny(vocab_size=50257, block_size=2048)
+    save(tmp_path / "long" / "model", long.checkpoint())
+    ckpt = long.checkpoint()
+    ckpt["config"]["block_size"] = 1024
+    ckpt["state_dict"]["pos_emb.weight"] = ckpt["state_dict"]["pos_emb.weight"][:1024].clone()
+    save(tmp_path / "short" / "model", ckpt)
+    scores = [evaluate(tmp_path / name, out / "private", size="full", split=None) for name in ("long", "short")]
+    assert [{k: (v["test_loss"], v["tokens"]) for k, v in r.items()} for r in scores] == \
+        [{k: (v["test_loss"], v["tokens"]) for k, v in scores[1].items()}] * 2, scores
+
+
 def test_sample_model_is_valid_and_scored_deterministically(lite, tmp_path):
     shutil.copytree(TASK / "workspace" / "sample_model", tmp_path / "model")
     first, second = (evaluate(tmp_path, lite / "private", split=None) for _ in range(2))
