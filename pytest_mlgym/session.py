@@ -29,7 +29,9 @@ OPTIONS = {
     "sandbox": ("--sandbox", "mlgym_sandbox", "local", "where agent commands run: local or docker"),
     "task_size": ("--task-size", "mlgym_task_size", "lite", "task size: lite (a CPU in minutes) or full (published scale)"),
     "report_dir": ("--mlgym-report-dir", "mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
-    "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
+    "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "",
+                  "a folder of task folders to add (repeatable) to the default <rootdir>/tasks, which the ini's "
+                  "mlgym_tasks_dirs replaces"),
     "agents_dir": ("--mlgym-agents-dir", "mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
     "gpus": ("--gpus", "mlgym_gpus", "", "GPU ids the sandboxes may use, e.g. 0,1,2,3; split across xdist workers "
              "so that no two running episodes share one"),
@@ -49,6 +51,9 @@ OPTIONS = {
     "max_regression": ("--mlgym-max-regression", "mlgym_max_regression", "",
                        "with --mlgym-compare: exit non-zero when an agent's AUP (best submission) drops by more "
                        "than D"),
+    "protocol": ("--mlgym-protocol", "mlgym_protocol", "sealed",
+                 "sealed (default): validate shows a dev split, the hidden test split is scored for the record "
+                 "only; mlgym: MLGym's protocol (validate shows the test score), to compare with published numbers"),
     "min_isolation": ("--mlgym-min-isolation", "mlgym_min_isolation", "",
                       "stop at start when the sandbox's isolation is below LEVEL: none < unshare < bwrap "
                       "(--sandbox docker counts as bwrap)"),
@@ -125,6 +130,21 @@ def _paths(config: pytest.Config, name: str, default: Path, hook) -> list[Path]:
     return [p.resolve() for p in roots]
 
 
+def _task_roots(config: pytest.Config) -> list[Path]:
+    """The folders of task folders: the ini's ``mlgym_tasks_dirs`` (relative to the ini file), which
+    REPLACES the default ``<rootdir>/tasks``, then every ``--mlgym-tasks-dir`` (relative to the
+    invocation folder), which ADDS to it, then the ``pytest_mlgym_task_dirs`` hook's folders."""
+    ini = [Path(p) for p in config.getini(OPTIONS["tasks_dir"][1]) or []]
+    ini_base = config.inipath.parent if config.inipath else config.rootpath
+    default = config.rootpath / "tasks"
+    roots = [p if p.is_absolute() else ini_base / p for p in ini] or ([default] if default.is_dir() else [])
+    base = config.invocation_params.dir
+    roots += [p if p.is_absolute() else base / p for p in map(Path, config.getoption("mlgym_tasks_dir") or [])]
+    for extra in config.pluginmanager.hook.pytest_mlgym_task_dirs(config=config):
+        roots += [Path(p) for p in extra]
+    return list(dict.fromkeys(p.resolve() for p in roots))
+
+
 @dataclass
 class MLGymSession:
     config: pytest.Config
@@ -154,6 +174,7 @@ class MLGymSession:
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
     min_isolation: str | None = None  # --mlgym-min-isolation: none, unshare or bwrap
+    protocol: str = "sealed"  # --mlgym-protocol: sealed or mlgym (pytest_mlgym.env.PROTOCOLS)
     isolation: dict | None = None  # trust.info of this session's sandbox (controller: check_isolation; workers: its copy)
 
     @classmethod
@@ -178,7 +199,7 @@ class MLGymSession:
             specs = [agents.resolve(n, agent_dirs) for n in names]
         except AgentError as e:
             raise pytest.UsageError(f"--agent: {e}") from None
-        roots = _paths(config, "tasks_dir", config.rootpath / "tasks", hook.pytest_mlgym_task_dirs)
+        roots = _task_roots(config)
         tasks, broken = discover(roots)
         report_dir = Path(_setting(config, "report_dir")[-1])
         workerinput = getattr(config, "workerinput", None)
@@ -194,10 +215,13 @@ class MLGymSession:
         if compare is not None and compare.is_dir():
             compare = compare / "results.jsonl"
         fail_under, max_regression = _number(config, "fail_under_aup"), _number(config, "max_regression")
+        protocol = _setting(config, "protocol")[-1]
+        if protocol not in ("sealed", "mlgym"):
+            raise pytest.UsageError(f"--mlgym-protocol: unknown protocol '{protocol}'; choose sealed or mlgym")
         if max_regression is not None and compare is None:
             raise pytest.UsageError("--mlgym-max-regression: needs --mlgym-compare OLD.jsonl, the stored run to compare with")
         return cls(gpus=gpus, done=done, fail_under_aup=fail_under, compare=compare, max_regression=max_regression,
-            live=_live(config), min_isolation=_level(config),
+            live=_live(config), min_isolation=_level(config), protocol=protocol,
             config=config, id=sid,
             agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
             backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
@@ -339,7 +363,7 @@ class MLGymSession:
         if store:
             self.store.append(rec)
         for key in ("task", "agent", "seed", "size", "metric", "direction", "baseline", "best_attempt",
-                    "best_submission", "status", "passed", "steps", "cost_usd", "tokens", "wall_s", "isolation"):
+                    "best_submission", "oracle_best_attempt", "protocol", "status", "passed", "steps", "cost_usd", "tokens", "wall_s", "isolation"):
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))
