@@ -13,10 +13,8 @@ score (see :class:`WorkspaceFiles`); ordinary commands cost nothing more.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,11 +25,17 @@ from gymnasium import spaces
 
 from . import sandbox as sandboxes
 from .evaluation import Evaluation, evaluate
+from .fingerprint import WorkspaceFiles, _remote_artefact, tree_sha256  # noqa: F401 - tree_sha256: re-exported
 from .sandbox import SandboxConfig, isolation, truncate
 from .task import Task, TaskError, default_cache_dir, default_task_roots, discover, read_only
 from .tools import ToolBox, docs, refuse_interactive
 
 STATUSES = ("running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error")
+# sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
+# in the episode; best attempt = the test score of the attempt with the best dev score.
+# mlgym: MLGym's own protocol (validate shows the test score; best attempt = the best test score,
+# selected on test feedback), for comparison with published numbers.
+PROTOCOLS = ("sealed", "mlgym")
 
 
 class AnyText(spaces.Text):
@@ -48,14 +52,16 @@ class AnyText(spaces.Text):
 class ScoreEvent:
     step: int
     kind: str  # validate | submit | autosubmit
-    score: float | None
+    score: float | None  # the test split's (sealed: never shown during the episode)
     metrics: dict
     reason: str
     t: float  # seconds since the episode started
+    dev_score: float | None = None  # the dev split's (what validate shows under the sealed protocol)
+    dev_metrics: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, step: int, kind: str, ev: Evaluation, t: float) -> "ScoreEvent":
-        return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3))
+        return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3), ev.dev_score, ev.dev_metrics)
 
 
 @dataclass
@@ -85,7 +91,10 @@ class MLGymEnv(gym.Env):
 
     def __init__(self, task: Task | str, *, size: str = "lite", sandbox: str = "local", max_steps: int = 50,
                  cache_dir: Path | None = None, hidden: tuple[Path, ...] = (), render_mode: str | None = None,
-                 gpus: tuple[str, ...] = ()):
+                 gpus: tuple[str, ...] = (), protocol: str = "sealed"):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+        self.protocol = protocol
         self.task = task if isinstance(task, Task) else _find_task(task)
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
         self.size_spec = self.task.size(size)
@@ -192,7 +201,7 @@ class MLGymEnv(gym.Env):
         m = spec.metric
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
                 f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
-                f"Baseline score: {self.size_spec.baseline:g}. Beat it.\n"
+                f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
                 f"Your workspace is {self.sandbox.workdir}. You have {self.max_steps} steps and "
                 f"{lim.episode_s / 60:g} minutes.")
 
@@ -202,11 +211,34 @@ class MLGymEnv(gym.Env):
                 "direction": spec.metric.direction, "baseline": self.size_spec.baseline, "artefact": spec.artefact,
                 "step_s": spec.limits.step_s, "episode_s": spec.limits.episode_s, "max_steps": self.max_steps}
 
+    @property
+    def feedback_baseline(self) -> float:
+        """The baseline's score on the split ``validate`` shows."""
+        dev = self.size_spec.dev_baseline
+        return dev if self.protocol == "sealed" and dev is not None else self.size_spec.baseline
+
+    def _split_note(self) -> str:
+        if self.protocol == "mlgym":
+            return " (validate scores the test set, as in MLGym)"
+        return (" on the dev split, which validate scores; your final artefact is scored on a hidden test "
+                f"split, where the baseline scores {self.size_spec.baseline:g}")
+
+    def _feedback(self, ev: Evaluation) -> tuple[float | None, dict, str]:
+        """What the agent may see of an evaluation: the dev split (sealed) or the test split (mlgym)."""
+        if self.protocol == "mlgym":
+            return ev.score, ev.metrics, "test"
+        return ev.dev_score, ev.dev_metrics, "dev"
+
     def finish(self, status: str, reason: str = "") -> str:
         """End the episode (step/time/cost limit, agent error) scoring what is there (autosubmission)."""
         if self.state.done:
             return ""
-        obs = self._score("autosubmit")
+        try:
+            obs = self._score("autosubmit")
+        except Exception as e:  # the harness could not score: its failure, recorded, never the agent's
+            status, why = "error", f"harness error: the final artefact could not be scored: {_one_line(e)}"
+            reason = "; ".join(r for r in (reason, why) if r)
+            obs = why
         if not self._stepping and self._scored and self.state.trajectory:  # ended between steps (agent
             self.state.trajectory[-1].setdefault("scored", []).extend(self._scored)  # error, cost limit)
             self._scored = []
@@ -220,29 +252,59 @@ class MLGymEnv(gym.Env):
         ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden,
                       code_hidden=self.task.masked_paths())
         st.scores.append(ScoreEvent.of(st.step, kind, ev, time.monotonic() - st.started))
-        self._scored.append({"kind": kind, "step": st.step, "score": ev.score,
+        shown, metrics, split = self._feedback(ev)
+        # the trajectory is the agent's view: the split it may see, never the sealed one
+        self._scored.append({"kind": kind, "step": st.step, "split": split, "score": shown,
                              **({"reason": ev.reason} if not ev.valid else {}), **files})
-        base = self.size_spec.baseline
-        if ev.valid:
-            st.best_normalised = max(st.best_normalised, normalise(ev.score, base, m.direction))
-            verdict = "better than" if m.better(ev.score, base) else "not better than"
-            text = f"{m.name} = {ev.score:.6g} ({verdict} the baseline {base:g}); all metrics: {ev.metrics}"
-        else:
+        base = self.feedback_baseline
+        if not ev.valid:
             text = f"the artefact is invalid: {ev.reason}"
+        elif shown is None:
+            text = "the artefact is valid; this task has no dev split, so its score stays sealed until the episode ends"
+        else:
+            st.best_normalised = max(st.best_normalised, normalise(shown, base, m.direction))
+            verdict = "better than" if m.better(shown, base) else "not better than"
+            text = f"{m.name} = {shown:.6g} ({verdict} the baseline {base:g}, {split} split); all metrics: {metrics}"
         if kind == "validate":
             return f"Validation: {text}"
         st.status = "submitted" if ev.valid else "invalid"
         st.reason = "" if ev.valid else ev.reason
-        return f"{'Submission' if kind == 'submit' else 'Autosubmission'}: {text}"
+        sealed = "; its test score is recorded, sealed until the episode ends" if ev.valid and split == "dev" else ""
+        return f"{'Submission' if kind == 'submit' else 'Autosubmission'}: {text}{sealed}"
 
     def _info(self) -> dict:
+        """What the agent and an RL trainer may see: during a sealed episode, no test score."""
+        st = self.state
+        feedback = [{"step": e.step, "kind": e.kind, "score": self._feedback(e)[0] if e.score is not None else None,
+                     "reason": e.reason} for e in st.scores]
+        shown = [f["score"] for f in feedback if f["score"] is not None]
+        info = {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
+                "protocol": self.protocol, "feedback": feedback, "best_feedback": self.task.spec.metric.best(shown),
+                "isolation": getattr(self.sandbox, "isolation", None), "host": getattr(self.sandbox, "host", None)}
+        if st.done or self.protocol == "mlgym":  # the episode is over (or nothing is sealed)
+            info.update(self.results())
+        return info
+
+    def results(self) -> dict:
+        """The three score kinds of the episode so far, all on the test split (harness-side only):
+        best submission (the final scored artefact), best attempt (sealed: the attempt with the best
+        dev score; mlgym: the best test score) and the oracle best attempt (the best test score:
+        selected on test feedback, MLGym's "best attempt")."""
         st, m = self.state, self.task.spec.metric
-        valid = [s.score for s in st.scores if s.score is not None]
+        valid = [e for e in st.scores if e.score is not None]
         final = st.scores[-1] if st.scores and st.scores[-1].kind != "validate" else None
-        return {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
-                "best_attempt": m.best(valid), "best_submission": final.score if final else None,
-                "isolation": getattr(self.sandbox, "isolation", None), "scores": list(st.scores),
-                "host": getattr(self.sandbox, "host", None)}
+        oracle = m.best([e.score for e in valid])
+        if self.protocol == "mlgym":
+            attempt = oracle
+        else:
+            with_dev = [e for e in valid if e.dev_score is not None]
+            if with_dev:  # the best dev score; of equals, the latest
+                best_dev = m.best([e.dev_score for e in with_dev])
+                attempt = [e for e in with_dev if e.dev_score == best_dev][-1].score
+            else:  # no feedback to select on: the final artefact (else the last valid one)
+                attempt = final.score if final and final.score is not None else (valid[-1].score if valid else None)
+        return {"best_attempt": attempt, "best_submission": final.score if final else None,
+                "oracle_best_attempt": oracle, "scores": list(st.scores)}
 
     def _fingerprint(self) -> dict:
         """The artefact's and the changed files' hashes, taken just before scoring (never fails the score)."""
@@ -270,124 +332,6 @@ class MLGymEnv(gym.Env):
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
         self._files = None
-
-
-HASH_BUDGET = 512 << 20  # bytes of changed files (artefact aside) hashed per score; beyond: size only
-MAX_FILES = 20_000  # workspace files looked at per score
-
-
-class WorkspaceFiles:
-    """Content addresses (sha256, size) of a workspace's files, for the trajectory.
-
-    :meth:`scan` (at each score) stats every regular file (links are never followed, the
-    read-only data folder is skipped) and hashes only the artefact's files and those whose
-    (size, mtime, ctime, inode) changed since the last scan; a hash is reused while its file's
-    stat key holds, so no unchanged file is read twice. A folder artefact's sha256 is that of its
-    ``sha256sum`` listing (``<sha256>  <path inside the folder>`` lines, sorted by path).
-    """
-
-    def __init__(self, root: Path, skip: tuple[str, ...] = (), artefact: str = ""):
-        self.root, self.skip = Path(root), {os.path.normpath(s) for s in skip if s}
-        self.name, self.artefact = artefact, os.path.normpath(artefact or ".")
-        self.hashes: dict[str, tuple[tuple, str]] = {}  # path -> (stat key, sha256)
-        self.seen, _ = self._walk(lambda rel, key: False)  # the workspace as the episode starts
-
-    def scan(self) -> dict:
-        art, budget = self.artefact + "/", [HASH_BUDGET]
-
-        def wanted(rel: str, key: tuple) -> bool:
-            if rel == self.artefact or rel.startswith(art):
-                return True
-            if self.seen.get(rel) == key or key[0] > budget[0]:
-                return False
-            budget[0] -= key[0]
-            return True
-        now, truncated = self._walk(wanted)
-        out: dict = {"artefact": {"path": self.name, "sha256": None, "size": None, "missing": True}}
-        inside = {rel[len(art):]: self._entry(rel, key) for rel, key in now.items() if rel.startswith(art)}
-        if self.artefact in now:
-            out["artefact"] = {"path": self.name, **self._entry(self.artefact, now[self.artefact])}
-        elif inside:
-            out["artefact"] = {"path": self.name, "sha256": tree_sha256(inside),
-                               "size": sum(e["size"] for e in inside.values()), "files": inside}
-        out["changed"] = {rel: self._entry(rel, key) for rel, key in now.items() if self.seen.get(rel) != key}
-        if removed := sorted(set(self.seen) - set(now)) if not truncated else []:
-            out["removed"] = removed
-        if truncated:
-            out["truncated"] = f"more than {MAX_FILES} files: only the first were looked at"
-        self.seen = {**self.seen, **now} if truncated else now
-        self.hashes = {rel: h for rel, h in self.hashes.items() if rel in self.seen}
-        return out
-
-    def _entry(self, rel: str, key: tuple) -> dict:
-        h = self.hashes.get(rel)
-        return {"sha256": h[1] if h and h[0] == key else None, "size": key[0]}
-
-    def _walk(self, wanted) -> tuple[dict[str, tuple], bool]:
-        """Every regular file (path -> stat key), hashing those ``wanted(path, key)`` asks for."""
-        found: dict[str, tuple] = {}
-        for dirpath, dirnames, filenames, dirfd in os.fwalk(self.root, follow_symlinks=False):
-            base = "" if dirpath == str(self.root) else os.path.relpath(dirpath, self.root) + "/"
-            dirnames[:] = sorted(d for d in dirnames if base + d not in self.skip)
-            for name in sorted(filenames):
-                try:
-                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                except OSError:
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                rel, key = base + name, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-                found[rel] = key
-                if self.hashes.get(rel, (None,))[0] != key and wanted(rel, key) and (digest := _hash_at(dirfd, name, key)):
-                    self.hashes[rel] = (key, digest)
-                if len(found) >= MAX_FILES:
-                    return found, True
-        return found, False
-
-
-def tree_sha256(files: dict[str, dict]) -> str | None:
-    """The sha256 of a folder's ``sha256sum`` listing (sorted by path); None if a file has no hash."""
-    if any(e["sha256"] is None for e in files.values()):
-        return None
-    return hashlib.sha256("".join(f"{files[p]['sha256']}  {p}\n" for p in sorted(files)).encode()).hexdigest()
-
-
-def _hash_at(dirfd: int, name: str, key: tuple) -> str | None:
-    """sha256 of a regular file, opened without following links or blocking (a FIFO swapped in)."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dirfd)
-    except OSError:
-        return None
-    try:
-        st, h = os.fstat(fd), hashlib.sha256()
-        if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_ino) != (key[0], key[3]):
-            return None  # changed under us: no hash rather than a wrong one
-        while chunk := os.read(fd, 1 << 20):
-            h.update(chunk)
-        return h.hexdigest()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _remote_artefact(sandbox, artefact: str) -> dict:
-    """A workspace on another machine (a remote Docker Engine): copy the artefact out once and hash it."""
-    scratch = Path(tempfile.mkdtemp(prefix="mlgym-hash-"))
-    try:
-        try:
-            sandbox.copy_out(os.path.join(sandbox.workdir, artefact), scratch / "a")
-        except Exception:  # noqa: BLE001 - missing or refused: the evaluation says why
-            return {"path": artefact, "sha256": None, "size": None, "missing": True}
-        files = {("" if p == scratch / "a" else p.relative_to(scratch / "a").as_posix()):
-                 {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size}
-                 for p in [scratch / "a", *sorted((scratch / "a").rglob("*"))] if p.is_file()}
-        if "" in files:
-            return {"path": artefact, **files[""]}
-        return {"path": artefact, "sha256": tree_sha256(files), "size": sum(e["size"] for e in files.values()),
-                "files": files}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -419,3 +363,7 @@ def register_all() -> list[str]:
 
 
 register_all()
+
+
+def _one_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]

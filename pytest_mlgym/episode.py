@@ -91,19 +91,21 @@ class Episode:
     def task_info(self) -> TaskInfo:
         spec = self.task.spec
         return TaskInfo(id=spec.id, name=spec.name, description=spec.description, metric=spec.metric.name,
-                        direction=spec.metric.direction, baseline=self.env.size_spec.baseline,
+                        direction=spec.metric.direction, baseline=self.env.feedback_baseline,
                         artefact=spec.artefact, baseline_command=spec.baseline_command,
                         max_steps=self.env.max_steps, seed=self.seed,
                         knobs=tuple(k.model_dump() for k in spec.knobs), step_s=spec.limits.step_s,
                         episode_s=spec.limits.episode_s)
 
     def record(self, name: str, policy: str, wall_s: float, agent=None) -> RunRecord:
-        env, spec, info = self.env, self.task.spec, self.env._info()
+        env, spec, info, res = self.env, self.task.spec, self.env._info(), self.env.results()
         rec = RunRecord(
             session=self.session, task=spec.id, size=env.size, agent=name, policy=policy, seed=self.seed,
             metric=spec.metric.name, direction=spec.metric.direction, baseline=env.size_spec.baseline,
             tolerance=env.size_spec.tolerance, scores=[Score(**vars(s)) for s in env.state.scores],
-            best_attempt=info["best_attempt"], best_submission=info["best_submission"],
+            best_attempt=res["best_attempt"], best_submission=res["best_submission"],
+            oracle_best_attempt=res["oracle_best_attempt"], protocol=env.protocol,
+            published=env.size_spec.published,
             status=env.state.status, reason=env.state.reason, steps=env.state.step, wall_s=round(wall_s, 3),
             cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
             usage=list(getattr(agent, "usage", None) or []),

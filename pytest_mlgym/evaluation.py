@@ -41,6 +41,13 @@ class Evaluation:
         return self.score is not None
 
 
+HARNESS_ERROR_EXIT = 2  # pytest_mlgym.sdk.evaluator's exit code for the harness's own failures
+
+
+class EvaluatorFailed(SandboxError):
+    """The evaluator could not score for a reason that is not the artefact's (a harness error)."""
+
+
 # The evaluator runs as a script, with its own folder first on sys.path and then this engine (bound
 # alone into its sandbox), so `import pytest_mlgym.sdk` finds the harness's copy, never another one.
 BOOT = ("import runpy, sys, os; engine = sys.argv[1]; sys.argv = sys.argv[2:]; "
@@ -139,6 +146,9 @@ def _result(task: Task, code: int | None, out: str, err: str, start: float) -> E
     if code is None:
         return Evaluation(None, reason=f"evaluation timed out after {task.spec.limits.evaluation_s:g} s",
                           seconds=seconds)
+    if code == HARNESS_ERROR_EXIT:  # the SDK's "not the artefact's fault" (answers missing, no secret)
+        last = (err.strip().splitlines() or out.strip().splitlines() or ["no output"])[-1]
+        raise EvaluatorFailed(f"{task.id}: the evaluator could not run: {last[:300]}")
     if code != 0:
         last = (err.strip().splitlines() or out.strip().splitlines() or ["no output"])[-1]
         return Evaluation(None, reason=f"evaluator failed (exit {code}): {last[:300]}", seconds=seconds)

@@ -244,7 +244,7 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
         return
     try:
         env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
-                       hidden=s.hidden, gpus=s.gpus)
+                       hidden=s.hidden, gpus=s.gpus, protocol=s.protocol)
         episode = Episode.start(env, seed, session=s.id, on_step=_live_callback(request.config, agent),
                                 on_record=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:
@@ -270,7 +270,7 @@ def _live_callback(config: pytest.Config, agent):
     def on_step(episode, action: str, info: dict) -> None:
         try:
             emit(live.line(episode.task.id, fixed or _agent_id(episode.agent_name or "-"), episode.seed,
-                           info.get("step", 0), episode.env.max_steps, info.get("best_attempt"), action))
+                           info.get("step", 0), episode.env.max_steps, info.get("best_feedback"), action))
         except Exception:  # progress is a display: it never ends an episode
             pass
     return on_step

@@ -21,10 +21,12 @@ from pydantic import BaseModel, Field
 class Score(BaseModel):
     step: int
     kind: str  # validate | submit | autosubmit
-    score: float | None
+    score: float | None  # the test split's
     metrics: dict = {}
     reason: str = ""
     t: float = 0.0
+    dev_score: float | None = None  # the dev split's (what the agent saw under the sealed protocol)
+    dev_metrics: dict = {}
 
 
 class RunRecord(BaseModel):
@@ -39,8 +41,14 @@ class RunRecord(BaseModel):
     baseline: float
     tolerance: float
     scores: list[Score] = []
+    # all three on the test split: the final artefact's; the attempt with the best dev score's (the
+    # best test score under protocol mlgym); the best test score (selected on test feedback: MLGym's
+    # "best attempt", shown labelled as such)
     best_attempt: float | None = None
     best_submission: float | None = None
+    oracle_best_attempt: float | None = None
+    protocol: str = "sealed"  # sealed | mlgym (see pytest_mlgym.env.PROTOCOLS)
+    published: bool = False  # the size's baseline is a published figure: the run is not judged
     status: str
     reason: str = ""
     steps: int = 0
@@ -71,6 +79,9 @@ def judge(rec: RunRecord) -> tuple[bool, str]:
     """Did the run pass? The baseline policy must reproduce the recorded baseline within the task's
     tolerance; every other agent must beat it with its best (last scored) submission."""
     m, base, sub = rec.metric, rec.baseline, rec.best_submission
+    if rec.published:
+        return False, (f"{rec.task}: not judged: the {rec.size} baseline {base:g} is a published figure that "
+                       f"the shipped baseline and evaluator were not measured to produce here ({m} = {sub})")
     if sub is None:
         why = rec.reason or rec.status
         return False, f"{rec.task}: no valid submission ({rec.status}: {why})"

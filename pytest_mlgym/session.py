@@ -49,6 +49,9 @@ OPTIONS = {
     "max_regression": ("--mlgym-max-regression", "mlgym_max_regression", "",
                        "with --mlgym-compare: exit non-zero when an agent's AUP (best submission) drops by more "
                        "than D"),
+    "protocol": ("--mlgym-protocol", "mlgym_protocol", "sealed",
+                 "sealed (default): validate shows a dev split, the hidden test split is scored for the record "
+                 "only; mlgym: MLGym's protocol (validate shows the test score), to compare with published numbers"),
     "min_isolation": ("--mlgym-min-isolation", "mlgym_min_isolation", "",
                       "stop at start when the sandbox's isolation is below LEVEL: none < unshare < bwrap "
                       "(--sandbox docker counts as bwrap)"),
@@ -154,6 +157,7 @@ class MLGymSession:
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
     min_isolation: str | None = None  # --mlgym-min-isolation: none, unshare or bwrap
+    protocol: str = "sealed"  # --mlgym-protocol: sealed or mlgym (pytest_mlgym.env.PROTOCOLS)
     isolation: dict | None = None  # trust.info of this session's sandbox (controller: check_isolation; workers: its copy)
 
     @classmethod
@@ -194,10 +198,13 @@ class MLGymSession:
         if compare is not None and compare.is_dir():
             compare = compare / "results.jsonl"
         fail_under, max_regression = _number(config, "fail_under_aup"), _number(config, "max_regression")
+        protocol = _setting(config, "protocol")[-1]
+        if protocol not in ("sealed", "mlgym"):
+            raise pytest.UsageError(f"--mlgym-protocol: unknown protocol '{protocol}'; choose sealed or mlgym")
         if max_regression is not None and compare is None:
             raise pytest.UsageError("--mlgym-max-regression: needs --mlgym-compare OLD.jsonl, the stored run to compare with")
         return cls(gpus=gpus, done=done, fail_under_aup=fail_under, compare=compare, max_regression=max_regression,
-            live=_live(config), min_isolation=_level(config),
+            live=_live(config), min_isolation=_level(config), protocol=protocol,
             config=config, id=sid,
             agents=specs, seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1),
             backend=backend, size=size, tasks=tasks, broken=broken, task_roots=roots,
@@ -339,7 +346,7 @@ class MLGymSession:
         if store:
             self.store.append(rec)
         for key in ("task", "agent", "seed", "size", "metric", "direction", "baseline", "best_attempt",
-                    "best_submission", "status", "passed", "steps", "cost_usd", "tokens", "wall_s", "isolation"):
+                    "best_submission", "oracle_best_attempt", "protocol", "status", "passed", "steps", "cost_usd", "tokens", "wall_s", "isolation"):
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))

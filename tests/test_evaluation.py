@@ -28,7 +28,7 @@ def validate(task, tmp_path, before: str = "true"):
         env.reset(seed=0)
         env.step(before)
         obs, *_, info = env.step("validate")
-        return obs, info["scores"][-1]
+        return obs, env.results()["scores"][-1]
     finally:
         env.close()
 

@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from pytest_mlgym import env as env_module
+from pytest_mlgym import fingerprint as env_module
 from pytest_mlgym import export
-from pytest_mlgym.env import MLGymEnv, WorkspaceFiles, tree_sha256
+from pytest_mlgym.env import MLGymEnv
+from pytest_mlgym.fingerprint import WorkspaceFiles, tree_sha256
 from pytest_mlgym.episode import Episode
 
 

@@ -54,7 +54,7 @@ def expected_scores(kind: str, seeds=(0, 1)) -> dict:
             per_seed = []
             for seed in seeds:
                 pts = by_seed[seed][task]
-                per_seed.append(_best([s for _, _, s in pts], direction) if kind == "best_attempt"
+                per_seed.append(_best([s for _, _, s in pts], direction) if kind in ("best_attempt", "oracle_best_attempt")
                                 else next((s for _, _, s in reversed(pts) if s is not None), None))
             out[task][agent] = _best(per_seed, direction)
     return out
@@ -86,7 +86,7 @@ def make_records(report_dir: Path, session: str = "s1", evil: bool = True) -> li
                 t += 1
                 rec = RunRecord(session=session, task=task, size="lite", agent=agent, policy="replay", seed=seed,
                                 metric="score", direction=direction, baseline=base, tolerance=0.0, scores=scores,
-                                best_attempt=att, best_submission=sub, status="submitted" if sub is not None else "invalid",
+                                best_attempt=att, oracle_best_attempt=att, best_submission=sub, status="submitted" if sub is not None else "invalid",
                                 steps=last, wall_s=10.0 * (seed + 1), cost_usd=0.25 if agent == "good" else 0.0,
                                 passed=sub is not None and (sub > base if direction == "max" else sub < base),
                                 finished_at=t)
@@ -197,7 +197,8 @@ def test_profile_images_are_real_pngs(report):
 def test_aup_table_with_intervals_matches_the_scores(report):
     _, _, dom = report
     rows = table(dom.find("table", id="aup-table"))
-    assert rows[0] == ["method", "best attempt AUP@2", "95% CI", "best submission AUP@2", "95% CI"]
+    assert rows[0] == ["method", "best attempt AUP@2", "95% CI", "best submission AUP@2", "95% CI",
+                       "oracle best attempt (test-selected) AUP@2", "95% CI"]
     got = {r[0]: r[1:] for r in rows[1:]}
     assert set(got) == {"good", "meh", RECORDED}
     dirs = {t: d for t, (d, _) in TASKS.items()}
@@ -214,7 +215,8 @@ def test_aup_table_with_intervals_matches_the_scores(report):
     assert [float(got[m][0]) for m in order] == sorted((float(got[m][0]) for m in order), reverse=True)
     # AUP@j: j = 1 is the best of seed 0 alone, j = 2 the table above
     rows = table(dom.find("table", id="aup-at-k"))
-    assert rows[0][1:] == ["best attempt AUP@1", "best attempt AUP@2", "best submission AUP@1", "best submission AUP@2"]
+    assert rows[0][1:] == ["best attempt AUP@1", "best attempt AUP@2", "best submission AUP@1", "best submission AUP@2",
+                           "oracle best attempt (test-selected) AUP@1", "oracle best attempt (test-selected) AUP@2"]
     first = {kind: scoring.aup(expected_scores(kind, seeds=(0,)), dirs, bases, tau_max=tau, baseline_name=RECORDED)
              for kind in summary.KINDS}
     for r in rows[1:]:

@@ -30,7 +30,7 @@ class TaskInfo:
     description: str
     metric: str
     direction: str
-    baseline: float
+    baseline: float  # the baseline's score on the split validate shows (dev under the sealed protocol)
     artefact: str
     baseline_command: str | None
     max_steps: int

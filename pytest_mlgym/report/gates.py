@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .. import scoring
 from ..results import ResultsStore, RunRecord
-from .summary import KINDS, RECORDED
+from .summary import GATED, RECORDED
 
 HEADLINE = "best_submission"
 EPS = 1e-9  # float noise: a drop of exactly D passes
@@ -148,9 +148,9 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
         for (t, a, seed), r in by.items():
             if t in tasks and a in agents and seed in seeds[a]:
                 runs[side][(t, a)].append(r)
-    rows, pairs = [], {kind: {} for kind in KINDS}
+    rows, pairs = [], {kind: {} for kind in GATED}
     for a in agents:
-        for kind in KINDS:
+        for kind in GATED:
             pairs[kind][a] = {t: {"old": _best(runs["old"][(t, a)], kind, directions[t]),
                                   "new": _best(runs["new"][(t, a)], kind, directions[t])} for t in tasks}
         for t in tasks:
@@ -160,12 +160,12 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
                          "runs": [len(runs["old"][(t, a)]), len(runs["new"][(t, a)])]})
     dirs = {t: directions[t] for t in tasks}
     base = {t: baselines[t] for t in tasks}
-    sets = [pairs[kind][a] for kind in KINDS for a in agents]
+    sets = [pairs[kind][a] for kind in GATED for a in agents]
     tau = scoring.tau_max_for(*sets, directions=dirs, baselines=base) if tasks else scoring.DEFAULT_TAU_MAX
     aup = {}  # agent -> kind -> old, new, change; empty with no task in common
     for a in agents if tasks else ():
         aup[a] = {}
-        for kind in KINDS:
+        for kind in GATED:
             v = scoring.aup(pairs[kind][a], dirs, base, tau_max=tau, baseline_name=RECORDED)
             aup[a][kind] = {"old": v["old"], "new": v["new"], "change": v["new"] - v["old"]}
     k = {a: len(seeds[a]) for a in agents}

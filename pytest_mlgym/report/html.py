@@ -21,7 +21,8 @@ from . import trust
 from .summary import KINDS, RECORDED
 
 FIELD_CHARS = 8000  # an action, thought or observation longer than this is cut to its head and tail
-TITLES = {"best_attempt": "best attempt", "best_submission": "best submission"}
+TITLES = {"best_attempt": "best attempt", "best_submission": "best submission",
+          "oracle_best_attempt": "oracle best attempt (test-selected)"}
 
 
 def main(results_path: Path, out_path: Path, sessions: list[str] | None = None) -> Path:

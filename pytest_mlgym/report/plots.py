@@ -12,7 +12,8 @@ from .. import scoring
 from ..results import RunRecord
 from .summary import KINDS, RECORDED
 
-TITLES = {"best_attempt": "best attempt", "best_submission": "best submission"}
+TITLES = {"best_attempt": "best attempt", "best_submission": "best submission",
+          "oracle_best_attempt": "oracle best attempt (test-selected)"}
 
 
 def colours(methods: list[str]) -> dict[str, str]:

@@ -12,7 +12,11 @@ from ..results import RunRecord
 from . import trust
 
 RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
-KINDS = ("best_attempt", "best_submission")
+# best attempt: the test score of the attempt with the best dev score; best submission: the final
+# artefact's; oracle best attempt: the best test score, selected on test feedback (MLGym's "best
+# attempt"): reported, labelled, never gated on
+KINDS = ("best_attempt", "best_submission", "oracle_best_attempt")
+GATED = ("best_attempt", "best_submission")
 BOOTSTRAP = {"n": 1000, "confidence": 0.95, "seed": 0}  # the AUP intervals over seeds (aup_ci)
 
 
@@ -41,7 +45,7 @@ def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
         first = next(iter(runs.values()))[0]
         directions[task], baselines[task] = first.direction, first.baseline
         tasks[task] = {"metric": first.metric, "direction": first.direction, "baseline": first.baseline,
-                       "size": first.size, "agents": {}}
+                       "size": first.size, "protocol": first.protocol, "published": first.published, "agents": {}}
         for agent, rs in runs.items():
             row = {"runs": len(rs), "passed": sum(r.passed for r in rs),
                    "statuses": [r.status for r in rs], "isolation": [r.isolation for r in rs],
@@ -65,6 +69,7 @@ def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
         directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "sessions": sorted({r.session for r in latest.values()}),
+            "protocols": sorted({r.protocol for r in latest.values()}),
             "isolation": isolation if isolation is not None else trust.of_records(latest.values()),
             "k": k, "tau_max": tau, "tasks": tasks, "aup": aup, "aup_ci": aup_ci, "aup_at": aup_at,
             "bootstrap": BOOTSTRAP}

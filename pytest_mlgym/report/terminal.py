@@ -25,8 +25,10 @@ def lines(summary: dict) -> list[str]:
     aup = summary["aup"]
     methods = sorted(aup["best_attempt"], key=lambda m: (-aup["best_attempt"][m], m))
     out += ["", f"AUP@{summary['k']} (tau_max {summary['tau_max']:g}; higher is better)"]
-    out += _table([("method", "best attempt", "best submission")] +
-                  [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}") for m in methods])
+    oracle = aup.get("oracle_best_attempt", {})
+    out += _table([("method", "best attempt", "best submission", "oracle (test-selected)")] +
+                  [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}",
+                    f"{oracle[m]:.3f}" if m in oracle else "-") for m in methods])
     return out
 
 

@@ -1,14 +1,20 @@
-"""Score answer.txt: 10 - |guess - target|; anything that is not one number is invalid."""
-import json
+"""Score answer.txt: 10 - |guess - target| on both splits (one hidden target); not one number: invalid."""
 import math
-import sys
 from pathlib import Path
 
-target = float((Path(__file__).parent / "target.txt").read_text())
-try:
-    guess = float(Path(sys.argv[1]).read_text().strip())
-    assert math.isfinite(guess)
-except Exception as e:  # noqa: BLE001 - any bad artefact is reported, never raised
-    print(json.dumps({"invalid": f"answer.txt must hold one finite number ({type(e).__name__})"}))
-else:
-    print(json.dumps({"score": 10 - abs(guess - target)}))
+from pytest_mlgym.sdk import Invalid, evaluator, readers
+
+
+def score(ctx: evaluator.Context) -> dict:
+    target = float((ctx.task_dir / "private" / "target.txt").read_text())
+    try:
+        guess = float(readers.text(ctx.artefact, 1000).strip())
+    except ValueError:
+        raise Invalid("answer.txt must hold one finite number (ValueError)") from None
+    if not math.isfinite(guess):
+        raise Invalid("answer.txt must hold one finite number (not finite)")
+    return {split: {"score": 10 - abs(guess - target)} for split in ("dev", "test")}
+
+
+if __name__ == "__main__":
+    evaluator.run(score)
