@@ -66,7 +66,9 @@ def check(task: Task, size: str = "lite", cache_dir: Path | None = None) -> list
     if any(e.dev_score is None for e in events):
         problems.append(f"{task.id}: the evaluator returns no dev split (validate shows the agent nothing)")
     dev = set().union(*(_numbers(e.dev_metrics) for e in events))
-    test = set().union(*(_numbers(e.metrics) for e in events)) - dev
+    # the baseline's test score is shown on purpose (the task text names it): where the sample artefact is
+    # the baseline (the games' strategy.py), its test score is that number, and no leak
+    test = set().union(*(_numbers(e.metrics) for e in events)) - dev - {float(task.size(size).baseline)}
     forms = {f: v for v in test for f in _forms(v)}
     for where, text in [(f"observation {i}", o) for i, o in enumerate(seen)] + [("trajectory", trajectory)]:
         leaked = sorted(f for f in forms if f in text)
