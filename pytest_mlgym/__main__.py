@@ -1,13 +1,21 @@
-"""``python -m pytest_mlgym``: work with recorded runs offline.
+"""``python -m pytest_mlgym``: work with recorded runs offline, and author tasks.
 
     python -m pytest_mlgym report reports/results.jsonl [--out reports/report.html] [--session ID]
     python -m pytest_mlgym export --format sft|inspect [reports/results.jsonl] [--out DIR]
+    python -m pytest_mlgym check-task DIR [--quick] [--size lite]    # the generic checks of a task folder
+    python -m pytest_mlgym measure DIR [--size lite] [--runs N]       # baseline scores into task.yaml
+    python -m pytest_mlgym new-task ID [--dir tasks]                  # a new task folder that passes check-task
+    python -m pytest_mlgym import-mlgym MLGYM_CHECKOUT TASK_CONFIG [--out DIR]   # a task of an MLGym checkout
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .authoring import check, measure, mlgym_import, scaffold
+
+AUTHORING = {"check-task": check, "measure": measure, "new-task": scaffold, "import-mlgym": mlgym_import}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--format", choices=("sft", "inspect"), required=True)
     exp.add_argument("--out", type=Path, default=None, help="default: <results folder>/export/<format>")
     exp.add_argument("--session", action="append", default=None, help="only these sessions (repeatable)")
+    for module in AUTHORING.values():
+        module.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command in AUTHORING:
+        return AUTHORING[args.command].main(args)
     if not args.results.is_file():
         parser.exit(2, f"{parser.prog} {args.command}: {args.results}: no such results file\n")
     if args.command == "report":

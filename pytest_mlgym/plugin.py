@@ -166,10 +166,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Never collect inside a task folder (its workspace is the agent's, its private/ the evaluator's)."""
+    """Inside a task folder only its ``tests/`` is ever collected (its workspace is the agent's, its
+    private/ the evaluator's), and only in a test run, never in a benchmark run (tasks/CONTRACT.md,
+    "Tests of a task"): a run with no paths (``pytest``, testpaths) or one that names the task folder
+    or a path inside it collects them; ``pytest tasks ...`` collects the benchmark alone."""
+    if (collection_path.parent / "task.yaml").is_file():  # beside task.yaml: only tests/
+        return True if collection_path.name != "tests" else None
     if collection_path.is_dir() and (collection_path / "task.yaml").is_file():
-        return True
+        return True if not task_tests_wanted(config, collection_path) else None
     return None
+
+
+def task_tests_wanted(config: pytest.Config, task_dir: Path) -> bool:
+    """Does this run collect the tests of the task folder ``task_dir``? Yes when it names no paths
+    (pytest's testpaths or the invocation folder) or names ``task_dir`` or a path inside it."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return True
+    base, task_dir = config.invocation_params.dir, task_dir.resolve()
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0])
+        if (base / path).resolve().is_relative_to(task_dir):
+            return True
+    return False
 
 
 # -- parametrisation and fixtures ------------------------------------------------------------------

@@ -29,7 +29,9 @@ OPTIONS = {
     "sandbox": ("--sandbox", "mlgym_sandbox", "local", "where agent commands run: local or docker"),
     "task_size": ("--task-size", "mlgym_task_size", "lite", "task size: lite (a CPU in minutes) or full (published scale)"),
     "report_dir": ("--mlgym-report-dir", "mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
-    "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "", "folders of task folders (default: <rootdir>/tasks)"),
+    "tasks_dir": ("--mlgym-tasks-dir", "mlgym_tasks_dirs", "",
+                  "a folder of task folders to add (repeatable) to the default <rootdir>/tasks, which the ini's "
+                  "mlgym_tasks_dirs replaces"),
     "agents_dir": ("--mlgym-agents-dir", "mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
     "gpus": ("--gpus", "mlgym_gpus", "", "GPU ids the sandboxes may use, e.g. 0,1,2,3; split across xdist workers "
              "so that no two running episodes share one"),
@@ -128,6 +130,21 @@ def _paths(config: pytest.Config, name: str, default: Path, hook) -> list[Path]:
     return [p.resolve() for p in roots]
 
 
+def _task_roots(config: pytest.Config) -> list[Path]:
+    """The folders of task folders: the ini's ``mlgym_tasks_dirs`` (relative to the ini file), which
+    REPLACES the default ``<rootdir>/tasks``, then every ``--mlgym-tasks-dir`` (relative to the
+    invocation folder), which ADDS to it, then the ``pytest_mlgym_task_dirs`` hook's folders."""
+    ini = [Path(p) for p in config.getini(OPTIONS["tasks_dir"][1]) or []]
+    ini_base = config.inipath.parent if config.inipath else config.rootpath
+    default = config.rootpath / "tasks"
+    roots = [p if p.is_absolute() else ini_base / p for p in ini] or ([default] if default.is_dir() else [])
+    base = config.invocation_params.dir
+    roots += [p if p.is_absolute() else base / p for p in map(Path, config.getoption("mlgym_tasks_dir") or [])]
+    for extra in config.pluginmanager.hook.pytest_mlgym_task_dirs(config=config):
+        roots += [Path(p) for p in extra]
+    return list(dict.fromkeys(p.resolve() for p in roots))
+
+
 @dataclass
 class MLGymSession:
     config: pytest.Config
@@ -182,7 +199,7 @@ class MLGymSession:
             specs = [agents.resolve(n, agent_dirs) for n in names]
         except AgentError as e:
             raise pytest.UsageError(f"--agent: {e}") from None
-        roots = _paths(config, "tasks_dir", config.rootpath / "tasks", hook.pytest_mlgym_task_dirs)
+        roots = _task_roots(config)
         tasks, broken = discover(roots)
         report_dir = Path(_setting(config, "report_dir")[-1])
         workerinput = getattr(config, "workerinput", None)

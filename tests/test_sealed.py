@@ -97,15 +97,20 @@ def test_mlgym_protocol_shows_test_scores_and_selects_on_them(split, tmp_path):
 
 
 def test_a_task_without_a_dev_split_shows_no_score(tmp_path):
-    """A legacy evaluator (one flat dict) has no dev split: validate says so, and seals the score."""
-    task = load_task(DATA / "tasks" / "knobs")
-    env = MLGymEnv(task, cache_dir=tmp_path)
+    """A legacy evaluator (one flat dict of test metrics) has no dev split: validate says so and
+    shows no number, and the harness still records the test score."""
+    import shutil
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(DATA / "tasks" / "tiny", folder)
+    (folder / "private" / "evaluate.py").write_text("import json\nprint(json.dumps({'score': 8.25}))\n")
+    env = MLGymEnv(load_task(folder), cache_dir=tmp_path / "cache")
     try:
         env.reset(seed=0)
-        env.step("python train.py")
         obs, reward, *_, info = env.step("validate")
-        assert "no dev split" in obs and reward == 0.0 and info["feedback"][-1]["score"] is None
-        assert env.results()["scores"][-1].score is not None  # recorded for the harness all the same
+        assert "no dev split" in obs and "8.25" not in obs and reward == 0.0
+        assert info["feedback"][-1]["score"] is None
+        assert env.results()["scores"][-1].score == 8.25  # recorded for the harness all the same
     finally:
         env.close()
 
@@ -133,11 +138,4 @@ def test_the_sealed_check_finds_a_leak_and_passes_a_sealed_task(split, tmp_path,
     assert problems and all("test-split number" in p for p in problems), problems
 
 
-SHIPPED = sorted(p.parent.name for p in (DATA.parent.parent / "tasks").glob("*/task.yaml"))
-
-
-@pytest.mark.parametrize("task_id", SHIPPED)
-def test_no_shipped_task_shows_a_test_score_before_its_episode_ends(task_id):
-    from pytest_mlgym.testing import sealed
-
-    assert sealed.check(load_task(DATA.parent.parent / "tasks" / task_id)) == []
+# Every shipped task is checked too: tests/test_shipped_tasks.py (TaskChecks.test_test_scores_stay_sealed).

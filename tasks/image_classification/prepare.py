@@ -14,18 +14,16 @@ OUT/private/answers.csv (id,label; id = row index in test_images.npy). Images ar
 arrays of shape (N, H, W, C). .npy files (not .npz, whose zip entries carry timestamps) keep
 the output byte-identical between runs.
 """
-import argparse
 import json
-import os
 import pickle
 import sys
 
 import numpy as np
 
+from pytest_mlgym.sdk import prepare
+
 SEED = 0
-TASK = "image_classification"
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
-MISSING_EXIT = 3  # the engine's code for "the data for this size is not on this machine"
 
 
 def load_lite():
@@ -39,21 +37,15 @@ def load_lite():
     return [(x[i], y[i]) for i in parts], [str(d) for d in range(10)]
 
 
-def data_missing(message):
-    print(message, file=sys.stderr)
-    sys.exit(MISSING_EXIT)
-
-
-def load_full():
-    root = os.environ.get("MLGYM_DATA_DIR")
-    folder = os.path.join(root or "$MLGYM_DATA_DIR", TASK, "cifar-10-batches-py")
-    absent = [f for f in CIFAR_FILES if not (root and os.path.isfile(os.path.join(folder, f)))]
+def load_full(ctx: prepare.Context):
+    folder = ctx.data_dir / "cifar-10-batches-py"
+    absent = [f for f in CIFAR_FILES if not (folder / f).is_file()]
     if absent:
-        data_missing(f"CIFAR-10 not found: put the python-version batches ({', '.join(CIFAR_FILES)}; "
-                     f"from cifar-10-python.tar.gz) in {folder}/ (missing: {', '.join(absent)})")
+        raise prepare.DataMissing(f"CIFAR-10 not found: put the python-version batches ({', '.join(CIFAR_FILES)}; "
+                                  f"from cifar-10-python.tar.gz) in {folder}/ (missing: {', '.join(absent)})")
 
     def unpickle(name):
-        with open(os.path.join(folder, name), "rb") as f:
+        with open(folder / name, "rb") as f:
             return pickle.load(f, encoding="bytes")  # the batches were pickled by Python 2
 
     def batch(name):
@@ -74,34 +66,22 @@ def load_full():
     return [(x[tr], y[tr]), (x[val], y[val]), batch("test_batch")], classes
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", required=True, choices=["lite", "full"])
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-
-    (train, val, test), classes = load_lite() if args.size == "lite" else load_full()
+def build(ctx: prepare.Context) -> str:
+    (train, val, test), classes = load_lite() if ctx.size == "lite" else load_full(ctx)
     for _, y in (train, val, test):
         if y.min() < 0 or y.max() >= len(classes):
             sys.exit(f"prepare.py: labels outside 0..{len(classes) - 1}")
-
-    pub = os.path.join(args.out, "public")
-    priv = os.path.join(args.out, "private")
-    os.makedirs(pub, exist_ok=True)
-    os.makedirs(priv, exist_ok=True)
-    np.save(os.path.join(pub, "train_images.npy"), train[0])
-    np.save(os.path.join(pub, "train_labels.npy"), train[1])
-    np.save(os.path.join(pub, "val_images.npy"), val[0])
-    np.save(os.path.join(pub, "val_labels.npy"), val[1])
-    np.save(os.path.join(pub, "test_images.npy"), test[0])
-    with open(os.path.join(pub, "classes.json"), "w") as f:
-        json.dump(classes, f)
-        f.write("\n")
-    with open(os.path.join(priv, "answers.csv"), "w") as f:
-        f.write("id,label\n" + "".join(f"{i},{c}\n" for i, c in enumerate(test[1].tolist())))
-    print(f"{args.size}: train={len(train[1])} validation={len(val[1])} test={len(test[1])} "
-          f"image shape={train[0].shape[1:]} -> {args.out}")
+    pub, priv = ctx.public, ctx.private
+    np.save(pub / "train_images.npy", train[0])
+    np.save(pub / "train_labels.npy", train[1])
+    np.save(pub / "val_images.npy", val[0])
+    np.save(pub / "val_labels.npy", val[1])
+    np.save(pub / "test_images.npy", test[0])
+    (pub / "classes.json").write_text(json.dumps(classes) + "\n")
+    (priv / "answers.csv").write_text("id,label\n" + "".join(f"{i},{c}\n" for i, c in enumerate(test[1].tolist())))
+    return (f"train={len(train[1])} validation={len(val[1])} test={len(test[1])} "
+            f"image shape={train[0].shape[1:]}")
 
 
 if __name__ == "__main__":
-    main()
+    prepare.run(build)

@@ -16,21 +16,19 @@ OUT/private/answers.csv (id,label; id = row index in test_images.npy). Images ar
 arrays of shape (N, H, W). .npy files (not .npz, whose zip entries carry timestamps) keep the
 output byte-identical between runs.
 """
-import argparse
 import gzip
 import json
-import os
 import sys
 
 import numpy as np
 
+from pytest_mlgym.sdk import prepare
+
 SEED = 0
-TASK = "image_classification_small"
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-MISSING_EXIT = 3  # the engine's code for "the data for this size is not on this machine"
 
 
 def split(x, y, n_val, n_test=0):
@@ -63,18 +61,16 @@ def read_idx(path, ndim):
     return data.reshape(shape).copy()
 
 
-def load_full():
-    root = os.environ.get("MLGYM_DATA_DIR")
-    folder = os.path.join(root or "$MLGYM_DATA_DIR", TASK)
+def load_full(ctx: prepare.Context):
+    folder = ctx.data_dir
     names = [n for pair in FILES.values() for n in pair]
-    absent = [n for n in names if not (root and os.path.isfile(os.path.join(folder, n)))]
+    absent = [n for n in names if not (folder / n).is_file()]
     if absent:
-        print(f"Fashion-MNIST not found: put the original idx files ({', '.join(names)}) in "
-              f"{folder}/ (missing: {', '.join(absent)})", file=sys.stderr)
-        sys.exit(MISSING_EXIT)
+        raise prepare.DataMissing(f"Fashion-MNIST not found: put the original idx files ({', '.join(names)}) in "
+                                  f"{folder}/ (missing: {', '.join(absent)})")
 
     def pair(kind):
-        images, labels = (os.path.join(folder, n) for n in FILES[kind])
+        images, labels = (folder / n for n in FILES[kind])
         x, y = read_idx(images, 3), read_idx(labels, 1).astype(np.int64)
         if len(x) != len(y):
             sys.exit(f"prepare.py: {kind}: {len(x)} images but {len(y)} labels")
@@ -85,34 +81,22 @@ def load_full():
     return (train, val, pair("test")), FASHION_CLASSES
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", required=True, choices=["lite", "full"])
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-
-    (train, val, test), classes = load_lite() if args.size == "lite" else load_full()
+def build(ctx: prepare.Context) -> str:
+    (train, val, test), classes = load_lite() if ctx.size == "lite" else load_full(ctx)
     for _, y in (train, val, test):
         if y.min() < 0 or y.max() >= len(classes):
             sys.exit(f"prepare.py: labels outside 0..{len(classes) - 1}")
-
-    pub = os.path.join(args.out, "public")
-    priv = os.path.join(args.out, "private")
-    os.makedirs(pub, exist_ok=True)
-    os.makedirs(priv, exist_ok=True)
-    np.save(os.path.join(pub, "train_images.npy"), train[0])
-    np.save(os.path.join(pub, "train_labels.npy"), train[1])
-    np.save(os.path.join(pub, "val_images.npy"), val[0])
-    np.save(os.path.join(pub, "val_labels.npy"), val[1])
-    np.save(os.path.join(pub, "test_images.npy"), test[0])
-    with open(os.path.join(pub, "classes.json"), "w") as f:
-        json.dump(classes, f)
-        f.write("\n")
-    with open(os.path.join(priv, "answers.csv"), "w") as f:
-        f.write("id,label\n" + "".join(f"{i},{c}\n" for i, c in enumerate(test[1].tolist())))
-    print(f"{args.size}: train={len(train[1])} validation={len(val[1])} test={len(test[1])} "
-          f"image shape={train[0].shape[1:]} -> {args.out}")
+    pub, priv = ctx.public, ctx.private
+    np.save(pub / "train_images.npy", train[0])
+    np.save(pub / "train_labels.npy", train[1])
+    np.save(pub / "val_images.npy", val[0])
+    np.save(pub / "val_labels.npy", val[1])
+    np.save(pub / "test_images.npy", test[0])
+    (pub / "classes.json").write_text(json.dumps(classes) + "\n")
+    (priv / "answers.csv").write_text("id,label\n" + "".join(f"{i},{c}\n" for i, c in enumerate(test[1].tolist())))
+    return (f"train={len(train[1])} validation={len(val[1])} test={len(test[1])} "
+            f"image shape={train[0].shape[1:]}")
 
 
 if __name__ == "__main__":
-    main()
+    prepare.run(build)

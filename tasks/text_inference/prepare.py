@@ -13,18 +13,16 @@ Writes OUT/public/{train,validation,test,sample_submission}.csv and labels.json,
 OUT/private/{answers.csv,labels.json}. Ids are integers: test rows first, then validation,
 then train. Same bytes on every run. Exit code 3 (one stderr line) when full data is absent.
 """
-import argparse
 import importlib.util
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pytest_mlgym.sdk import prepare
+
 SEED = 42
-TASK = "text_inference"
 NLI_LABELS = ["entailment", "neutral", "contradiction"]  # the GLUE/HF index order
 NLI_FILES = {"train": "multinli_1.0_train.jsonl", "test": "multinli_1.0_dev_matched.jsonl"}
 
@@ -56,13 +54,12 @@ def read_nli(path):
     return pd.DataFrame(rows, columns=["premise", "hypothesis", "label"])
 
 
-def full():
-    root = Path(os.environ.get("MLGYM_DATA_DIR") or "$MLGYM_DATA_DIR") / TASK / "multinli_1.0"
+def full(ctx: prepare.Context):
+    root = ctx.data_dir / "multinli_1.0"
     missing = [n for n in NLI_FILES.values() if not (root / n).is_file()]
     if missing:
-        print(f"MultiNLI 1.0 not found: unzip multinli_1.0.zip (https://cims.nyu.edu/~sbowman/multinli/) "
-              f"so that {root}/ holds {' and '.join(NLI_FILES.values())}", file=sys.stderr)
-        sys.exit(3)
+        raise prepare.DataMissing(f"MultiNLI 1.0 not found: unzip multinli_1.0.zip (https://cims.nyu.edu/~sbowman/"
+                                  f"multinli/) so that {root}/ holds {' and '.join(NLI_FILES.values())}")
     train, test = read_nli(root / NLI_FILES["train"]), read_nli(root / NLI_FILES["test"])
     order = np.random.default_rng(SEED).permutation(len(train))
     n_val = min(10_000, len(train) // 10)  # a dev_matched-sized validation slice of train
@@ -71,21 +68,13 @@ def full():
     return train, val, test, NLI_LABELS
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", required=True, choices=["lite", "full"])
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    train, val, test, names = lite() if args.size == "lite" else full()
-
+def build(ctx: prepare.Context) -> str:
+    train, val, test, names = lite() if ctx.size == "lite" else full(ctx)
     start = 0
     for frame in (test, val, train):  # ids: test first, then validation, then train
         frame.insert(0, "id", np.arange(start, start + len(frame)))
         start += len(frame)
-
-    pub, priv = Path(args.out) / "public", Path(args.out) / "private"
-    pub.mkdir(parents=True, exist_ok=True)
-    priv.mkdir(parents=True, exist_ok=True)
+    pub, priv = ctx.public, ctx.private
 
     def write(frame, path):
         frame.to_csv(path, index=False, lineterminator="\n")
@@ -98,8 +87,8 @@ def main():
     write(test[["id", "label"]], priv / "answers.csv")
     for d in (pub, priv):
         (d / "labels.json").write_text(json.dumps(names) + "\n")
-    print(f"{args.size}: train={len(train)} validation={len(val)} test={len(test)} -> {args.out}")
+    return f"train={len(train)} validation={len(val)} test={len(test)}"
 
 
 if __name__ == "__main__":
-    main()
+    prepare.run(build)

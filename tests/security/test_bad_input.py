@@ -7,7 +7,6 @@ evaluators run through :func:`pytest_mlgym.evaluation.run_evaluator`. No pickle 
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import json
 import math
@@ -405,103 +404,6 @@ def test_tiny_text_artefacts(data):
         assert ev.score == pytest.approx(10 - abs(guess - target)), (data, ev)
     else:
         assert not ev.valid and "one finite number" in ev.reason, (data, ev)
-
-
-# -- house_price: a CSV submission ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def house_price(cache_dir):
-    task = load_task(TASKS / "house_price")
-    prepared = task.prepare("lite", cache_dir)
-    with open(prepared.private / "answers.csv", newline="") as f:
-        ids = [row["Id"] for row in csv.DictReader(f)]
-    return task, prepared, ids
-
-
-NEUTRAL = ["shuffle", "pad", "crlf", "quote", "scientific"]  # a valid submission stays valid
-BREAKING = ["drop_rows", "duplicate_row", "unknown_id", "bad_cell"]  # a submission becomes (and stays) invalid
-WILD = ["random_header", "extra_column", "truncate", "garbage", "random_bytes", "empty", "huge_value", "bom",
-        "latin1", "float_ids", "random_cell"]
-BAD_CELLS = st.sampled_from(["nan", "NaN", "inf", "-Infinity", "", "abc", "1e999", "--1", "0x1A", "None", "NA",
-                             "1.2.3", "#N/A"]) | st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True)
-
-
-@cheap(30)
-@given(data=st.data())
-def test_house_price_csv_submissions(house_price, data):
-    task, prepared, ids = house_price
-    rng_floats = st.floats(1e4, 1e6, allow_nan=False)
-    rows = [[i, repr(data.draw(rng_floats, label="base")) if k == 0 else f"{150000 + 37 * k:.1f}"]
-            for k, i in enumerate(ids)]
-    header = ["Id", "Sale_Price"]
-    kinds = data.draw(st.lists(st.sampled_from(NEUTRAL + BREAKING + WILD + NEUTRAL[:1]), max_size=4),
-                      label="mutations")
-    def pick() -> int:
-        return data.draw(st.integers(0, max(len(rows) - 1, 0)))
-
-    text_ops, byte_ops = [], []
-    for kind in kinds:
-        if not rows and kind in ("duplicate_row", "bad_cell", "huge_value", "random_cell", "unknown_id"):
-            continue
-        if kind == "shuffle":
-            rows = data.draw(st.permutations(rows))
-        elif kind == "pad":
-            rows = [[f" {r[0]} ", f"\t{r[1]}  "] + r[2:] for r in rows]
-        elif kind in ("crlf", "quote", "bom", "latin1"):
-            text_ops.append(kind)
-        elif kind == "scientific":
-            rows = [[r[0], f"{float(r[1]):e}"] + r[2:] if _number(r[1]) else r for r in rows]
-        elif kind == "drop_rows":
-            for _ in range(data.draw(st.integers(1, 5))):
-                if rows:
-                    rows.pop(pick())
-        elif kind == "duplicate_row":
-            rows.append(list(rows[pick()]))
-        elif kind == "unknown_id":
-            rows[pick()][0] = str(data.draw(st.integers(10**6, 10**9) | st.integers(-10**6, 0)))
-        elif kind == "bad_cell":
-            rows[pick()][1] = data.draw(BAD_CELLS)
-        elif kind == "random_header":
-            header = data.draw(st.lists(st.text(max_size=10), max_size=4))
-        elif kind == "extra_column":
-            header = header + [data.draw(st.text(max_size=8))]
-            rows = [r + [data.draw(st.text(max_size=5) | st.floats().map(repr))] for r in rows]
-        elif kind in ("truncate", "garbage", "random_bytes", "empty"):
-            byte_ops.append((kind, data.draw(st.floats(0, 1)), data.draw(st.binary(min_size=1, max_size=200))))
-        elif kind == "huge_value":
-            rows[pick()][1] = data.draw(st.sampled_from(["1e308", "-1.7e308", "1e200", "1e150", str(10**400)])
-                                        | st.floats(allow_nan=False, allow_infinity=False).map(repr))
-        elif kind == "float_ids":
-            rows = [[f"{r[0]}.0"] + r[1:] for r in rows]
-        elif kind == "random_cell":
-            r = pick()
-            rows[r][data.draw(st.integers(0, 1))] = data.draw(st.text(max_size=12))
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n" if "crlf" in text_ops else "\n",
-               quoting=csv.QUOTE_ALL if "quote" in text_ops else csv.QUOTE_MINIMAL).writerows([header] + rows)
-    text = ("\ufeff" if "bom" in text_ops else "") + out.getvalue()
-    raw = text.encode("latin-1", "replace") if "latin1" in text_ops else text.encode("utf-8", "surrogatepass")
-    for kind, where, junk in byte_ops:
-        at = int(where * len(raw))
-        if kind == "truncate":
-            raw = raw[:at]
-        elif kind == "garbage":
-            raw = raw[:at] + junk + raw[at:]
-        else:
-            raw = junk if kind == "random_bytes" else b""
-    ev = score(task, prepared, lambda path, _: path.write_bytes(raw))
-    if any(k in WILD for k in kinds):
-        return
-    if any(k in BREAKING for k in kinds):
-        assert not ev.valid, (kinds, ev)
-    else:
-        assert ev.valid and -10 < ev.score <= 1, (kinds, ev)
-
-
-def _number(s: str) -> bool:
-    try:
-        return math.isfinite(float(s))
-    except ValueError:
-        return False
 
 
 # -- rl_mountain_car: a folder of npz checkpoints ---------------------------------------------------

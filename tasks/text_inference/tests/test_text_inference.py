@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-TASK = Path(__file__).resolve().parents[2] / "tasks" / "text_inference"
+TASK = Path(__file__).resolve().parents[1]
 NLI = ["entailment", "neutral", "contradiction"]
 
 
@@ -38,6 +38,11 @@ def evaluate(folder: Path, private: Path, content: str | None = None) -> dict:
     if "invalid" in result:
         assert result["invalid"] and "\n" not in result["invalid"]
     return result
+
+
+def overall(result: dict) -> float:
+    """The accuracy over both splits together (every hidden row)."""
+    return round(sum(m["correct"] for m in result.values()) / sum(m["total"] for m in result.values()), 6)
 
 
 def nli_line(i: int, gold: str) -> str:
@@ -108,7 +113,7 @@ def test_full_size_reads_the_multinli_jsonl(full, tmp_path):
 
     sample = read(pub / "sample_submission.csv")
     assert sample["id"].tolist() == test["id"].tolist()
-    assert evaluate(tmp_path, priv, (pub / "sample_submission.csv").read_text())["accuracy"] >= 0
+    assert evaluate(tmp_path, priv, (pub / "sample_submission.csv").read_text())["test"]["accuracy"] >= 0
 
     again = tmp_path / "again"  # same bytes on a second run
     assert prepare(again, "full", root).returncode == 0
@@ -117,12 +122,15 @@ def test_full_size_reads_the_multinli_jsonl(full, tmp_path):
 
 
 def test_full_size_without_data_exits_3_saying_where_to_put_it(tmp_path):
-    for data_dir in (None, tmp_path):
-        proc = prepare(tmp_path / "out", "full", data_dir)
-        assert proc.returncode == 3
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and "text_inference/multinli_1.0" in lines[0]
-        assert "multinli_1.0_train.jsonl" in lines[0] and "multinli_1.0_dev_matched.jsonl" in lines[0]
+    proc = prepare(tmp_path / "out", "full", tmp_path)
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "text_inference/multinli_1.0" in lines[0]
+    assert "multinli_1.0_train.jsonl" in lines[0] and "multinli_1.0_dev_matched.jsonl" in lines[0]
+    proc = prepare(tmp_path / "out", "full", None)  # no MLGYM_DATA_DIR at all
+    assert proc.returncode == 3 and proc.stderr.strip().splitlines() == [
+        "text_inference (full): set MLGYM_DATA_DIR to a folder holding text_inference/ "
+        "(see tasks/text_inference/workspace/README.md for its layout)"]
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +164,7 @@ def test_the_baseline_handles_sentence_pairs_and_its_submission_is_valid(full, t
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HOME": str(ws)}  # as in the sandbox: no hub, no ~/.cache
     proc = subprocess.run([sys.executable, "train.py"], cwd=ws, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert 0 <= evaluate(ws, out / "private")["accuracy"] <= 1
+    assert 0 <= evaluate(ws, out / "private")["test"]["accuracy"] <= 1
 
 
 def rows(labels, ids=None) -> str:
@@ -170,42 +178,44 @@ def truth(lite):
     return lite / "private", answers["label"].tolist()
 
 
-def test_accuracy_is_a_fraction_in_any_row_order(truth, tmp_path):
+def test_accuracy_is_a_fraction_per_split_in_any_row_order(truth, tmp_path):
     private, labels = truth
     n = len(labels)
-    assert evaluate(tmp_path, private, rows(labels)) == {"accuracy": 1.0}
+    perfect = evaluate(tmp_path, private, rows(labels))
+    assert perfect["dev"]["accuracy"] == perfect["test"]["accuracy"] == 1.0
+    assert perfect["dev"]["total"] + perfect["test"]["total"] == n and 0.15 < perfect["dev"]["total"] / n < 0.25
     order = list(reversed(range(n)))
-    assert evaluate(tmp_path, private, rows([labels[i] for i in order], order)) == {"accuracy": 1.0}
+    assert evaluate(tmp_path, private, rows([labels[i] for i in order], order)) == perfect
     wrong = [1 - c for c in labels[:51]] + labels[51:]
-    assert evaluate(tmp_path, private, rows(wrong)) == {"accuracy": round(1 - 51 / n, 6)}
+    assert overall(evaluate(tmp_path, private, rows(wrong))) == round(1 - 51 / n, 6)
     extra = "id,label,p\n" + "".join(f" {i} , {c} ,0.5\n" for i, c in enumerate(labels))
-    assert evaluate(tmp_path, private, extra) == {"accuracy": 1.0}  # spaces and extra columns are fine
+    assert evaluate(tmp_path, private, extra) == perfect  # spaces and extra columns are fine
     sample = (TASK / "workspace" / "sample_submission.csv").read_text()
-    assert evaluate(tmp_path, private, sample) == {"accuracy": round(sum(labels) / n, 6)}  # all "fresh"
+    assert overall(evaluate(tmp_path, private, sample)) == round(sum(labels) / n, 6)  # all "fresh"
 
 
 N = 1275
 
 
 @pytest.mark.parametrize("content, reason", [
-    (rows([0] * (N - 1)), "expected 1275 rows"),
-    (rows([0] * (N + 1)), "expected 1275 rows"),
-    (rows([0] * N, list(range(N - 1)) + [0]), "duplicate ids"),
+    (rows([0] * (N - 1)), "expected 1275 rows, got 1274"),
+    (rows([0] * (N + 1)), "unknown id"),
+    (rows([0] * N, list(range(N - 1)) + [0]), "duplicate id"),
     (rows([0] * N, range(1, N + 1)), "unknown id"),
-    (rows([0] * N, list(range(N - 1)) + ["x"]), "non-integer id"),
-    (rows([0] * (N - 1) + ["nan"]), "non-integer label"),
-    (rows([0] * (N - 1) + ["NaN"]), "non-integer label"),
-    (rows([0] * (N - 1) + [""]), "non-integer label"),
-    (rows([0] * (N - 1) + ["1.0"]), "non-integer label"),
-    (rows([0] * (N - 1) + ["0.5"]), "non-integer label"),
-    (rows([0] * (N - 1) + ["fresh"]), "non-integer label"),
+    (rows([0] * N, list(range(N - 1)) + ["x"]), "id must be an integer"),
+    (rows([0] * (N - 1) + ["nan"]), "label must be an integer"),
+    (rows([0] * (N - 1) + ["NaN"]), "label must be an integer"),
+    (rows([0] * (N - 1) + [""]), "label must be an integer"),
+    (rows([0] * (N - 1) + ["1.0"]), "label must be an integer"),
+    (rows([0] * (N - 1) + ["0.5"]), "label must be an integer"),
+    (rows([0] * (N - 1) + ["fresh"]), "label must be an integer"),
     (rows([0] * (N - 1) + [2]), "outside 0..1"),
     (rows([0] * (N - 1) + [-1]), "outside 0..1"),
     (rows([0] * (N - 1) + ["99999999999999999999999"]), "outside 0..1"),
     ("id;label\n" + "".join(f"{i};0\n" for i in range(N)), "missing column"),
     ("id,prediction\n" + "".join(f"{i},0\n" for i in range(N)), "missing column"),
-    ("id,label\n" + "".join(f"{i},0\n" for i in range(N - 1)) + f"{N - 1}\n", "non-integer label"),
-    ("id,label\n" + "".join(f"{i},0,7,7\n" for i in range(N)), "unreadable CSV"),
+    ("id,label\n" + "".join(f"{i},0\n" for i in range(N - 1)) + f"{N - 1}\n", "1 field(s), the header has 2"),
+    ("id,label\n" + "".join(f"{i},0,7,7\n" for i in range(N)), "4 field(s), the header has 2"),
 ], ids=["short", "long", "dup-id", "unknown-id", "text-id", "nan", "NaN", "empty", "float", "fraction", "word",
         "class-2", "negative", "huge", "semicolons", "no-label-column", "missing-cell", "extra-cells"])
 def test_malformed_submissions_are_invalid_with_a_reason(truth, tmp_path, content, reason):
@@ -216,5 +226,6 @@ def test_malformed_submissions_are_invalid_with_a_reason(truth, tmp_path, conten
 def test_full_size_accepts_three_classes(full, tmp_path):
     out, *_ = full
     answers = read(out / "private" / "answers.csv")
-    assert evaluate(tmp_path, out / "private", rows(answers["label"], answers["id"])) == {"accuracy": 1.0}
+    result = evaluate(tmp_path, out / "private", rows(answers["label"], answers["id"]))
+    assert overall(result) == 1.0 and sum(m["total"] for m in result.values()) == len(answers)
     assert "outside 0..2" in evaluate(tmp_path, out / "private", rows([3] * len(answers)))["invalid"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TASK = Path(__file__).resolve().parents[2] / "tasks" / "image_classification"
+TASK = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -40,6 +40,13 @@ def evaluate(folder: Path, private: Path, content: str | None = None) -> dict:
     if "invalid" in result:
         assert result["invalid"] and "\n" not in result["invalid"]
     return result
+
+
+def overall(result: dict) -> dict:
+    """Both splits together: {"accuracy", "correct", "total"} over every hidden row."""
+    correct = sum(m["correct"] for m in result.values())
+    total = sum(m["total"] for m in result.values())
+    return {"accuracy": round(correct / total, 6), "correct": correct, "total": total}
 
 
 def write_cifar(root: Path, n_per_batch: int = 20, n_test: int = 10) -> dict:
@@ -104,11 +111,14 @@ def test_full_size_reads_the_cifar_pickles(full, tmp_path):
 
 
 def test_full_size_without_data_exits_3_saying_where_to_put_it(tmp_path):
-    for data_dir in (None, tmp_path):
-        proc = prepare(tmp_path / "out", "full", data_dir)
-        assert proc.returncode == 3
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and "image_classification/cifar-10-batches-py" in lines[0] and "data_batch_1" in lines[0]
+    proc = prepare(tmp_path / "out", "full", tmp_path)
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "image_classification/cifar-10-batches-py" in lines[0] and "data_batch_1" in lines[0]
+    proc = prepare(tmp_path / "out", "full", None)  # no MLGYM_DATA_DIR at all
+    assert proc.returncode == 3 and proc.stderr.strip().splitlines() == [
+        "image_classification (full): set MLGYM_DATA_DIR to a folder holding image_classification/ "
+        "(see tasks/image_classification/workspace/README.md for its layout)"]
 
 
 def test_lite_size_is_mnist_shuffled_and_split(tmp_path):
@@ -129,7 +139,7 @@ def test_the_baseline_handles_colour_images_and_its_submission_is_valid(full, tm
     proc = subprocess.run([sys.executable, "baseline.py"], cwd=ws, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = evaluate(ws, out / "private")
-    assert result["total"] == 10 and 0 <= result["accuracy"] <= 1
+    assert overall(result)["total"] == 10 and 0 <= result["test"]["accuracy"] <= 1
 
 
 def rows(labels, ids=None) -> str:
@@ -145,34 +155,45 @@ def truth(full):
 
 def test_accuracy_counts_matches_in_any_row_order(truth, tmp_path):
     private, labels = truth
-    assert evaluate(tmp_path, private, rows(labels)) == {"accuracy": 1.0, "correct": 10, "total": 10}
+    perfect = evaluate(tmp_path, private, rows(labels))
+    assert overall(perfect) == {"accuracy": 1.0, "correct": 10, "total": 10}
+    assert all(m["accuracy"] == 1.0 for m in perfect.values()) and perfect["test"]["total"] > 0
     order = list(reversed(range(10)))
-    assert evaluate(tmp_path, private, rows([labels[i] for i in order], order))["accuracy"] == 1.0
+    assert evaluate(tmp_path, private, rows([labels[i] for i in order], order)) == perfect
     wrong = [(c + 1) % 10 for c in labels[:3]] + labels[3:]
-    assert evaluate(tmp_path, private, rows(wrong))["accuracy"] == 0.7
+    assert overall(evaluate(tmp_path, private, rows(wrong)))["accuracy"] == 0.7
     extra = "id,label,confidence\n" + "".join(f" {i} , {c} ,0.5\n" for i, c in enumerate(labels))
-    assert evaluate(tmp_path, private, extra)["accuracy"] == 1.0  # spaces and extra columns are fine
+    assert evaluate(tmp_path, private, extra) == perfect  # spaces and extra columns are fine
+
+
+def test_lite_splits_the_hidden_labels_into_dev_and_test(tmp_path):
+    """About a fifth of the 1000 test images score the dev split (validate), the rest the test split."""
+    assert prepare(tmp_path / "lite", "lite", None).returncode == 0
+    labels = [int(line.split(",")[1]) for line in (tmp_path / "lite" / "private" / "answers.csv").read_text().split()[1:]]
+    result = evaluate(tmp_path, tmp_path / "lite" / "private", rows(labels))
+    assert set(result) == {"dev", "test"} and result["dev"]["total"] + result["test"]["total"] == 1000
+    assert 150 <= result["dev"]["total"] <= 250
 
 
 @pytest.mark.parametrize("content, reason", [
-    (rows([0] * 9), "expected 10 rows"),
-    (rows([0] * 11), "expected 10 rows"),
+    (rows([0] * 9), "expected 10 rows, got 9"),
+    (rows([0] * 11), "unknown id"),
     (rows([0] * 10, [0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), "duplicate id"),
     (rows([0] * 10, range(1, 11)), "unknown id"),
-    (rows([0] * 10, [0, 1, 2, 3, 4, 5, 6, 7, 8, "x"]), "non-integer id"),
-    (rows([0] * 9 + ["nan"]), "non-integer label"),
-    (rows([0] * 9 + [""]), "non-integer label"),
-    (rows([0] * 9 + ["3.0"]), "non-integer label"),
-    (rows([0] * 9 + ["1.5"]), "non-integer label"),
-    (rows([0] * 9 + ["cat"]), "non-integer label"),
+    (rows([0] * 10, [0, 1, 2, 3, 4, 5, 6, 7, 8, "x"]), "id must be an integer"),
+    (rows([0] * 9 + ["nan"]), "label must be an integer"),
+    (rows([0] * 9 + [""]), "label must be an integer"),
+    (rows([0] * 9 + ["3.0"]), "label must be an integer"),
+    (rows([0] * 9 + ["1.5"]), "label must be an integer"),
+    (rows([0] * 9 + ["cat"]), "label must be an integer"),
     (rows([0] * 9 + [10]), "outside 0..9"),
     (rows([0] * 9 + [-1]), "outside 0..9"),
     (rows([0] * 9 + ["99999999999999999999999"]), "outside 0..9"),
     ("id;label\n" + "".join(f"{i};0\n" for i in range(10)), "missing column"),
-    ("id,label\n" + "".join(f"{i},0\n" for i in range(9)) + "9,\xe9\n", "non-integer label"),
+    ("id,label\n" + "".join(f"{i},0\n" for i in range(9)) + "9,\xe9\n", "label must be an integer"),
     ("id,prediction\n" + "".join(f"{i},0\n" for i in range(10)), "missing column"),
-    ("id,label\n" + "".join(f"{i},0\n" for i in range(9)) + "9\n", "data row 10 has 1 fields"),
-    ("id,label\n" + "".join(f"{i},0,7,7\n" for i in range(10)), "unreadable CSV"),
+    ("id,label\n" + "".join(f"{i},0\n" for i in range(9)) + "9\n", "line 11: 1 field(s), the header has 2"),
+    ("id,label\n" + "".join(f"{i},0,7,7\n" for i in range(10)), "line 2: 4 field(s), the header has 2"),
 ])
 def test_malformed_submissions_are_invalid_with_a_reason(truth, tmp_path, content, reason):
     private, _ = truth

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TASK = Path(__file__).resolve().parents[2] / "tasks" / "image_classification_small"
+TASK = Path(__file__).resolve().parents[1]
 NAMES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
@@ -43,6 +43,13 @@ def evaluate(folder: Path, private: Path, content: str | None = None) -> dict:
     if "invalid" in result:
         assert result["invalid"] and "\n" not in result["invalid"]
     return result
+
+
+def overall(result: dict) -> dict:
+    """Both splits together: {"accuracy", "correct", "total"} over every hidden row."""
+    correct = sum(m["correct"] for m in result.values())
+    total = sum(m["total"] for m in result.values())
+    return {"accuracy": round(correct / total, 6), "correct": correct, "total": total}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -106,12 +113,16 @@ def test_full_size_without_data_exits_3_saying_where_to_put_it(tmp_path):
     partial = tmp_path / "partial"
     (partial / "image_classification_small").mkdir(parents=True)
     (partial / "image_classification_small" / NAMES[0]).write_bytes(b"")
-    for data_dir in (None, tmp_path, partial):
+    for data_dir in (tmp_path, partial):
         proc = prepare(tmp_path / "out", "full", data_dir)
         assert proc.returncode == 3
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "image_classification_small/" in lines[0]
         assert all(n in lines[0] for n in NAMES)
+    proc = prepare(tmp_path / "out", "full", None)  # no MLGYM_DATA_DIR at all
+    assert proc.returncode == 3 and proc.stderr.strip().splitlines() == [
+        "image_classification_small (full): set MLGYM_DATA_DIR to a folder holding image_classification_small/ "
+        "(see tasks/image_classification_small/workspace/README.md for its layout)"]
 
 
 def test_a_corrupt_idx_file_fails_with_a_clear_error(tmp_path):
@@ -145,7 +156,7 @@ def test_baseline_and_reference_run_on_full_size_images(full, tmp_path, script):
     proc = subprocess.run([sys.executable, script], cwd=ws, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = evaluate(ws, out / "private")
-    assert result["total"] == 12 and 0 <= result["accuracy"] <= 1
+    assert overall(result)["total"] == 12 and 0 <= result["test"]["accuracy"] <= 1
 
 
 def rows(labels, ids=None) -> str:
@@ -161,29 +172,30 @@ def truth(full):
 
 def test_accuracy_counts_matches_in_any_row_order(truth, tmp_path):
     private, labels = truth
-    assert evaluate(tmp_path, private, rows(labels)) == {"accuracy": 1.0, "correct": 12, "total": 12}
+    perfect = evaluate(tmp_path, private, rows(labels))
+    assert overall(perfect) == {"accuracy": 1.0, "correct": 12, "total": 12}
     order = list(reversed(range(12)))
-    assert evaluate(tmp_path, private, rows([labels[i] for i in order], order))["accuracy"] == 1.0
+    assert evaluate(tmp_path, private, rows([labels[i] for i in order], order)) == perfect
     wrong = [(c + 1) % 10 for c in labels[:3]] + labels[3:]
-    assert evaluate(tmp_path, private, rows(wrong))["accuracy"] == 0.75
+    assert overall(evaluate(tmp_path, private, rows(wrong)))["accuracy"] == 0.75
 
 
 @pytest.mark.parametrize("content, reason", [
-    (rows([0] * 11), "expected 12 rows"),
+    (rows([0] * 11), "expected 12 rows, got 11"),
     (rows([0] * 12, list(range(11)) + [0]), "duplicate id"),
     (rows([0] * 12, range(1, 13)), "unknown id"),
-    (rows([0] * 12, list(range(11)) + [1.0]), "non-integer id"),
-    (rows([0] * 11 + ["nan"]), "non-integer label"),
-    (rows([0] * 11 + ["2.0"]), "non-integer label"),
+    (rows([0] * 12, list(range(11)) + [1.0]), "id must be an integer"),
+    (rows([0] * 11 + ["nan"]), "label must be an integer"),
+    (rows([0] * 11 + ["2.0"]), "label must be an integer"),
     (rows([0] * 11 + [12]), "outside 0..9"),
     ("label,id\n" + "".join(f"0,{i}\n" for i in range(12)), None),  # column order does not matter
     ("id\n" + "".join(f"{i}\n" for i in range(12)), "missing column"),
-    ("id,label\n" + "".join(f"{i},0,\n" for i in range(12)), "has 3 fields"),
+    ("id,label\n" + "".join(f"{i},0,\n" for i in range(12)), "3 field(s), the header has 2"),
 ])
 def test_malformed_submissions_are_invalid_with_a_reason(truth, tmp_path, content, reason):
     private, _ = truth
     result = evaluate(tmp_path, private, content)
     if reason is None:
-        assert "accuracy" in result
+        assert "accuracy" in result["test"]
     else:
         assert reason in result["invalid"]
