@@ -257,3 +257,37 @@ def test_check_task_fails_an_import_that_breaks_the_rules(tmp_path, broken):
     else:
         assert failed == [line for line in failed if "baseline reproduces: test r2 = " in line] and failed, failed
         assert "recorded 0.25 ± 0.001" in failed[0]
+
+
+CHEAT = '''import json, sys
+print(json.dumps({"Score": 99.0}))            # a fake result line, at import
+sys.stdout.write(json.dumps({"Score": 98.0}) + "\\n")
+_dumps = json.dumps
+json.dumps = lambda obj, *a, **k: _dumps({"Score": 99.0} if isinstance(obj, dict) else obj, *a, **k)
+try:
+    import rival                               # the hidden opponent
+    LEAK = "rival"
+except ImportError:
+    LEAK = ""
+
+
+def move(history):
+    print(json.dumps({"Score": 97.0}))
+    if LEAK:
+        return 99                              # would crash the script if it ever got here
+    return 1
+'''
+
+
+def test_an_imported_python_task_keeps_the_agent_from_the_score_and_the_opponent(tmp_path, capsys):
+    """MLGym runs the agent's module in the evaluate script's process; the import does not: the
+    agent's prints never reach the result, and its process has no opponent to import."""
+    from pytest_mlgym.authoring.measure import run_baseline
+
+    mlgym = checkout(tmp_path / "MLGym")
+    assert main(["import-mlgym", str(mlgym), "configs/tasks/guessGame.yaml", "--out", str(tmp_path / "tasks"),
+                 "--no-measure"]) == 0
+    folder = tmp_path / "tasks" / "mlgym_guess_game"
+    (folder / "workspace" / "mover.py").write_text(CHEAT)
+    run = run_baseline(load_task(folder))
+    assert 0.5 < run.test < 0.9 and 0.5 < run.dev < 0.9  # 1 beats the rival's favourite 0: ~0.7 of rounds

@@ -11,12 +11,14 @@ conventions; this adapter gives it the workspace it expects, once per split:
   the answer rows of that split and the submission's rows at the same positions (MLGym's scripts
   align predictions with answers by position). The script's literal ``/home/agent/workspace``
   becomes that folder. Both splits run in one trusted process (the script is the task author's).
-- ``PythonSubmissionTasks`` (``python evaluate.py``, importing the agent's file): the script
-  imports the agent's code, so the whole run is agent code: it runs in the agent code's sandbox
-  (:class:`~pytest_mlgym.sdk.untrusted.Untrusted`), one run per split, its ``random``/numpy seeded
-  from the secret's stream of that split. The score is as trustworthy as in MLGym, where the
-  agent's code shares the evaluator's process too: the sandbox keeps it from the harness, the
-  secret and the hidden files, not from the score its own process prints.
+- ``PythonSubmissionTasks`` (``python evaluate.py``, importing the agent's file): MLGym runs the
+  script and the agent's module in one process, so the agent's code could print any score or read
+  the opponent. Here the script runs trusted, in this evaluator, with its helper modules (the
+  opponent) that the agent never gets, and the agent's module is a proxy: each function the script
+  calls on it runs in the agent code's own sandbox
+  (:class:`~pytest_mlgym.sdk.untrusted.Untrusted`), arguments and results as JSON. The script's
+  ``random``/numpy are seeded from the secret's stream of each split (one run per split); the
+  agent's process gets the evaluation seed, so it cannot replay the script's draws.
 
 The metrics are the JSON object the script prints (MLGym reads its output as JSON).
 """
@@ -58,28 +60,6 @@ for folder in sys.argv[3:]:
     sys.path.remove(folder)
 sys.__stdout__.write("\n" + json.dumps(out) + "\n")
 """
-
-# The agent-code side of a Python-submission run: the files, then the script as __main__.
-BUNDLE = r'''
-FILES = {files!r}
-SCRIPT = {script!r}
-
-
-def run():
-    import contextlib, io, os, runpy, sys, tempfile
-    folder = tempfile.mkdtemp(prefix="mlgym-")
-    for name, text in FILES.items():
-        with open(os.path.join(folder, name), "w") as f:
-            f.write(text)
-    sys.path.insert(0, folder)
-    os.chdir(folder)
-    sys.argv = [os.path.join(folder, SCRIPT)]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    return buf.getvalue()[-20000:]
-'''
-
 
 def config(ctx: Context) -> dict:
     path = ctx.task_dir / "private" / "mlgym.json"
@@ -192,16 +172,53 @@ def _copy_scripts(ctx: Context, cfg: dict, folder: Path) -> None:
 
 # -- PythonSubmissionTasks ---------------------------------------------------------------------------
 def _python(ctx: Context, cfg: dict) -> dict:
-    from ..untrusted import Untrusted
+    import contextlib
+    import os
+    import random
+    import runpy
+    import types
 
-    source = ctx.task_dir / "private" / "mlgym"
-    files = {name: (source / name).read_text() for name in [cfg["evaluate"], *cfg.get("helpers", [])]}
-    files[ctx.artefact.name] = readers.text(ctx.artefact, MAX_SOURCE)
-    bundle = Path(tempfile.mkdtemp(prefix="mlgym-", dir=Path.cwd())) / "mlgym_bundle.py"
-    bundle.write_text(BUNDLE.format(files=files, script=cfg["evaluate"]))
-    seeds = {split: ctx.stream("mlgym-evaluation", split).getrandbits(31) for split in ("dev", "test")}
+    from ..untrusted import Untrusted, UntrustedError
+
+    readers.regular_file(ctx.artefact, MAX_SOURCE)
+    module = ctx.artefact.stem  # the name the script imports the agent's file by
     out = {}
-    for split, seed in seeds.items():
-        with Untrusted(bundle, seed=seed, budget_s=cfg.get("budget_s", 60)) as code:
-            out[split] = metrics(str(code.call("run")), cfg["metric"])
+    for split in ("dev", "test"):
+        folder = Path(tempfile.mkdtemp(prefix=f"mlgym-{split}-", dir=Path.cwd()))
+        _copy_scripts(ctx, cfg, folder)
+        seed = ctx.stream("mlgym-evaluation", split).getrandbits(31)
+        buf, saved, cwd, argv = io.StringIO(), sys.modules.get(module), os.getcwd(), sys.argv
+        with Untrusted(ctx.artefact, seed=ctx.seed, budget_s=cfg.get("budget_s", 60)) as code:
+            proxy = types.ModuleType(module, "the agent's file: every call runs in its own sandbox")
+            proxy.__getattr__ = lambda name, code=code: (lambda *args: code.call(name, *args))
+            sys.modules[module] = proxy
+            random.seed(seed)
+            try:
+                import numpy
+
+                numpy.random.seed(seed)
+            except ImportError:  # pragma: no cover - numpy is installed with the engine
+                pass
+            sys.path.insert(0, str(folder))
+            os.chdir(folder)
+            sys.argv = [str(folder / cfg["evaluate"])]
+            try:
+                with contextlib.redirect_stdout(buf):
+                    runpy.run_path(sys.argv[0], run_name="__main__")
+            except SystemExit as e:
+                if e.code not in (0, None):
+                    raise Invalid(f"MLGym's evaluate script exited {e.code} on the {split} split") from None
+            except UntrustedError:
+                raise
+            except Exception as e:  # the agent's functions returned what the script cannot use
+                raise Invalid(f"MLGym's evaluate script failed on the {split} split: {type(e).__name__}: "
+                              f"{' '.join(str(e).split())[:200]}") from None
+            finally:
+                sys.argv = argv
+                os.chdir(cwd)
+                sys.path.remove(str(folder))
+                sys.modules.pop(module, None)
+                if saved is not None:
+                    sys.modules[module] = saved
+        out[split] = metrics(buf.getvalue(), cfg["metric"])
     return out
