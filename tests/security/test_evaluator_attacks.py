@@ -79,7 +79,7 @@ def _write(path: str, text: str) -> str:
 
 
 @pytest.mark.parametrize("task", CALLS_AGENT_CODE)
-def test_agent_code_cannot_reach_the_evaluator(attack, arena, backend, task):
+def test_agent_code_cannot_reach_the_evaluator(attack, arena, backend, task):  # noqa: F811 (fixtures)
     """It cannot read the evaluator's environment, command line, private data or secret, trace it,
     or write a metrics line into its stdout; the harness's processes are not even visible."""
     backend.require("hidden", "pid_isolation")
@@ -89,7 +89,7 @@ def test_agent_code_cannot_reach_the_evaluator(attack, arena, backend, task):
     assert 5.0 not in [s.score for s in out.record.scores] and 1.0 not in [s.score for s in out.record.scores]
 
 
-def test_what_agent_code_sees(attack, arena, backend):
+def test_what_agent_code_sees(attack, arena, backend):  # noqa: F811 (fixtures)
     """Its view, reported through the reason: another user where the harness can switch, no
     evaluator variables, a process list of its own."""
     backend.require("hidden", "pid_isolation")
@@ -202,7 +202,7 @@ HONEST_BEST = {"battle_of_sexes": 1.5, "blotto": 0.4, "prisoners_dilemma": 2.7}
 
 
 @pytest.mark.parametrize("task", sorted(HONEST_BEST))
-def test_agent_code_cannot_predict_the_opponent(attack, arena, backend, task):
+def test_agent_code_cannot_predict_the_opponent(attack, arena, backend, task):  # noqa: F811 (fixtures)
     """A strategy that replays the stream its own seed gives (random.Random(seed),
     np.random.default_rng(seed)) knows nothing of the opponent: it scores no better than honest play."""
     out = attack([_write("strategy.py", _predictor(task)), "submit"], task=task)
