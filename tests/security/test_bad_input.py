@@ -14,7 +14,6 @@ import os
 import pickle
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -355,106 +354,6 @@ def test_tiny_text_artefacts(data):
         assert ev.score == pytest.approx(10 - abs(guess - target)), (data, ev)
     else:
         assert not ev.valid and "one finite number" in ev.reason, (data, ev)
-
-
-# -- prisoners_dilemma: a Python strategy -----------------------------------------------------------
-FAKE = '{"score": 99.0, "games": 10000}'
-PRELUDES_OK = [f"import os; os.write(1, b'{FAKE}\\n')", "", "import random", f"print('{FAKE}')",
-               f"print('{FAKE}', flush=True)", f"import sys; sys.stdout.write('{FAKE}\\n')",
-               f"import sys; print('{FAKE}', file=sys.__stdout__, flush=True)",
-               "import sys; sys.stderr.write('x' * 100000)", "import os; os.environ.clear()",
-               "import sys; sys.path.insert(0, '/')", f"import os; os.write(2, b'{FAKE}\\n')"]
-PRELUDES_BAD = ["import sys; sys.exit(0)", "import sys; sys.exit(3)", "import os; os._exit(0)",
-                "import os; os._exit(1)",
-                "raise KeyboardInterrupt", "raise SystemExit('bye')", "raise MemoryError", "1/0",
-                "import does_not_exist_xyz", "def broken(:", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
-                "raise ValueError('multi\\nline\\r\\nreason' * 50)", "import os; os.close(0)",
-                f"print('{FAKE}'); import sys; sys.exit(0)", "exec('def f(:')", "import sys; sys.setrecursionlimit(1)"]
-SIGNATURES_OK = ["def row_strategy(history):", "def row_strategy(history, *args, **kwargs):",
-                 "def row_strategy(history=None):"]
-SIGNATURES_BAD = ["def row_strategy():", "def row_strategy(a, b):", "def row_strategy(*, history):",
-                  "async def row_strategy(history):", "def row_strategy_(history):",
-                  "row_strategy = 5\ndef _unused(history):",
-                  ("class row_strategy:\n  def __init__(self, h): pass\n"
-                   "def _unused(history):")]
-EXPRS_OK = [f"print('{FAKE}') or 1", "0", "1", "True", "False", "len(history) % 2", "history[-1][1] if history else 0",
-            "__import__('numpy').int64(1)", "__import__('numpy').bool_(True)",
-            "int(__import__('random').random() < .5)",
-            "history.append((9, 9)) or 0", f"__import__('sys').stdout.write('{FAKE}\\n') and 0"]
-EXPRS_BAD = ["2", "-1", "None", "'1'", "1.0", "0.0", "[0]", "(1,)", "{}", "float('nan')", "1/0", "{}['k']",
-             "__import__('sys').exit(0)", "__import__('os')._exit(0)", "__import__('numpy').float64(0)",
-             "__import__('numpy').array([1])", "type('X', (), {'__repr__': lambda s: 1/0})()",
-             "(_ for _ in ()).throw(KeyboardInterrupt)", "exec('raise ValueError(\"a\\\\nb\")')",
-             f"__import__('sys').exit('{FAKE}')", "__import__('os').kill(__import__('os').getpid(), 9)"]
-
-
-def mostly(ok: list, bad: list) -> st.SearchStrategy:
-    """One of ``bad`` about a third of the time, else one of ``ok``: broken parts mask each other."""
-    return st.integers(0, 3).flatmap(lambda i: st.sampled_from(bad if i == 1 else ok))
-
-
-@pytest.fixture(scope="module")
-def dilemma():
-    task = load_task(TASKS / "prisoners_dilemma")
-    return task, task.prepare("lite")
-
-
-strategies_source = st.one_of(
-    st.tuples(mostly(PRELUDES_OK, PRELUDES_BAD), mostly(SIGNATURES_OK, SIGNATURES_BAD),
-              mostly(EXPRS_OK, EXPRS_BAD) | values.map(repr), st.integers(0, 5).map(lambda i: i == 1)),
-    st.text(max_size=80).map(lambda t: (None, t, None, None)),  # random source text
-)
-
-
-@cheap(30)
-@given(parts=strategies_source)
-@example(parts=(f"import sys; print('{FAKE}', file=sys.__stdout__, flush=True)", SIGNATURES_OK[0], "0", False))
-@example(parts=(f"import sys; sys.stdout.write('{FAKE}\\n')", SIGNATURES_OK[1], "history[-1][1] if history else 0",
-                False))
-@example(parts=("", SIGNATURES_OK[0], EXPRS_OK[-1], False))
-def test_prisoners_dilemma_strategies(dilemma, parts):
-    prelude, signature, expr, as_generator = parts
-    if prelude is None:
-        source, expect = signature, None
-    else:
-        body = f"    yield {expr}" if as_generator else f"    return {expr}"
-        source = f"{prelude}\n{signature}\n{body}\n"
-        expect = prelude in PRELUDES_OK and signature in SIGNATURES_OK and expr in EXPRS_OK and not as_generator
-        if prelude in PRELUDES_BAD or signature in SIGNATURES_BAD or expr in EXPRS_BAD or as_generator:
-            expect = False
-    ev = score(*dilemma, lambda path, _: path.write_text(source, encoding="utf-8", errors="surrogatepass"))
-    if ev.valid:
-        assert 0 <= ev.score <= 5 and ev.metrics.get("games") == 10_000, (source, ev)  # the real games, not a fake
-    if expect is not None:
-        assert ev.valid == expect, (source, ev)
-
-
-def test_a_strategy_that_never_returns_times_out_and_leaves_no_process(tmp_path):
-    folder = tmp_path / "prisoners_dilemma"
-    shutil.copytree(TASKS / "prisoners_dilemma", folder)
-    yml = folder / "task.yaml"
-    yml.write_text(yml.read_text().replace("evaluation_s: 60", "evaluation_s: 2"))
-    task = load_task(folder)
-    scratches = []
-
-    def write(path, scratch):
-        scratches.append(str(scratch))  # the strategy host's command line names it
-        path.write_text("def row_strategy(history):\n    while True:\n        pass\n")
-
-    start = time.monotonic()
-    ev = score(task, task.prepare("lite"), write)
-    assert not ev.valid and ev.reason == "evaluation timed out after 2 s", ev
-    assert time.monotonic() - start < 30
-    time.sleep(0.2)
-    leftovers = [_cmdline(p) for p in Path("/proc").glob("[0-9]*") if scratches[0] in _cmdline(p)]
-    assert not leftovers
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 # -- rl_mountain_car: a folder of npz checkpoints ---------------------------------------------------
