@@ -63,12 +63,17 @@ def test_the_secret_is_found_beside_the_evaluator_being_run(folder):
 
 
 def test_every_evaluator_that_plays_against_the_agent_uses_a_secret_stream():
-    """The games' opponents come from a stream with a real secret, never from MLGYM_SEED."""
-    games = [p for p in (ROOT / "tasks").glob("*/private/evaluate.py") if "row_strategy" in p.read_text()]
+    """The games' opponents come from a stream with a real secret, never from MLGYM_SEED: the games
+    family draws them from ctx.stream / ctx.numpy_stream, and no evaluator seeds an RNG itself."""
+    family = (ROOT / "pytest_mlgym" / "sdk" / "families" / "games.py").read_text()
+    assert re.search(r"ctx\.numpy_stream if numpy else ctx\.stream", family)
+    assert not re.search(r"(random\.Random|default_rng|RandomState|random\.seed)\(", family)
+    games = [p for p in (ROOT / "tasks").glob("*/private/evaluate.py")
+             if "row_strategy" in p.read_text() or "families import games" in p.read_text()]
     assert {p.parents[1].name for p in games} >= {"battle_of_sexes", "blotto", "prisoners_dilemma"}
     for evaluator in games:
         text = evaluator.read_text()
-        assert "pytest_mlgym.sdk.streams" in text, evaluator
-        assert not re.search(r"(random\.Random|default_rng|RandomState)\(\s*seed", text), evaluator
+        assert "games.play(ctx" in text or "pytest_mlgym.sdk.streams" in text or "ctx.stream(" in text, evaluator
+        assert not re.search(r"(random\.Random|default_rng|RandomState)\(\s*(ctx\.)?seed", text), evaluator
         secret = (evaluator.parent / "secret").read_text().strip()
         assert len(bytes.fromhex(secret)) >= 16, evaluator

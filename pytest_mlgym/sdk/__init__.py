@@ -7,7 +7,7 @@
 - :mod:`.untrusted`: call functions of the agent's code; it runs in a sandbox of its own that the
   harness starts (``pytest_mlgym.sandbox.runner``);
 - :mod:`.streams`: randomness the agent plays against, from a secret only the evaluator holds;
-- :mod:`.families`: evaluators shared by tasks of one shape (gymnax policy rollouts, CSV labels).
+- :mod:`.families`: evaluators shared by tasks of one shape (gymnax policy rollouts, CSV labels, iterated games).
 """
 from .evaluator import Context, EvaluatorError, Invalid
 

@@ -80,22 +80,12 @@ class Context:
     def shared(self, name: str) -> Path:
         """A file the task.yaml declares ``shared``: the task folder's pristine workspace copy (never
         the agent's), e.g. the model definition both train.py and the evaluator use."""
-        import yaml
-
-        declared = (yaml.safe_load((self.task_dir / "task.yaml").read_text()) or {}).get("shared") or []
-        if name not in declared:
-            raise EvaluatorError(f"{name} is not declared in task.yaml's shared list ({declared})")
-        return self.task_dir / "workspace" / name
+        return shared_path(self.task_dir, name)
 
     def import_shared(self, name: str):
-        """Import a declared shared ``.py`` file as a module (from the task folder, never the agent's copy)."""
-        import importlib.util
-
-        path = self.shared(name)
-        spec = importlib.util.spec_from_file_location(f"mlgym_shared_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        """Import a declared shared ``.py`` file as a module (from the task folder, never the agent's
+        copy), once per process (:func:`import_path`)."""
+        return import_path(self.shared(name))
 
     def stream(self, purpose: str, split: str = "test"):
         """A ``random.Random`` the agent cannot replay (see :mod:`.streams`), one per split and
@@ -114,14 +104,54 @@ class Context:
     def row_splits(self, ids, dev_fraction: float = 0.2) -> dict:
         """Boolean masks ``{"dev": ..., "test": ...}`` over hidden rows identified by ``ids``: a
         row's split is a keyed hash of its id (the task's secret), fixed for the task, about
-        ``dev_fraction`` of the rows dev, unknowable to the agent."""
+        ``dev_fraction`` of the rows dev, unknowable to the agent. With two rows or more, neither
+        split is empty (a tiny test fixture): the row hashed lowest (highest) moves to dev (test)."""
         import numpy as np
 
         key = streams.secret(self.task_dir / "private")
-        cut = int(dev_fraction * 2**32)
-        dev = np.array([int.from_bytes(hmac.new(key, f"mlgym-split:{i}".encode(), hashlib.sha256).digest()[:4],
-                                       "big") < cut for i in ids], dtype=bool)
+        h = np.array([int.from_bytes(hmac.new(key, f"mlgym-split:{i}".encode(), hashlib.sha256).digest()[:4], "big")
+                      for i in ids], dtype=np.int64)
+        dev = h < int(dev_fraction * 2**32)
+        if len(h) >= 2 and not dev.any():
+            dev[np.argmin(h)] = True
+        if len(h) >= 2 and dev.all():
+            dev[np.argmax(h)] = False
         return {"dev": dev, "test": ~dev}
+
+
+def shared_path(task_dir: Path, name: str) -> Path:
+    """``task_dir/workspace/name``, for a file task.yaml declares in ``shared``."""
+    import yaml
+
+    declared = (yaml.safe_load((task_dir / "task.yaml").read_text()) or {}).get("shared") or []
+    if name not in declared:
+        raise EvaluatorError(f"{name} is not declared in task.yaml's shared list ({declared})")
+    path = task_dir / "workspace" / name
+    if not path.is_file():
+        raise EvaluatorError(f"shared file missing: {path}")
+    return path
+
+
+def import_path(path: Path):
+    """The ``.py`` file at ``path`` as a module, imported once per process and path. It is in
+    ``sys.modules`` (as ``mlgym_shared_<stem>_<hash of the path>``) while it runs (dataclasses and pickle
+    look their module up there) and is compiled from source: no ``__pycache__`` is written beside it
+    (a task's workspace/ is copied to every agent)."""
+    import types
+
+    path = Path(path).resolve()
+    module_name = f"mlgym_shared_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:10]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    module = types.ModuleType(module_name)
+    module.__file__ = str(path)
+    sys.modules[module_name] = module
+    try:
+        exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
 
 
 def _purpose(purpose: str, split: str) -> str:

@@ -14,14 +14,17 @@
 
 ``python prepare.py --size lite|full --out OUT`` (cwd = the task folder). :class:`DataMissing`
 prints its line on stderr and exits 3, which the harness turns into a skip that says it.
-Deterministic: the same bytes on every run.
+Deterministic: the same bytes on every run. Options of a task's own (for its tests; the harness
+passes none) are declared to :func:`run` and read from ``ctx.options``::
+
+    prepare.run(build, options={"count": (int, "only the first COUNT instances")})
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +41,7 @@ class Context:
     size: str
     out: Path
     task_dir: Path
+    options: dict = field(default_factory=dict)  # the task's own options (run(options=...)); None when not given
 
     @property
     def public(self) -> Path:  # copied into the workspace at data_dir, read-only for the agent
@@ -56,15 +60,26 @@ class Context:
                               f"(see tasks/{self.task_id}/workspace/README.md for its layout)")
         return Path(root) / self.task_id
 
+    def import_shared(self, name: str):
+        """A ``.py`` file task.yaml declares ``shared`` (the task's workspace copy), as a module."""
+        from .evaluator import import_path, shared_path
 
-def run(build: Callable[[Context], str | None], sizes: tuple[str, ...] = ("lite", "full")) -> None:
+        return import_path(shared_path(self.task_dir, name))
+
+
+def run(build: Callable[[Context], str | None], sizes: tuple[str, ...] = ("lite", "full"),
+        options: dict[str, tuple[type, str]] | None = None) -> None:
+    """``options``: ``{name: (type, help)}``, optional ``--name VALUE`` arguments of the task's own."""
     ap = argparse.ArgumentParser(description="Make this task's data for one size.")
     ap.add_argument("--size", required=True, choices=sizes)
     ap.add_argument("--out", required=True)
+    for name, (kind, help_text) in (options or {}).items():
+        ap.add_argument(f"--{name}", type=kind, default=None, help=help_text)
     args = ap.parse_args()
     main = sys.modules.get("__main__")
     task_dir = Path(getattr(main, "__file__", None) or sys.argv[0]).resolve().parent
-    ctx = Context(task_id=task_dir.name, size=args.size, out=Path(args.out), task_dir=task_dir)
+    ctx = Context(task_id=task_dir.name, size=args.size, out=Path(args.out), task_dir=task_dir,
+                  options={name: getattr(args, name) for name in options or {}})
     ctx.public.mkdir(parents=True, exist_ok=True)
     ctx.private.mkdir(parents=True, exist_ok=True)
     try:

@@ -1,6 +1,6 @@
 """Build the data for the image_captioning task.
 
-Usage: python prepare.py --size lite|full --out OUT
+Usage: python prepare.py --size lite|full --out OUT   (pytest_mlgym.sdk.prepare)
 
 lite: GENERATES 4,000 32x32 RGB scenes of 1-3 coloured shapes (numpy only, seed SEED) with 5
       template captions each (synonyms, varied word order and sentence forms). 3,000 train /
@@ -17,15 +17,16 @@ Writes
   OUT/public/{split}_images.npy        lite only: uint8 [N, 32, 32, 3], row i = record i
   OUT/public/images/{split}/*.jpg      full only: the original JPEGs (hard-linked when possible)
   OUT/private/test_references.json     {"id": [reference captions]} for the test images
+                                       (the evaluator splits them into dev and test by image id)
 Same bytes on every run.
 """
-import argparse
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
+
+from pytest_mlgym.sdk import prepare
 
 SEED = 20240611
 TASK = "image_captioning"
@@ -175,11 +176,6 @@ LAYOUT = ("annotations/captions_train2014.json", "annotations/captions_val2014.j
 N_FULL_TEST = N_FULL_VAL = 5000
 
 
-def missing(msg):
-    print(f"{TASK} full: {msg}", file=sys.stderr)
-    sys.exit(3)
-
-
 def read_coco(root, split):
     """{image id: (path to jpg, [captions])} from a COCO captions json, captions in annotation order."""
     with open(os.path.join(root, "annotations", f"captions_{split}.json")) as f:
@@ -189,8 +185,8 @@ def read_coco(root, split):
     images = {}
     for im in ann["images"]:
         if im["file_name"] not in present:
-            missing(f"{folder}/{im['file_name']} is listed in captions_{split}.json but missing; "
-                    f"unpack the complete {split}.zip there")
+            raise prepare.DataMissing(f"{folder}/{im['file_name']} is listed in captions_{split}.json but "
+                                      f"missing; unpack the complete {split}.zip there")
         images[im["id"]] = (os.path.join(folder, im["file_name"]), [])
     for a in sorted(ann["annotations"], key=lambda a: a["id"]):
         images[a["image_id"]][1].append(" ".join(a["caption"].split()))  # one line, single spaces
@@ -204,15 +200,17 @@ def link(src, dst):
         shutil.copyfile(src, dst)
 
 
-def make_full(pub, priv):
-    data_dir = os.environ.get("MLGYM_DATA_DIR")
-    root = os.path.join(data_dir or "$MLGYM_DATA_DIR", TASK)
-    need = "MS-COCO 2014 in " + root + "/ as " + ", ".join(f"{p}{'*.jpg' if p.endswith('/') else ''}" for p in LAYOUT)
-    if not data_dir:
-        missing(f"MLGYM_DATA_DIR is not set; put {need} (from https://cocodataset.org/#download)")
+def make_full(ctx, pub, priv):
+    def need(root):
+        return (f"put MS-COCO 2014 in {root}/ as " + ", ".join(f"{p}{'*.jpg' if p.endswith('/') else ''}" for p in LAYOUT)
+                + " (from https://cocodataset.org/#download)")
+    try:
+        root = str(ctx.data_dir)
+    except prepare.DataMissing:
+        raise prepare.DataMissing(f"MLGYM_DATA_DIR is not set; {need('$MLGYM_DATA_DIR/' + TASK)}") from None
     absent = [p for p in LAYOUT if not os.path.exists(os.path.join(root, p))]
     if absent:
-        missing(f"{os.path.join(root, absent[0])} not found; put {need} (from https://cocodataset.org/#download)")
+        raise prepare.DataMissing(f"{os.path.join(root, absent[0])} not found; {need(root)}")
     train, val = read_coco(root, "train2014"), read_coco(root, "val2014")
     order = sorted(val)
     order = [order[i] for i in np.random.default_rng(SEED).permutation(len(order))]
@@ -245,17 +243,11 @@ def write_json(path, obj):
         f.write("\n")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", required=True, choices=["lite", "full"])
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    pub, priv = os.path.join(args.out, "public"), os.path.join(args.out, "private")
-    os.makedirs(pub, exist_ok=True)
-    os.makedirs(priv, exist_ok=True)
-    counts = (make_lite if args.size == "lite" else make_full)(pub, priv)
-    print(" ".join(f"{k}={v}" for k, v in counts.items()), "->", args.out)
+def build(ctx: prepare.Context) -> str:
+    pub, priv = str(ctx.public), str(ctx.private)
+    counts = make_lite(pub, priv) if ctx.size == "lite" else make_full(ctx, pub, priv)
+    return " ".join(f"{k}={v}" for k, v in counts.items())
 
 
 if __name__ == "__main__":
-    main()
+    prepare.run(build)

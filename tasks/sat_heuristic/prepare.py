@@ -1,34 +1,34 @@
 """Generate the random 3-SAT instances of the sat_heuristic task.
 
-Usage: python prepare.py --size lite|full --out OUT [--count N]
+Usage: python prepare.py --size lite|full --out OUT [--count N]   (pytest_mlgym.sdk.prepare)
 
-Writes OUT/public/instances.json (the development set, shown to the agent, with answers) and
-OUT/private/instances.json (the hidden test set that is scored). Both sizes are generated here
-from a fixed seed; no downloaded data is needed (MLGym never published its instance file).
+Writes OUT/public/instances.json (the development set, shown to the agent, with answers),
+OUT/private/test/instances.json (the hidden test set: the recorded score) and
+OUT/private/dev/instances.json (a smaller hidden set, a fifth of the test set's size: what the
+agent's validate shows). All sizes are generated here from a fixed seed; no downloaded data is
+needed (MLGym never published its instance file).
 
-Generator (uniform random 3-SAT near the satisfiability threshold): instance i of split s
-(0 = development, 1 = test) with n variables and m = round(4.26 n) clauses uses
-numpy.random.default_rng([SEED, n, s, i]); each clause draws 3 distinct variables
-(rng.choice(n, 3, replace=False) + 1) and then 3 signs (rng.integers(0, 2, 3); 1 = positive).
-Each instance is labelled SAT/UNSAT by the task's own DPLL (private/dpll.py, a copy of the
-workspace solver) with a strong heuristic; every SAT label is checked against the model found.
-Same bytes on every run.
+Generator (uniform random 3-SAT near the satisfiability threshold): instance i of set s
+(0 = public development set, 1 = hidden test, 2 = hidden dev) with n variables and
+m = round(4.26 n) clauses uses numpy.random.default_rng([SEED, n, s, i]); each clause draws 3
+distinct variables (rng.choice(n, 3, replace=False) + 1) and then 3 signs (rng.integers(0, 2, 3);
+1 = positive). Each instance is labelled SAT/UNSAT by the task's DPLL (workspace/solver.py,
+declared shared in task.yaml: the evaluator uses the same file) with a strong heuristic; every
+SAT label is checked against the model found. Same bytes on every run.
 """
-import argparse
 import json
 import os
-import sys
 from collections import defaultdict
 
 import numpy as np
 
-sys.dont_write_bytecode = True  # no __pycache__ inside the task's private/ folder
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "private"))
-from dpll import DPLL, satisfies  # noqa: E402
+from pytest_mlgym.sdk import prepare
 
 SEED = 2026
 RATIO = 4.26
 SIZES = {"lite": {"n_vars": 60, "count": 50}, "full": {"n_vars": 100, "count": 100}}
+SETS = {"public": 0, "test": 1, "dev": 2}  # set index in the generator's seed
+DEV_FRACTION = 0.2  # the hidden dev set has a fifth as many instances as the test set
 
 
 def generate(n, split, i):
@@ -52,16 +52,19 @@ def labeller(clauses, assignment, conflict_count, history, level):
     return var, score[var] >= score[-var]
 
 
-def build(n, split, count):
+def label(solver, n, split, count):
     instances = []
     for i in range(count):
         clauses = generate(n, split, i)
-        solver = DPLL(n, clauses, labeller)
-        sat = solver.solve()
-        if sat and not satisfies(clauses, solver.value):
+        dpll = solver.DPLL(n, clauses, labeller)
+        sat = dpll.solve()
+        if sat and not solver.satisfies(clauses, dpll.value):
             raise SystemExit(f"prepare.py: labelling bug on instance {i} of split {split}")
         instances.append({"sat": sat, "clauses": clauses})
-    return {"generator": f"uniform random 3-SAT, seed [{SEED}, n_vars, split {split}, index]",
+    # the public file does not name the seeds: the hidden sets must not be regenerable from it
+    generator = (f"uniform random 3-SAT, seed [{SEED}, n_vars, split {split}, index]" if split else
+                 f"uniform random 3-SAT, clauses/variables {RATIO}, 3 distinct variables per clause")
+    return {"generator": generator,
             "n_vars": n, "n_clauses": round(RATIO * n), "instances": instances}
 
 
@@ -75,21 +78,20 @@ def write(obj, path):
         f.write("\n]}\n")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", required=True, choices=sorted(SIZES))
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--count", type=int, default=None,
-                    help="only the first COUNT instances of each split (for quick tests)")
-    args = ap.parse_args()
-    n, count = SIZES[args.size]["n_vars"], args.count or SIZES[args.size]["count"]
-    for split, where in ((0, "public"), (1, "private")):
-        data = build(n, split, count)
-        write(data, os.path.join(args.out, where, "instances.json"))
+def build(ctx: prepare.Context) -> str:
+    solver = ctx.import_shared("solver.py")
+    n, count = SIZES[ctx.size]["n_vars"], ctx.options["count"] or SIZES[ctx.size]["count"]
+    where = {"public": ctx.public, "test": ctx.private / "test", "dev": ctx.private / "dev"}
+    counts = {"public": count, "test": count, "dev": max(1, round(DEV_FRACTION * count))}
+    lines = []
+    for name, index in SETS.items():
+        data = label(solver, n, index, counts[name])
+        write(data, os.path.join(where[name], "instances.json"))
         n_sat = sum(inst["sat"] for inst in data["instances"])
-        print(f"{where}: {count} instances, {n} variables, {data['n_clauses']} clauses, "
-              f"{n_sat} SAT / {count - n_sat} UNSAT")
+        lines.append(f"{name} {counts[name]} ({n_sat} SAT)")
+    return f"{n} variables, {round(RATIO * n)} clauses: " + ", ".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    prepare.run(build, sizes=tuple(SIZES), options={"count": (int, "only the first COUNT instances of each set "
+                                                                   "(a fifth of it for dev; for quick tests)")})

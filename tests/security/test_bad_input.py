@@ -7,21 +7,18 @@ evaluators run through :func:`pytest_mlgym.evaluation.run_evaluator`. No pickle 
 from __future__ import annotations
 
 import copy
-import io
 import math
 import os
 import pickle
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pytest_mlgym.evaluation import Evaluation, run_evaluator
 from pytest_mlgym.task import (
     MAX_LIMIT,
     Limits,
@@ -32,6 +29,7 @@ from pytest_mlgym.task import (
     TaskSpec,
     load_task,
 )
+from pytest_mlgym.testing.artefacts import SPECIAL, Evil, cheap, scalars, score, values
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tasks" / "tiny"
@@ -40,24 +38,7 @@ BASE_TEXT = (TINY / "task.yaml").read_text()
 BASE = yaml.safe_load(BASE_TEXT)
 
 
-def cheap(n: int, shrink: bool = True):
-    """``n`` reproducible examples, no deadline (evaluators start processes), no example database."""
-    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None, print_blob=False, phases=phases,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                                           HealthCheck.large_base_example])
-
-
 # == 1. task.yaml: loads, or one TaskError line naming the file (and the field) ======================
-SPECIAL = [None, True, False, 0, -1, 1, 2**63, -2**63, 10**400, 1e308, -1e308, float("inf"), float("-inf"),
-           float("nan"), 5e-324, "", " ", "\t", "\n", "lite", "full", "max", "min", "tiny", "answer.txt",
-           "/abs/path", "../escape", "a/../../b", ".", "~", "\x00", "\x1b[31mred", "\u202etxt.exe", "\u2028",
-           "\U0001f642", "null", "yes", "0x10", "1e3", "-", "*", "{}", "[]", b"\xff\x00"]
-scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-           | st.binary(max_size=8) | st.sampled_from(SPECIAL))
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3)
-                      | st.dictionaries(st.text(max_size=6) | st.integers(-3, 3), c, max_size=3), max_leaves=8)
 paths_list = st.lists(st.sampled_from(["answer.txt", "knobs.py", "missing.txt", "", ".", "..", "/etc/hostname",
                                        "../task.yaml", "private/evaluate.py", "a\x00b", "a\nb"])
                       | st.text(max_size=8), max_size=3)
@@ -343,40 +324,6 @@ def cache_dir(tmp_path_factory) -> Path:
     return Path(os.environ.get("MLGYM_CACHE_DIR") or tmp_path_factory.mktemp("cache"))
 
 
-def score(task: Task, prepared, write, *, handled: bool = True) -> Evaluation:
-    """Write an artefact with ``write(artefact_path, scratch)``, score it, check the outcome is clean.
-
-    ``handled``: the evaluator must report the artefact itself (exit 0 with a reason), not crash."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"mlgym-bad-{task.id}-"))
-    try:
-        artefact = scratch / (Path(task.spec.artefact).name or "artefact")
-        write(artefact, scratch)
-        ev = run_evaluator(task, "lite", artefact, prepared, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    assert isinstance(ev, Evaluation)
-    if ev.valid:
-        assert isinstance(ev.score, float) and math.isfinite(ev.score), ev
-    else:
-        reason = ev.reason
-        assert isinstance(reason, str) and reason.strip() and len(reason) < 600, ev
-        assert len(reason.splitlines()) == 1, repr(reason)
-        assert not reason.rstrip().endswith(":"), repr(reason)  # a detail went missing
-        if handled:
-            assert not reason.startswith(("evaluator failed", "evaluator printed no JSON")), ev
-    return ev
-
-
-class Evil:
-    """Unpickling this creates ``path``: proof that a pickle ran code."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return open, (self.path, "w")
-
-
 def test_the_evil_pickle_does_run_code_when_unpickled(tmp_path):  # so its absence below means something
     pickle.loads(pickle.dumps(Evil(tmp_path / "ran")))
     assert (tmp_path / "ran").exists()
@@ -403,221 +350,3 @@ def test_tiny_text_artefacts(data):
         assert ev.score == pytest.approx(10 - abs(guess - target)), (data, ev)
     else:
         assert not ev.valid and "one finite number" in ev.reason, (data, ev)
-
-
-# -- prisoners_dilemma: a Python strategy -----------------------------------------------------------
-FAKE = '{"score": 99.0, "games": 10000}'
-PRELUDES_OK = [f"import os; os.write(1, b'{FAKE}\\n')", "", "import random", f"print('{FAKE}')",
-               f"print('{FAKE}', flush=True)", f"import sys; sys.stdout.write('{FAKE}\\n')",
-               f"import sys; print('{FAKE}', file=sys.__stdout__, flush=True)",
-               "import sys; sys.stderr.write('x' * 100000)", "import os; os.environ.clear()",
-               "import sys; sys.path.insert(0, '/')", f"import os; os.write(2, b'{FAKE}\\n')"]
-PRELUDES_BAD = ["import sys; sys.exit(0)", "import sys; sys.exit(3)", "import os; os._exit(0)",
-                "import os; os._exit(1)",
-                "raise KeyboardInterrupt", "raise SystemExit('bye')", "raise MemoryError", "1/0",
-                "import does_not_exist_xyz", "def broken(:", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
-                "raise ValueError('multi\\nline\\r\\nreason' * 50)", "import os; os.close(0)",
-                f"print('{FAKE}'); import sys; sys.exit(0)", "exec('def f(:')", "import sys; sys.setrecursionlimit(1)"]
-SIGNATURES_OK = ["def row_strategy(history):", "def row_strategy(history, *args, **kwargs):",
-                 "def row_strategy(history=None):"]
-SIGNATURES_BAD = ["def row_strategy():", "def row_strategy(a, b):", "def row_strategy(*, history):",
-                  "async def row_strategy(history):", "def row_strategy_(history):",
-                  "row_strategy = 5\ndef _unused(history):",
-                  ("class row_strategy:\n  def __init__(self, h): pass\n"
-                   "def _unused(history):")]
-EXPRS_OK = [f"print('{FAKE}') or 1", "0", "1", "True", "False", "len(history) % 2", "history[-1][1] if history else 0",
-            "__import__('numpy').int64(1)", "__import__('numpy').bool_(True)",
-            "int(__import__('random').random() < .5)",
-            "history.append((9, 9)) or 0", f"__import__('sys').stdout.write('{FAKE}\\n') and 0"]
-EXPRS_BAD = ["2", "-1", "None", "'1'", "1.0", "0.0", "[0]", "(1,)", "{}", "float('nan')", "1/0", "{}['k']",
-             "__import__('sys').exit(0)", "__import__('os')._exit(0)", "__import__('numpy').float64(0)",
-             "__import__('numpy').array([1])", "type('X', (), {'__repr__': lambda s: 1/0})()",
-             "(_ for _ in ()).throw(KeyboardInterrupt)", "exec('raise ValueError(\"a\\\\nb\")')",
-             f"__import__('sys').exit('{FAKE}')", "__import__('os').kill(__import__('os').getpid(), 9)"]
-
-
-def mostly(ok: list, bad: list) -> st.SearchStrategy:
-    """One of ``bad`` about a third of the time, else one of ``ok``: broken parts mask each other."""
-    return st.integers(0, 3).flatmap(lambda i: st.sampled_from(bad if i == 1 else ok))
-
-
-@pytest.fixture(scope="module")
-def dilemma():
-    task = load_task(TASKS / "prisoners_dilemma")
-    return task, task.prepare("lite")
-
-
-strategies_source = st.one_of(
-    st.tuples(mostly(PRELUDES_OK, PRELUDES_BAD), mostly(SIGNATURES_OK, SIGNATURES_BAD),
-              mostly(EXPRS_OK, EXPRS_BAD) | values.map(repr), st.integers(0, 5).map(lambda i: i == 1)),
-    st.text(max_size=80).map(lambda t: (None, t, None, None)),  # random source text
-)
-
-
-@cheap(30)
-@given(parts=strategies_source)
-@example(parts=(f"import sys; print('{FAKE}', file=sys.__stdout__, flush=True)", SIGNATURES_OK[0], "0", False))
-@example(parts=(f"import sys; sys.stdout.write('{FAKE}\\n')", SIGNATURES_OK[1], "history[-1][1] if history else 0",
-                False))
-@example(parts=("", SIGNATURES_OK[0], EXPRS_OK[-1], False))
-def test_prisoners_dilemma_strategies(dilemma, parts):
-    prelude, signature, expr, as_generator = parts
-    if prelude is None:
-        source, expect = signature, None
-    else:
-        body = f"    yield {expr}" if as_generator else f"    return {expr}"
-        source = f"{prelude}\n{signature}\n{body}\n"
-        expect = prelude in PRELUDES_OK and signature in SIGNATURES_OK and expr in EXPRS_OK and not as_generator
-        if prelude in PRELUDES_BAD or signature in SIGNATURES_BAD or expr in EXPRS_BAD or as_generator:
-            expect = False
-    ev = score(*dilemma, lambda path, _: path.write_text(source, encoding="utf-8", errors="surrogatepass"))
-    if ev.valid:
-        assert 0 <= ev.score <= 5 and ev.metrics.get("games") == 10_000, (source, ev)  # the real games, not a fake
-    if expect is not None:
-        assert ev.valid == expect, (source, ev)
-
-
-def test_a_strategy_that_never_returns_times_out_and_leaves_no_process(tmp_path):
-    folder = tmp_path / "prisoners_dilemma"
-    shutil.copytree(TASKS / "prisoners_dilemma", folder)
-    yml = folder / "task.yaml"
-    yml.write_text(yml.read_text().replace("evaluation_s: 60", "evaluation_s: 2"))
-    task = load_task(folder)
-    scratches = []
-
-    def write(path, scratch):
-        scratches.append(str(scratch))  # the strategy host's command line names it
-        path.write_text("def row_strategy(history):\n    while True:\n        pass\n")
-
-    start = time.monotonic()
-    ev = score(task, task.prepare("lite"), write)
-    assert not ev.valid and ev.reason == "evaluation timed out after 2 s", ev
-    assert time.monotonic() - start < 30
-    time.sleep(0.2)
-    leftovers = [_cmdline(p) for p in Path("/proc").glob("[0-9]*") if scratches[0] in _cmdline(p)]
-    assert not leftovers
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-# any JSON value (a torch.save of plain structures, a config field)
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-                           | st.text(max_size=10),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=10)
-
-
-# -- language_modeling: a torch checkpoint ----------------------------------------------------------
-LM_SAMPLE = TASKS / "language_modeling" / "workspace" / "sample_model" / "model.pt"
-
-
-@pytest.fixture(scope="module")
-def language_model(cache_dir):
-    task = load_task(TASKS / "language_modeling")
-    return task, task.prepare("lite", cache_dir)
-
-
-LM_CHANGES = {
-    "bytes": st.binary(max_size=2000),
-    "truncate": st.floats(0, 0.999),
-    "flip": st.tuples(st.floats(0, 0.999), st.binary(min_size=1, max_size=64)),
-    "pickle": values,  # a plain pickle, not a torch zip
-    "torch_value": json_values,  # torch.save of any plain structure
-    "config": st.tuples(st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
-                                         "bias", "extra"]),
-                        st.sampled_from([0, -1, 10**9, 2**63, 1.5, True, None, "8", math.nan, math.inf]) | json_values),
-    "drop_config": st.sampled_from(["vocab_size", "block_size", "n_layer", "n_head", "n_embd"]),
-    "tensor": st.tuples(st.integers(0, 100), st.sampled_from(["shape", "int", "nan", "inf", "scalar", "list", "str",
-                                                              "sparse", "complex", "none", "half"])),
-    "drop_tensor": st.integers(0, 100),
-    "extra_tensor": st.text(max_size=10),
-    "shape": st.sampled_from(["not a dict", "no_state_dict", "no_config", "list"]),
-}
-
-
-def write_lm(folder: Path, change) -> None:
-    import torch
-
-    folder.mkdir()
-    path = folder / "model.pt"
-    kind, args = change
-    args = args if isinstance(args, tuple) else (args,)
-    sample = LM_SAMPLE.read_bytes()
-    if kind == "bytes":
-        return path.write_bytes(args[0])
-    if kind == "truncate":
-        return path.write_bytes(sample[:int(len(sample) * args[0])])
-    if kind == "flip":
-        at = int(len(sample) * args[0])
-        return path.write_bytes(sample[:at] + args[1] + sample[at + len(args[1]):])
-    if kind == "pickle":
-        return path.write_bytes(pickle.dumps(args[0]))
-    if kind == "torch_value":
-        return torch.save(args[0], path)
-    ckpt = torch.load(LM_SAMPLE, weights_only=True)
-    cfg, sd = dict(ckpt["config"]), dict(ckpt["state_dict"])
-    names = sorted(sd)
-    if kind == "config":
-        cfg[args[0]] = args[1]
-    elif kind == "drop_config":
-        cfg.pop(args[0])
-    elif kind == "tensor":
-        name = names[args[0] % len(names)]
-        t = sd[name]
-        sd[name] = {"shape": lambda: torch.zeros(*t.shape, 2), "int": lambda: t.to(torch.int64),
-                    "nan": lambda: torch.full_like(t, math.nan), "inf": lambda: torch.full_like(t, math.inf),
-                    "scalar": lambda: torch.tensor(1.0), "list": lambda: t.tolist(), "str": lambda: "weights",
-                    "sparse": lambda: t.reshape(t.shape[0], -1).to_sparse(), "complex": lambda: t.to(torch.complex64),
-                    "none": lambda: None, "half": lambda: t.half()}[args[1]]()
-    elif kind == "drop_tensor":
-        sd.pop(names[args[0] % len(names)])
-    elif kind == "extra_tensor":
-        sd[args[0]] = torch.zeros(3)
-    elif kind == "shape":
-        torch.save({"not a dict": [cfg, sd], "no_state_dict": {"config": cfg}, "no_config": {"state_dict": sd},
-                    "list": [cfg, sd]}[args[0]], path)
-        return
-    torch.save({"config": cfg, "state_dict": sd}, path)
-
-
-@pytest.mark.parametrize("kind", sorted(LM_CHANGES))
-@cheap(1)  # a torch evaluator starts in 1-3 s: one example of each kind
-@given(data=st.data())
-def test_language_modeling_checkpoints(language_model, kind, data):
-    pytest.importorskip("torch")
-    change = (kind, data.draw(LM_CHANGES[kind], label=kind))
-    score(*language_model, lambda path, _: write_lm(path, change))
-
-
-@cheap(2)
-@given(wrapped=st.booleans())
-def test_language_modeling_pickles_never_run(language_model, wrapped):
-    torch = pytest.importorskip("torch")
-
-    canaries = []
-
-    def write(path, scratch):
-        canary = scratch / "canary"
-        canaries.append(canary)
-        path.mkdir()
-        if wrapped:  # inside a well-formed torch zip checkpoint
-            ckpt = torch.load(LM_SAMPLE, weights_only=True)
-            ckpt["config"]["evil"] = Evil(canary)
-            torch.save(ckpt, path / "model.pt")
-        else:  # a bare pickle
-            (path / "model.pt").write_bytes(pickle.dumps({"config": Evil(canary), "state_dict": {}}))
-
-    task, prepared = language_model
-    scratch = Path(tempfile.mkdtemp(prefix="mlgym-bad-pickle-"))
-    try:
-        write(scratch / "model", scratch)
-        ev = run_evaluator(task, "lite", scratch / "model", prepared, scratch)
-        assert not ev.valid and ev.reason and "\n" not in ev.reason, ev
-        assert not canaries[0].exists(), "the evaluator unpickled an arbitrary object"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

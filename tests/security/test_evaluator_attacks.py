@@ -79,7 +79,7 @@ def _write(path: str, text: str) -> str:
 
 
 @pytest.mark.parametrize("task", CALLS_AGENT_CODE)
-def test_agent_code_cannot_reach_the_evaluator(attack, arena, backend, task):
+def test_agent_code_cannot_reach_the_evaluator(attack, arena, backend, task):  # noqa: F811 (fixtures)
     """It cannot read the evaluator's environment, command line, private data or secret, trace it,
     or write a metrics line into its stdout; the harness's processes are not even visible."""
     backend.require("hidden", "pid_isolation")
@@ -89,7 +89,7 @@ def test_agent_code_cannot_reach_the_evaluator(attack, arena, backend, task):
     assert 5.0 not in [s.score for s in out.record.scores] and 1.0 not in [s.score for s in out.record.scores]
 
 
-def test_what_agent_code_sees(attack, arena, backend):
+def test_what_agent_code_sees(attack, arena, backend):  # noqa: F811 (fixtures)
     """Its view, reported through the reason: another user where the harness can switch, no
     evaluator variables, a process list of its own."""
     backend.require("hidden", "pid_isolation")
@@ -115,7 +115,7 @@ import random
 _STATE = random.getstate()
 SEED = next((s for s in range(1000) if random.Random(s).getstate() == _STATE), 0)  # the seed we were given
 N, CALLS = 10_000, [0]
-def _where():
+def _where():  # round r >= 10: the dev games, played after the test games (not predicted here)
     g, r = CALLS[0] % N, CALLS[0] // N
     CALLS[0] += 1
     return g, r
@@ -126,7 +126,7 @@ _OPP = random.Random(SEED)  # the column player's stream, if it were seeded like
 U = [None] + [[_OPP.random() for _ in range(N)] for _ in range(9)]
 def row_strategy(history):
     g, r = _where()
-    if r == 0:
+    if r == 0 or r >= 10:
         return 0  # it opens with 1: give up round 1 to make it copy our 0 later
     first = history[0][0]
     return first if U[r][g] < 0.8 else 1 - first  # meet it wherever it goes
@@ -139,6 +139,8 @@ _OPP = np.random.default_rng(SEED)
 COLS = [column_allocations(_OPP, N) for _ in range(10)]
 def row_strategy(history):
     g, r = _where()
+    if r >= 10:
+        return [20] * 6
     col, out, left = COLS[r][g], [0] * 6, 120
     for f in sorted(range(6), key=lambda f: col[f]):  # just beat the cheapest fields
         if col[f] + 1 <= left:
@@ -149,7 +151,7 @@ def row_strategy(history):
 PD = SEED + '''
 {opponents}
 _OPP = random.Random(SEED)
-DRAWS = [[(_OPP.randrange(len(OPPONENTS)), _OPP.random()) for _ in range(N)] for _ in range(10)]
+DRAWS = [[(_OPP.randrange(len(RULES)), _OPP.random()) for _ in range(N)] for _ in range(10)]
 PAY = {{(0, 0): 3, (0, 1): 0, (1, 0): 5, (1, 1): 1}}
 PLAN = {{}}
 def _plan(g):
@@ -162,7 +164,10 @@ def _plan(g):
         key = (r, last2, anyd, lastc)
         if key not in memo:
             pick, u = DRAWS[r][g]
-            c = OPPONENTS[pick](([1] if anyd else []) + list(last2), [] if lastc is None else [lastc], u)
+            seen = ([(1, 0)] if anyd else []) + [(m, 0) for m in last2]  # the game as the rules see it
+            if lastc is not None:
+                seen[-1] = (seen[-1][0], lastc)
+            c = RULES[pick](seen, u)
             options = []
             for me in (0, 1):
                 v, rest = best(r + 1, (last2 + (me,))[-2:], anyd or (len(last2) == 2 and last2[0] == 1), c)
@@ -172,11 +177,11 @@ def _plan(g):
     return best(0, (), False, None)[1]
 def row_strategy(history):
     g, r = _where()
-    if g < 3000:  # a third of the games is enough to show the gain, and quick
+    if g < 3000 and r < 10:  # a third of the games is enough to show the gain, and quick
         if g not in PLAN:
             PLAN[g] = _plan(g)
         return PLAN[g][r]
-    return 1 if r == 9 else 0
+    return 1  # the honest optimum
 '''
 
 
@@ -187,17 +192,17 @@ def _predictor(task: str) -> str:
     if task == "blotto":
         return BLOTTO.format(allocations=textwrap.dedent(inspect.getsource(ns["column_allocations"])).replace(
             "FIELDS", "6").replace("SOLDIERS", "120"))
-    opponents = "\n".join(inspect.getsource(f) for f in ns["OPPONENTS"])
-    return PD.format(opponents=opponents + f"\nOPPONENTS = [{', '.join(f.__name__ for f in ns['OPPONENTS'])}]")
+    rules = "\n".join(inspect.getsource(f) for f in ns["RULES"])
+    return PD.format(opponents=rules + f"\nRULES = [{', '.join(f.__name__ for f in ns['RULES'])}]")
 
 
-# above what honest play reaches (the references: 1.44, 0.25, 2.62, each near the optimum), below
+# above what honest play reaches (the references: 1.44, 0.25, 2.63, each the optimum or near it), below
 # what the predictors reached while the opponent drew from the agent's own seed (see the note)
 HONEST_BEST = {"battle_of_sexes": 1.5, "blotto": 0.4, "prisoners_dilemma": 2.7}
 
 
 @pytest.mark.parametrize("task", sorted(HONEST_BEST))
-def test_agent_code_cannot_predict_the_opponent(attack, arena, backend, task):
+def test_agent_code_cannot_predict_the_opponent(attack, arena, backend, task):  # noqa: F811 (fixtures)
     """A strategy that replays the stream its own seed gives (random.Random(seed),
     np.random.default_rng(seed)) knows nothing of the opponent: it scores no better than honest play."""
     out = attack([_write("strategy.py", _predictor(task)), "submit"], task=task)

@@ -1,113 +1,58 @@
-"""Evaluator for the Colonel Blotto task (6 battlefields, 120 soldiers).
+"""Colonel Blotto, 6 battlefields, 120 soldiers: the row player's mean result per round (+1 for
+winning more battlefields than the column player, -1 for fewer, 0 for as many) against a hidden
+column player, over 10,000 games of 10 rounds (test) and 2,000 on a disjoint stream (dev).
 
-Usage: python evaluate.py strategy.py      (env MLGYM_SEED, default 0)
-
-Plays N_GAMES games of ROUNDS rounds between the agent's row_strategy and a hidden column
-player that splits its soldiers at random. The agent's code runs in a sandbox of its own
-(pytest_mlgym.sdk.untrusted); the games advance in lockstep, one round trip per round. The
-column player's randomness is a stream derived from this folder's secret
-(pytest_mlgym.sdk.streams): the agent's code cannot replay it.
-Last stdout line: {"score": mean result per round, ...} or {"invalid": reason}.
+The column player ignores the history: each round it draws 6 uniform integers in [0, 120], scales
+them to 120 soldiers rounding down, and puts the few soldiers left over on one battlefield drawn
+at random (from the evaluator's own stream: pytest_mlgym.sdk.families.games).
 """
-import json
-import os
-import sys
-
 import numpy as np
 
-from pytest_mlgym.sdk.streams import numpy_stream
-from pytest_mlgym.sdk.untrusted import Untrusted, UntrustedError
+from pytest_mlgym.sdk import evaluator
+from pytest_mlgym.sdk.families import games
 
-N_GAMES = 10_000
-ROUNDS = 10
-FIELDS = 6
-SOLDIERS = 120
-# Wall-clock budget for the agent's code (import + all rounds). The override exists for the
-# tests; the harness never sets it, so agents always get the documented 30 s.
-BUDGET_S = float(os.environ.get("MLGYM_TEST_STRATEGY_BUDGET_S") or 30)
-
-
-class Invalid(Exception):
-    pass
+N_GAMES, ROUNDS, FIELDS, SOLDIERS = 10_000, 10, 6, 120
 
 
 def column_allocations(rng, n):
-    """n allocations: FIELDS uniform random ints in [0, SOLDIERS], scaled to sum to exactly
-    SOLDIERS (integer largest-remainder rounding: floors, then +1 on the largest remainders)."""
+    """n allocations of exactly SOLDIERS: FIELDS uniform draws in [0, SOLDIERS] scaled down to
+    SOLDIERS, then the soldiers short of it (0 .. FIELDS-1) all on one random field."""
     raw = rng.integers(0, SOLDIERS + 1, size=(n, FIELDS))
     raw[raw.sum(axis=1) == 0] = 1  # all zeros (odds 1 in 121^6): an even split
-    scaled, total = raw * SOLDIERS, raw.sum(axis=1, keepdims=True)
-    alloc, rem = scaled // total, scaled % total
-    short = SOLDIERS - alloc.sum(axis=1)  # 0 .. FIELDS-1 soldiers still to place
-    order = np.argsort(-rem, axis=1, kind="stable")  # largest remainder first, ties by field
-    rank = np.argsort(order, axis=1)  # each field's place in that order
-    return alloc + (rank < short[:, None])
+    alloc = raw * SOLDIERS // raw.sum(axis=1, keepdims=True)
+    alloc[np.arange(n), rng.integers(0, FIELDS, size=n)] += SOLDIERS - alloc.sum(axis=1)
+    return alloc
 
 
-def check_allocation(a):
-    """None if ``a`` is a valid allocation, else why not."""
+def column(histories, rng):
+    return column_allocations(rng, len(histories)).tolist()
+
+
+def allocation(a) -> str | None:
     if not isinstance(a, list):  # tuples and numpy arrays arrive as lists
-        return f"not a list or tuple but {type(a).__name__}"
+        return "not a list or tuple"
     if len(a) != FIELDS:
         return f"wrong length {len(a)} (expected {FIELDS} battlefields)"
     for x in a:
-        if isinstance(x, bool):
-            return f"bool entry {x}"
-        if isinstance(x, float):
-            return f"float entry {x!r} (soldiers are ints)"
-        if not isinstance(x, int):
-            return f"non-int entry {repr(x)[:40]} ({type(x).__name__})"
+        if type(x) is not int:
+            return f"{type(x).__name__} entry {repr(x)[:40]} (soldiers are ints)"
         if x < 0:
             return f"negative entry {x}"
-    if sum(a) > SOLDIERS:
-        return f"sum {sum(a)} > {SOLDIERS} soldiers"
-    return None
+    return f"sum {sum(a)} > {SOLDIERS} soldiers" if sum(a) > SOLDIERS else None
 
 
-def play(path, seed, rng):
-    """The row player's mean result per round (+1 win, 0 tie, -1 loss) against the column player
-    drawing from ``rng``; raises Invalid / UntrustedError."""
-    histories = [[] for _ in range(N_GAMES)]  # per game: [row_alloc, col_alloc] per earlier round
-    results = np.zeros(3, dtype=np.int64)  # losses, ties, wins
-    with Untrusted(path, seed=seed, budget_s=BUDGET_S) as agent:
-        for rnd in range(ROUNDS):
-            rows = agent.map("row_strategy", [[h] for h in histories])
-            if not isinstance(rows, list) or len(rows) != N_GAMES:
-                raise Invalid("malformed reply from the strategy process")
-            for g, a in enumerate(rows):
-                why = check_allocation(a)
-                if why:
-                    raise Invalid(f"row_strategy returned an invalid allocation {repr(a)[:80]}: {why} "
-                                  f"(game {g}, round {rnd + 1})")
-            row = np.array(rows, dtype=np.int64)
-            col = column_allocations(rng, N_GAMES)
-            fields = (row > col).sum(axis=1) - (row < col).sum(axis=1)  # fields won - fields lost
-            results += np.bincount(np.sign(fields) + 1, minlength=3)
-            for h, r, c in zip(histories, rows, col.tolist()):
-                h.append([r, c])
-    n = N_GAMES * ROUNDS
-    return {"score": round(float(results[2] - results[0]) / n, 6), "win_rate": round(results[2] / n, 6),
-            "tie_rate": round(results[1] / n, 6), "loss_rate": round(results[0] / n, 6)}
+def results(histories) -> dict:
+    rounds = np.array(histories, dtype=np.int64)  # (games, rounds, row/col, fields)
+    row, col = rounds[:, :, 0], rounds[:, :, 1]
+    result = np.sign((row > col).sum(axis=-1) - (row < col).sum(axis=-1))  # +1 won, 0 tie, -1 lost
+    rate = {k: round(float(np.mean(result == v)), 6) for k, v in (("win_rate", 1), ("tie_rate", 0), ("loss_rate", -1))}
+    return {"score": round(float(result.mean()), 6), **rate, "games": len(histories), "rounds": ROUNDS}
 
 
-def main():
-    if len(sys.argv) != 2:
-        result = {"invalid": "usage: evaluate.py strategy.py"}
-    else:
-        path = os.path.abspath(sys.argv[1])
-        seed = int(os.environ.get("MLGYM_SEED") or 0)
-        rng = numpy_stream(seed, "column player")  # no secret: the evaluator stops, naming the file
-        try:
-            if not os.path.isfile(path):
-                raise Invalid(f"artefact {os.path.basename(path)} not found")
-            result = {**play(path, seed, rng), "games": N_GAMES, "rounds": ROUNDS}
-        except (Invalid, UntrustedError) as e:
-            result = {"invalid": " ".join(str(e).split())[:300]}
-        except Exception as e:  # never crash on a bad artefact
-            result = {"invalid": " ".join(f"evaluation error: {type(e).__name__}: {e}".split())[:300]}
-    # The leading newline ends any partial line that reached our stdout, so the last line is ours.
-    print("\n" + json.dumps(result), flush=True)
+def score(ctx: evaluator.Context) -> dict:
+    played = games.play(ctx, column, allocation, rounds=ROUNDS, games=N_GAMES, numpy=True)
+    return {split: results(hs) for split, hs in played.items()}
 
 
 if __name__ == "__main__":
-    main()
+    evaluator.run(score)

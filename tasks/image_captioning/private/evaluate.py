@@ -1,115 +1,56 @@
-"""Score an image_captioning submission: corpus BLEU-4 against the hidden test references.
+"""Score an image_captioning submission: corpus BLEU-4 against the hidden references, per split.
 
-Usage: python evaluate.py ARTEFACT   (env: MLGYM_PRIVATE_DATA = folder holding test_references.json)
-
-BLEU is computed here, never by agent code: sacrebleu.corpus_bleu with its defaults (13a
+BLEU is computed here, never by agent code: ``sacrebleu.corpus_bleu`` with its defaults (13a
 tokenizer, BLEU-4, exponential smoothing, brevity penalty over the corpus) plus lowercase=True,
-every reference caption of an image used (COCO images have 5-7), and reported on a 0-1 scale
-(sacrebleu's score / 100) like MLGym's published 0.279.
+every reference caption of an image used (COCO images have 5-7), on a 0-1 scale (sacrebleu's
+score / 100) like MLGym's published 0.279.
 
-Last stdout line is one JSON object: {"bleu": ..., "bp": ...} or {"invalid": "reason"}.
-Exit status is 0 for any artefact, however broken; only missing references (an engine set-up
-error, not the agent's fault) exit non-zero.
+Splits: the test images are split by image id with ``ctx.row_splits`` (a keyed hash of the id:
+about 20% dev, 80% test, fixed for the task, unknowable to the agent); each split is its own
+corpus (its own brevity penalty). ``validate`` shows the dev BLEU; the test BLEU is recorded.
 """
-import csv
-import io
 import json
-import math
-import os
-import sys
 
-MAX_BYTES = 20 * 1024 * 1024  # 5,000 captions of <= 200 characters is ~1 MB
+from pytest_mlgym.sdk import Invalid, evaluator, readers
+
+MAX_BYTES = 20 << 20  # 5,000 captions of <= 200 characters is ~1 MB
 MAX_CAPTION_CHARS = 200
+NOT_CAPTIONS = ("nan", "none", "null")
 
 
-class Invalid(Exception):
-    pass
-
-
-def load_references():
-    private = os.environ.get("MLGYM_PRIVATE_DATA")
-    path = os.path.join(private or "", "test_references.json")
-    if not private or not os.path.isfile(path):
-        print(f"evaluate.py: references not found (MLGYM_PRIVATE_DATA={private!r})", file=sys.stderr)
-        sys.exit(2)
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)  # {id: [captions]}
-
-
-def load_submission(path, refs):
-    """{id: caption} for exactly the test ids, or Invalid with a one-line reason."""
-    if os.path.islink(path):
-        raise Invalid(f"{path} is a symbolic link; write a regular file")
-    if not os.path.exists(path):
-        raise Invalid(f"{path} not found")
-    if not os.path.isfile(path):
-        raise Invalid(f"{path} is not a regular file")
-    if os.path.getsize(path) > MAX_BYTES:
-        raise Invalid(f"{path} is larger than {MAX_BYTES} bytes")
-    with open(path, "rb") as f:
-        raw = f.read()
-    if b"\x00" in raw:
-        raise Invalid("not a text CSV file (contains NUL bytes)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise Invalid(f"not UTF-8 text: {e}")
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as e:
-        raise Invalid(f"unreadable CSV: {e}")
-    if not rows:
-        raise Invalid("empty file; need a header id,caption and one row per test image")
-    header = [c.strip().lower() for c in rows[0]]
-    if header != ["id", "caption"]:
-        raise Invalid(f"header must be id,caption, got {','.join(rows[0])[:80]!r}")
-    body = [r for r in rows[1:] if r]  # tolerate blank lines
-    if len(body) != len(refs):
-        raise Invalid(f"expected {len(refs)} rows (one per test image), got {len(body)}")
-    sub = {}
-    for n, row in enumerate(body, start=2):
-        if len(row) != 2:
-            raise Invalid(f"row {n} has {len(row)} fields, expected 2 (quote captions that contain commas)")
-        rid, cap = row[0].strip(), " ".join(row[1].split())
-        if rid not in refs:
-            raise Invalid(f"row {n}: unknown id {rid[:40]!r}")
-        if rid in sub:
-            raise Invalid(f"row {n}: duplicate id {rid[:40]!r}")
+def captions(path, ids: list[str]) -> list[str]:
+    """One caption per id, in the order of ``ids``; Invalid with a one-line reason otherwise."""
+    table = readers.csv_table(path, id_column="id", columns={"id": str, "caption": str}, ids=ids, max_bytes=MAX_BYTES)
+    out = []
+    for rid, cap in zip(ids, table["caption"]):
+        cap = " ".join(cap.split())
         if not cap:
-            raise Invalid(f"row {n}: empty caption for id {rid!r}")
-        if cap.lower() in ("nan", "none", "null"):
-            raise Invalid(f"row {n}: caption for id {rid!r} is {cap!r}, not a caption")
+            raise Invalid(f"empty caption for id {rid!r}")
+        if cap.lower() in NOT_CAPTIONS:
+            raise Invalid(f"caption for id {rid!r} is {cap!r}, not a caption")
         if len(cap) > MAX_CAPTION_CHARS:
-            raise Invalid(f"row {n}: caption for id {rid!r} has {len(cap)} characters (max {MAX_CAPTION_CHARS})")
-        sub[rid] = cap
-    return sub  # same size as refs, no unknown or duplicate ids: every test id is present
+            raise Invalid(f"caption for id {rid!r} has {len(cap)} characters (max {MAX_CAPTION_CHARS})")
+        out.append(cap)
+    return out
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(json.dumps({"invalid": "usage: evaluate.py ARTEFACT"}))
-        return
-    refs = load_references()
-    try:
-        import sacrebleu
+def bleu(hyps: list[str], refs: list[list[str]]) -> dict:
+    import sacrebleu
 
-        sub = load_submission(sys.argv[1], refs)
-        ids = sorted(refs)
-        hyps = [sub[i] for i in ids]
-        # sacrebleu wants reference STREAMS: stream k holds every image's k-th reference (None if it has fewer)
-        k_max = max(len(refs[i]) for i in ids)
-        streams = [[refs[i][k] if k < len(refs[i]) else None for i in ids] for k in range(k_max)]
-        res = sacrebleu.corpus_bleu(hyps, streams, lowercase=True)
-        bleu = res.score / 100.0
-        if not math.isfinite(bleu):
-            raise Invalid("BLEU is not finite")
-        print(json.dumps({"bleu": round(bleu, 6), "bp": round(res.bp, 4),
-                          "precisions": [round(p / 100.0, 4) for p in res.precisions]}))
-    except Invalid as e:
-        print(json.dumps({"invalid": " ".join(str(e).split())}))
-    except Exception as e:  # never crash on a bad artefact
-        print(json.dumps({"invalid": " ".join(f"could not score: {type(e).__name__}: {e}".split())[:300]}))
+    # sacrebleu wants reference STREAMS: stream k holds every image's k-th reference (None if it has fewer)
+    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(max(map(len, refs)))]
+    res = sacrebleu.corpus_bleu(hyps, streams, lowercase=True)
+    return {"bleu": round(res.score / 100.0, 6), "bp": round(res.bp, 4),
+            "precisions": [round(p / 100.0, 4) for p in res.precisions], "images": len(hyps)}
+
+
+def score(ctx: evaluator.Context) -> dict:
+    refs = json.loads(ctx.private("test_references.json").read_text(encoding="utf-8"))  # {id: [captions]}
+    ids = sorted(refs)
+    hyps = captions(ctx.artefact, ids)
+    return {split: bleu([h for h, m in zip(hyps, mask) if m], [refs[i] for i, m in zip(ids, mask) if m])
+            for split, mask in ctx.row_splits(ids).items() if mask.any()}
 
 
 if __name__ == "__main__":
-    main()
+    evaluator.run(score)

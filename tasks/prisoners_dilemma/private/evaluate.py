@@ -1,123 +1,82 @@
-"""Evaluator for the iterated Prisoner's Dilemma task.
+"""Iterated Prisoner's Dilemma: the row player's mean payoff per round against a hidden column
+player, over 10,000 games of 10 rounds (test) and 2,000 on a disjoint stream (dev).
 
-Usage: python evaluate.py strategy.py      (env MLGYM_SEED, default 0)
-
-Plays N_GAMES games of ROUNDS rounds between the agent's row_strategy and a hidden column
-opponent that, every round, picks one of 11 classic strategies uniformly at random.
-The agent's code runs in a sandbox of its own (pytest_mlgym.sdk.untrusted); the games advance
-in lockstep, one round trip per round. The opponent's draws are a stream derived from this
-folder's secret (pytest_mlgym.sdk.streams): the agent's code cannot replay it.
-Last stdout line: {"score": mean row payoff per round, "games": N} or {"invalid": reason}.
+Every round of every game the column player picks one of 11 classic rules uniformly at random
+and plays that rule's move given the game so far; the pick and one uniform draw for the random
+rules come from the evaluator's own stream (pytest_mlgym.sdk.families.games), in a fixed order.
 """
-import json
-import os
-import sys
+from pytest_mlgym.sdk import evaluator
+from pytest_mlgym.sdk.families import games
 
-from pytest_mlgym.sdk.streams import random_stream
-from pytest_mlgym.sdk.untrusted import Untrusted, UntrustedError
-
-N_GAMES = 10_000
-ROUNDS = 10
-# Wall-clock budget for the agent's code (import + all rounds). The override exists for the
-# tests; the harness never sets it, so agents always get the documented 30 s.
-BUDGET_S = float(os.environ.get("MLGYM_TEST_STRATEGY_BUDGET_S") or 30)
-PAYOFF = {(0, 0): (3, 3), (0, 1): (0, 5), (1, 0): (5, 0), (1, 1): (1, 1)}  # 0 = C, 1 = D
+N_GAMES, ROUNDS = 10_000, 10
+PAYOFF = {(0, 0): 3, (0, 1): 0, (1, 0): 5, (1, 1): 1}  # the row player's; 0 = cooperate, 1 = defect
 
 
-# --- Column strategies: f(rows, cols, u) -> 0/1. rows/cols are the earlier moves of the
-# row player / the column itself; u is a uniform draw in [0, 1) for the random ones.
-def tit_for_tat(rows, cols, u):
-    return rows[-1] if rows else 0
+# The column player's rules: f(history, u) -> 0/1, history = [(row_move, col_move), ...] so far,
+# u a uniform draw in [0, 1) (used by the random rules only).
+def tit_for_tat(h, u):
+    return h[-1][0] if h else 0
 
-def always_cooperate(rows, cols, u):
+
+def always_cooperate(h, u):
     return 0
 
-def always_defect(rows, cols, u):
+
+def always_defect(h, u):
     return 1
 
-def uniform_random(rows, cols, u):
+
+def coin_flip(h, u):
     return int(u < 0.5)
 
-def grim_trigger(rows, cols, u):
-    return int(1 in rows)
 
-def pavlov(rows, cols, u):  # win-stay-lose-shift: cooperate iff both moved alike last round
-    return int(rows[-1] != cols[-1]) if rows else 0
-
-def tit_for_two_tats(rows, cols, u):
-    return int(rows[-2:] == [1, 1])
-
-def suspicious_tit_for_tat(rows, cols, u):
-    return rows[-1] if rows else 1
-
-def mostly_cooperate(rows, cols, u):
-    return int(u >= 0.8)  # cooperates with probability 0.8
-
-def forgiving_tit_for_tat(rows, cols, u):  # answers a defection, but forgives it w.p. 0.2
-    return int(bool(rows) and rows[-1] == 1 and u >= 0.2)
-
-def noisy_copy(rows, cols, u):  # copies the row's last move (C before any) w.p. 0.9, else flips
-    last = rows[-1] if rows else 0
-    return last if u < 0.9 else 1 - last
-
-OPPONENTS = [tit_for_tat, always_cooperate, always_defect, uniform_random, grim_trigger,
-             pavlov, tit_for_two_tats, suspicious_tit_for_tat, mostly_cooperate,
-             forgiving_tit_for_tat, noisy_copy]
+def grim_trigger(h, u):  # defects for good once the row player has defected
+    return int(any(row == 1 for row, _ in h))
 
 
-class Invalid(Exception):
-    pass
+def pavlov(h, u):  # cooperates when both moved alike last round, else defects
+    return int(h[-1][0] != h[-1][1]) if h else 0
 
 
-def check_moves(moves, rnd):
-    if not isinstance(moves, list) or len(moves) != N_GAMES:
-        raise Invalid("malformed reply from the strategy process")
-    for g, m in enumerate(moves):
-        if not isinstance(m, int) or m not in (0, 1):  # bool is an int; 1.0 and "1" are not
-            raise Invalid(f"row_strategy returned {repr(m)[:60]} (type {type(m).__name__}); expected 0 or 1 "
-                          f"(game {g}, round {rnd + 1})")
+def tit_for_two_tats(h, u):  # defects only after two row defections in a row
+    return int(len(h) >= 2 and h[-1][0] == h[-2][0] == 1)
 
 
-def play(path, seed, rng):
-    """The mean row payoff per round against the opponent drawing from ``rng``; raises Invalid /
-    UntrustedError."""
-    rows = [[] for _ in range(N_GAMES)]
-    cols = [[] for _ in range(N_GAMES)]
-    total = 0
-    with Untrusted(path, seed=seed, budget_s=BUDGET_S) as agent:
-        for rnd in range(ROUNDS):
-            # history: the (row_move, col_move) tuples of the earlier rounds of each game
-            moves = agent.map("row_strategy", [[list(zip(r, c))] for r, c in zip(rows, cols)], tuples=True)
-            check_moves(moves, rnd)
-            # Opponent: a fresh strategy and a fresh uniform draw per game and round, drawn
-            # in a fixed order so the stream does not depend on the row player's moves.
-            for g in range(N_GAMES):
-                pick, u = rng.randrange(len(OPPONENTS)), rng.random()
-                r, c = int(moves[g]), OPPONENTS[pick](rows[g], cols[g], u)
-                total += PAYOFF[r, c][0]
-                rows[g].append(r)
-                cols[g].append(c)
-    return total / (N_GAMES * ROUNDS)
+def suspicious_tit_for_tat(h, u):  # tit for tat, opening with a defection
+    return h[-1][0] if h else 1
 
 
-def main():
-    if len(sys.argv) != 2:
-        result = {"invalid": "usage: evaluate.py strategy.py"}
-    else:
-        path = os.path.abspath(sys.argv[1])
-        seed = int(os.environ.get("MLGYM_SEED") or 0)
-        rng = random_stream(seed, "column player")  # no secret: the evaluator stops, naming the file
-        try:
-            if not os.path.isfile(path):
-                raise Invalid(f"artefact {os.path.basename(path)} not found")
-            result = {"score": round(play(path, seed, rng), 6), "games": N_GAMES}
-        except (Invalid, UntrustedError) as e:
-            result = {"invalid": " ".join(str(e).split())[:300]}
-        except Exception as e:  # never crash on a bad artefact
-            result = {"invalid": " ".join(f"evaluation error: {type(e).__name__}: {e}".split())[:300]}
-    # The leading newline ends any partial line that reached our stdout, so the last line is ours.
-    print("\n" + json.dumps(result), flush=True)
+def fair_coin(h, u):  # cooperates with probability 0.5
+    return int(u >= 0.5)
+
+
+def forgiving_tit_for_tat(h, u):  # tit for tat, but cooperates after two row defections in a row
+    return 0 if len(h) >= 2 and h[-1][0] == h[-2][0] == 1 else tit_for_tat(h, u)
+
+
+def erratic(h, u):  # opens with a defection; then cooperates (1/3), defects (1/6), repeats its own
+    if not h:        # last move (0.4) or plays the opposite of the row player's last move (0.1)
+        return 1
+    return 0 if u < 0.3333 else 1 if u < 0.5 else h[-1][1] if u < 0.9 else 1 - h[-1][0]
+
+
+RULES = [erratic, tit_for_tat, always_cooperate, always_defect, coin_flip, grim_trigger, pavlov,
+         tit_for_two_tats, suspicious_tit_for_tat, fair_coin, forgiving_tit_for_tat]
+
+
+def column(histories, rng):
+    moves = []
+    for h in histories:  # the pick and the draw first, whatever the game: a fixed stream
+        rule, u = RULES[rng.randrange(len(RULES))], rng.random()
+        moves.append(rule(h, u))
+    return moves
+
+
+def score(ctx: evaluator.Context) -> dict:
+    played = games.play(ctx, column, games.binary, rounds=ROUNDS, games=N_GAMES)
+    return {split: {"score": round(sum(PAYOFF[m] for h in hs for m in h) / (len(hs) * ROUNDS), 6),
+                    "games": len(hs), "rounds": ROUNDS} for split, hs in played.items()}
 
 
 if __name__ == "__main__":
-    main()
+    evaluator.run(score)

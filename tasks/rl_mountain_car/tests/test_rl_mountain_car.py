@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_mlgym.evaluation import Evaluation, run_evaluator
 from pytest_mlgym.task import load_task
+from pytest_mlgym.testing.artefacts import Evil, cheap, json_values, score
 
 TASK = load_task(Path(__file__).resolve().parents[1])
 
@@ -70,14 +71,6 @@ def test_reference_checkpoints_are_small_and_in_the_format():
 
 
 # ---- generated broken folders, through the real evaluator -----------------------------------------
-def cheap(n: int):
-    """``n`` reproducible examples, no deadline (evaluators start processes), no example database."""
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None, print_blob=False,
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much])
-
-
 MC_HIDDEN = [8]
 MC_FILES = ["config.json", "seed0.npz", "seed1.npz", "seed2.npz"]
 ARRAYS = ["w0", "b0", "w1", "b1", "obs_mean", "obs_std", "log_std"]
@@ -112,10 +105,6 @@ BAD_ARRAYS = {
 BAD_CONFIGS = [{"env": "CartPole-v1"}, {"hidden": [0]}, {"hidden": [257]}, {"hidden": [256, 256, 256]},
                {"hidden": []}, {"hidden": [8.0]}, {"hidden": [True]}, {"hidden": "8"}, {"hidden": 8},
                {"activation": "sigmoid"}, {"activation": None}, {"extra": 1}, {"hidden": [8, 8]}]
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-                           | st.text(max_size=10),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=10)
 MC_BREAKS = {  # each breaks the folder for good: no rollout (JAX) ever starts
     "array": st.tuples(st.sampled_from(MC_FILES[1:]), st.sampled_from(ARRAYS), st.sampled_from(sorted(BAD_ARRAYS))),
     "extra_array": st.tuples(st.sampled_from(MC_FILES[1:]), st.from_regex(r"[a-z]\w{0,8}", fullmatch=True)
@@ -196,24 +185,8 @@ def test_the_unbroken_generated_folder_is_valid(tmp_path, neutral):  # so that e
 @given(changes=st.lists(mc_breaks, min_size=1, max_size=3).flatmap(
     lambda b: st.lists(mc_neutral, max_size=2).map(lambda n: n + b)))
 def test_broken_checkpoint_folders_are_invalid(prepared, changes):
-    scratch = Path(tempfile.mkdtemp(prefix="mlgym-bad-mc-"))
-    try:
-        write_mc(scratch / "checkpoints", changes)
-        ev = evaluate(scratch / "checkpoints", prepared)  # every change breaks it: no JAX rollout
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    ev = score(TASK, prepared, lambda path, _: write_mc(path, changes))  # every change breaks it: no JAX rollout
     assert not ev.valid, (changes, ev)
-    assert len(ev.reason) < 600 and not ev.reason.rstrip().endswith(":"), ev
-
-
-class Evil:
-    """Unpickling this creates ``path``: proof that a pickle ran code."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return open, (self.path, "w")
 
 
 @cheap(3)

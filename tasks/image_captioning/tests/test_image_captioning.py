@@ -1,6 +1,6 @@
 """image_captioning: the MS-COCO loader (on a tiny fixture in the original 2014 layout: caption
 json files + JPEGs written with Pillow), the generated lite data, the baseline on JPEG input,
-and the evaluator's handling of bad submissions.
+the dev/test split of the hidden images, and the evaluator's handling of bad submissions.
 
 prepare.py and the evaluator run as the harness runs them: subprocesses, the evaluator in a
 scratch folder holding the artefact, its last stdout line being one JSON object.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TASK = Path(__file__).resolve().parents[2] / "tasks" / "image_captioning"
+TASK = Path(__file__).resolve().parents[1]
 WORDS = "a man dog cat sits on the red bench near small table with two people riding horse".split()
 
 
@@ -31,7 +31,8 @@ def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.Completed
                           env=env, capture_output=True, text=True, timeout=300)
 
 
-def evaluate(folder: Path, private: Path, content: str | None = None) -> dict:
+def evaluate(folder: Path, private: Path, content: str | None = None, split: str | None = "test") -> dict:
+    """The evaluator's result: one split's metrics (``split=None``: the whole line), or ``{"invalid": ...}``."""
     if content is not None:
         (folder / "submission.csv").write_text(content)
     proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "submission.csv"], cwd=folder,
@@ -41,7 +42,9 @@ def evaluate(folder: Path, private: Path, content: str | None = None) -> dict:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if "invalid" in result:
         assert result["invalid"] and "\n" not in result["invalid"]
-    return result
+        return result
+    assert set(result) == {"dev", "test"}, result
+    return result if split is None else result[split]
 
 
 def write_coco(root: Path, n_train: int = 3, n_val: int = 6) -> dict:
@@ -212,6 +215,25 @@ def test_bleu_rewards_captions_close_to_the_references(lite, tmp_path):
         evaluate(tmp_path, priv, table((i, refs[i][1]) for i in refs))
 
 
+def test_the_hidden_images_are_split_by_id_into_dev_and_test(lite, tmp_path):
+    """About 20% of the test images make the dev split (what validate shows), the others the sealed
+    test split, by a keyed hash of the image id (the task's secret); each split is its own corpus."""
+    from pytest_mlgym.sdk.evaluator import Context
+
+    priv = lite / "private"
+    refs = json.loads((priv / "test_references.json").read_text())
+    ids = sorted(refs)
+    ctx = Context(artefact=tmp_path, size="lite", seed=0, task_dir=TASK, private_dir=priv, public_dir=None)
+    dev = dict(zip(ids, ctx.row_splits(ids)["dev"].tolist()))
+    n_dev = sum(dev.values())
+    assert 70 <= n_dev <= 130
+    right_on_dev = evaluate(tmp_path, priv, table((i, refs[i][0] if dev[i] else "a shape") for i in ids), split=None)
+    assert right_on_dev["dev"]["bleu"] == 1.0 and right_on_dev["test"]["bleu"] < 0.01, right_on_dev
+    assert (right_on_dev["dev"]["images"], right_on_dev["test"]["images"]) == (n_dev, len(ids) - n_dev)
+    right_on_test = evaluate(tmp_path, priv, table((i, "a shape" if dev[i] else refs[i][0]) for i in ids), split=None)
+    assert right_on_test["dev"]["bleu"] < 0.01 and right_on_test["test"]["bleu"] == 1.0, right_on_test
+
+
 def test_the_reference_submission_covers_the_lite_test_ids(lite, tmp_path):
     sub = list(csv.reader((TASK / "reference" / "submission.csv").open()))
     refs = json.loads((lite / "private" / "test_references.json").read_text())
@@ -230,7 +252,7 @@ GOOD = [("test_00000", "a dog on a bench"), ("test_00001", "a man riding a horse
 
 @pytest.mark.parametrize("content, reason", [
     (table(GOOD[:1]), "expected 2 rows"),
-    (table(GOOD + [("test_00002", "a cat")]), "expected 2 rows"),
+    (table(GOOD + [("test_00002", "a cat")]), "unknown id"),
     (table([GOOD[0], GOOD[0]]), "duplicate id"),
     (table([GOOD[0], ("test_99999", "a cat")]), "unknown id"),
     (table([GOOD[0], ("", "a cat")]), "unknown id"),
@@ -241,10 +263,10 @@ GOOD = [("test_00000", "a dog on a bench"), ("test_00001", "a man riding a horse
     (table([GOOD[0], ("test_00001", "a dog " * 40)]), "max 200"),
     ("id,text\n" + "".join(f"{i},{c}\n" for i, c in GOOD), "header must be id,caption"),
     ("Id,Sale_Price\n1,nan\n", "header must be id,caption"),
-    ("id,caption\ntest_00000,a dog, on a bench\ntest_00001,a man\n", "row 2 has 3 fields"),
-    ("id,caption\ntest_00000\ntest_00001,a man\n", "row 2 has 1 fields"),
+    ("id,caption\ntest_00000,a dog, on a bench\ntest_00001,a man\n", "line 2: 3 field(s)"),
+    ("id,caption\ntest_00000\ntest_00001,a man\n", "line 2: 1 field(s)"),
     ("id,caption\ntest_00000,\"a dog\ntest_00001,a man\n", "expected 2 rows"),
-    ("", "empty file"),
+    ("", "is empty"),
 ])
 def test_malformed_submissions_are_invalid_with_a_reason(tiny_refs, tmp_path, content, reason):
     assert reason in evaluate(tmp_path, tiny_refs, content)["invalid"]

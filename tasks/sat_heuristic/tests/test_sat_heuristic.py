@@ -1,4 +1,5 @@
-"""Task-specific tests of tasks/sat_heuristic: generator, labels, solver copy, evaluator guards."""
+"""Task-specific tests of tasks/sat_heuristic: generator, labels, the hidden test and dev sets, the
+shared solver, evaluator guards."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-TASK = Path(__file__).resolve().parents[2] / "tasks" / "sat_heuristic"
+from pytest_mlgym.task import load_task
+
+TASK = Path(__file__).resolve().parents[1]
 # sha256 of the lite hidden test set: the recorded lite baseline is only valid for these bytes
 # (a numpy whose Generator streams differ would change the instances).
 LITE_PRIVATE_SHA256 = "14beea5f1920eaae4783b678025fdc2e0ee3e97e21f4a4fdc6a8f0aefa018dbe"
@@ -28,47 +31,60 @@ def prepare(out: Path, size: str, count: int | None = None, **env) -> subprocess
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
-    """The first 3 lite instances of each split."""
+    """The first 3 lite instances of the public and test sets, and 1 of the dev set."""
     out = tmp_path_factory.mktemp("sat_small")
     assert prepare(out, "lite", 3).returncode == 0
     return out
 
 
-def evaluate(tmp_path: Path, private: Path, source: str, size: str = "lite", **env) -> dict:
+def evaluate(tmp_path: Path, private: Path, source: str, size: str = "lite", split: str | None = "test", **env) -> dict:
+    """The evaluator's result: one split's metrics (``split=None``: the whole line), or ``{"invalid": ...}``."""
     (tmp_path / "heuristic.py").write_text(textwrap.dedent(source))
     proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "heuristic.py"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MLGYM_PRIVATE_DATA": str(private), "MLGYM_SIZE": size,
                                "MLGYM_SEED": "0", **env})
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "invalid" in result:
+        return result
+    assert set(result) == {"dev", "test"}, result
+    return result if split is None else result[split]
 
 
 def test_lite_prepare_is_deterministic_and_pinned(tmp_path, small):
     for run in ("a", "b"):
         proc = prepare(tmp_path / run, "lite")
         assert proc.returncode == 0, proc.stderr
-    for split in ("public", "private"):
+    for split in ("public", "private/test", "private/dev"):
         assert (tmp_path / "a" / split / "instances.json").read_bytes() == \
                (tmp_path / "b" / split / "instances.json").read_bytes()
-    digest = hashlib.sha256((tmp_path / "a" / "private" / "instances.json").read_bytes()).hexdigest()
+    digest = hashlib.sha256((tmp_path / "a" / "private" / "test" / "instances.json").read_bytes()).hexdigest()
     assert digest == LITE_PRIVATE_SHA256
-    data = json.loads((tmp_path / "a" / "private" / "instances.json").read_text())
-    assert (data["n_vars"], data["n_clauses"], len(data["instances"])) == (60, 256, 50)
-    n_sat = sum(inst["sat"] for inst in data["instances"])
-    assert 10 <= n_sat <= 40  # a real mix of SAT and UNSAT
+    sets = {split: json.loads((tmp_path / "a" / split / "instances.json").read_text())
+            for split in ("public", "private/test", "private/dev")}
+    for split, n in (("public", 50), ("private/test", 50), ("private/dev", 10)):
+        data = sets[split]
+        assert (data["n_vars"], data["n_clauses"], len(data["instances"])) == (60, 256, n)
+        n_sat = sum(inst["sat"] for inst in data["instances"])
+        assert 0.2 * n <= n_sat <= 0.8 * n  # a real mix of SAT and UNSAT
+    # three disjoint sets
+    clauses = [[json.dumps(inst["clauses"]) for inst in data["instances"]] for data in sets.values()]
+    assert sum(map(len, clauses)) == len(set().union(*clauses)) == 110
+    # the public file does not name the seeds of the hidden sets
+    assert "seed" not in sets["public"]["generator"] and "2026" not in (TASK / "workspace" / "README.md").read_text()
     # instance i depends on its index only: --count N gives the first N instances of the set
-    first = json.loads((small / "private" / "instances.json").read_text())["instances"]
-    assert first == data["instances"][:3]
+    first = json.loads((small / "private" / "test" / "instances.json").read_text())["instances"]
+    assert first == sets["private/test"]["instances"][:3]
 
 
 def test_full_size_is_generated_without_any_data_dir(tmp_path):
     """Full needs no downloaded data: prepare generates it (here only its first 2 instances per split)."""
     proc = prepare(tmp_path, "full", 2, MLGYM_DATA_DIR=str(tmp_path / "nothing-here"))
     assert proc.returncode == 0, proc.stderr
-    for split in ("public", "private"):
+    for split, n in (("public", 2), ("private/test", 2), ("private/dev", 1)):
         data = json.loads((tmp_path / split / "instances.json").read_text())
-        assert (data["n_vars"], data["n_clauses"], len(data["instances"])) == (100, 426, 2)
+        assert (data["n_vars"], data["n_clauses"], len(data["instances"])) == (100, 426, n)
         for inst in data["instances"]:
             assert all(len({abs(l) for l in c}) == 3 and all(1 <= abs(l) <= 100 for l in c)
                        for c in inst["clauses"])
@@ -76,30 +92,59 @@ def test_full_size_is_generated_without_any_data_dir(tmp_path):
 
 def test_labels_agree_with_an_independent_solver(small):
     pycosat = pytest.importorskip("pycosat")
-    for split in ("public", "private"):
+    for split in ("public", "private/test", "private/dev"):
         for inst in json.loads((small / split / "instances.json").read_text())["instances"]:
             assert (pycosat.solve(inst["clauses"]) != "UNSAT") == inst["sat"]
 
 
 def test_the_evaluator_solver_is_the_workspace_solver():
-    assert (TASK / "workspace" / "solver.py").read_bytes() == (TASK / "private" / "dpll.py").read_bytes()
+    """solver.py lives once, in workspace/ (task.yaml: shared); private/ holds no copy of it."""
+    assert load_task(TASK).spec.shared == ["solver.py"] and sorted(p.name for p in (TASK / "private").iterdir()) \
+        == ["evaluate.py"]
 
 
 def test_evaluator_counts_what_the_workspace_solver_counts(tmp_path, small):
-    """Same decisions in the evaluator (heuristic in a child process) as in-process."""
+    """Same decisions in the evaluator (heuristic in a child process) as in-process, on both splits."""
     solver: dict = {}  # exec'd, so that no __pycache__ lands in the task's workspace/
     exec(compile((TASK / "workspace" / "solver.py").read_text(), "solver.py", "exec"), solver)
     namespace: dict = {}
     source = (TASK / "reference" / "heuristic.py").read_text()
     exec(compile(source, "reference", "exec"), namespace)
-    data = json.loads((small / "private" / "instances.json").read_text())
-    total = 0
-    for inst in data["instances"]:
-        dpll = solver["DPLL"](data["n_vars"], inst["clauses"], namespace["heuristic"])
-        assert dpll.solve() == inst["sat"]
-        total += dpll.decisions
-    result = evaluate(tmp_path, small / "private", source)
-    assert result["cost"] == total and result["instances"] == 3
+    result = evaluate(tmp_path, small / "private", source, split=None)
+    for split, n in (("test", 3), ("dev", 1)):
+        data = json.loads((small / "private" / split / "instances.json").read_text())
+        total = 0
+        for inst in data["instances"]:
+            dpll = solver["DPLL"](data["n_vars"], inst["clauses"], namespace["heuristic"])
+            assert dpll.solve() == inst["sat"]
+            total += dpll.decisions
+        assert result[split]["cost"] == total and result[split]["instances"] == n, result
+
+
+def test_an_agents_solver_py_beside_the_heuristic_is_not_used(tmp_path, small):
+    """The evaluator's DPLL is the task folder's solver.py: a solver.py the agent leaves beside its
+    heuristic (one that would count no decisions at all) changes nothing."""
+    honest = evaluate(tmp_path, small / "private", (TASK / "workspace" / "heuristic.py").read_text(), split=None)
+    (tmp_path / "solver.py").write_text("raise SystemExit('the agent solver.py ran')\n")
+    cheat = evaluate(tmp_path, small / "private", (TASK / "workspace" / "heuristic.py").read_text(), split=None)
+    assert {s: cheat[s]["cost"] for s in cheat} == {s: honest[s]["cost"] for s in honest}
+
+
+def test_each_split_gets_a_fresh_heuristic_process(tmp_path, small):
+    """Module state does not carry from the test set into the dev set (or back): a heuristic that
+    counts its calls across the evaluation sees only its own split's instances."""
+    source = """
+        import os
+        CALLS = []
+        def heuristic(clauses, assignment, conflicts, history, level):
+            CALLS.append(level == 0)
+            if sum(CALLS) > 3:  # more than three instances in one process
+                raise RuntimeError("state carried over")
+            lit = clauses[0][0]
+            return abs(lit), lit > 0
+        """
+    result = evaluate(tmp_path, small / "private", source, split=None)
+    assert "invalid" not in result and (result["test"]["instances"], result["dev"]["instances"]) == (3, 1), result
 
 
 @pytest.mark.parametrize("source, reason", [
