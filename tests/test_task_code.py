@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,16 @@ def code(task: Path) -> list[Path]:
     return sorted(p for p in task.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+SETTING = re.compile(r"^[A-Z][A-Z0-9_]* = [^(]*$")  # a top-level `NAME = <literal>`: a setting, not code
+
+
 def code_lines(path: Path) -> list[str]:
-    """The file's code lines, stripped, without blank lines, comments and docstring-only lines."""
+    """The file's code lines, stripped, without blank lines, comments and settings (two tasks may
+    well train with the same GAMMA: a settings file over a shared trainer is no copy)."""
     out = []
     for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
+        line = line.split("  #")[0].strip()
+        if line and not line.startswith("#") and not SETTING.match(line):
             out.append(line)
     return out
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
@@ -230,3 +231,42 @@ class Spec:
 
 def _round(x) -> float:
     return round(float(x), 4) + 0.0  # + 0.0: no "-0.0"
+
+
+def make_reference(task_dir: Path, settings: dict, policy=None, sample: bool = False) -> Path:
+    """Train a task's reference checkpoints (its workspace train.py with ``settings`` and, if given,
+    ``policy(ppo)`` as the policy), or with ``sample`` its untrained sample artefact, and write them
+    into the task folder (``reference/checkpoints`` or ``workspace/sample_checkpoints``). For the
+    tasks' ``reference/make_reference.py`` scripts; never run by the harness."""
+    import importlib
+    import os
+    import shutil
+    import sys
+    import tempfile
+
+    from ...task import load_task
+
+    work, cwd = Path(tempfile.mkdtemp(prefix=f"{Path(task_dir).name}_ref-")), os.getcwd()
+    try:
+        load_task(Path(task_dir)).copy_workspace(work / "ws")
+        os.chdir(work / "ws")
+        sys.path.insert(0, str(work / "ws"))
+        train, ppo = importlib.import_module("train"), importlib.import_module("gymnax_ppo")
+        if sample:
+            env, env_params = ppo.make_env(train)
+            init, _ = ppo.make_train(train, train.POLICY, env, env_params, num_updates=1)
+            ppo.save(train, train.POLICY, ppo.init_seeds(train, init))
+            out = Path(task_dir) / "workspace" / "sample_checkpoints"
+        else:
+            for name, value in settings.items():
+                setattr(train, name, value)
+            if policy is not None:
+                train.POLICY = policy(ppo)
+            train.main()
+            out = Path(task_dir) / "reference" / "checkpoints"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(work / "ws" / train.OUT_DIR, out)
+        return out
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(work, ignore_errors=True)

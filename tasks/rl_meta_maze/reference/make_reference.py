@@ -9,45 +9,17 @@ learning rate, a longer discount horizon with a shorter GAE lambda, a wider netw
 parallel environments and a longer run. --sample writes an untrained network (the
 initialisation, no update) in the same format.
 """
-import importlib
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 TASK = Path(__file__).resolve().parents[1]
 SETTINGS = {"LEARNING_RATE": 1e-3, "GAMMA": 0.995, "GAE_LAMBDA": 0.9, "HIDDEN": 128, "NUM_ENVS": 64,
             "TOTAL_ENV_STEPS": 4_000_000}
-
-
-def main():
-    sys.path.insert(0, str(TASK.parents[1]))  # the repository's engine
-    from pytest_mlgym.task import load_task
-
-    sample = sys.argv[1:] == ["--sample"]
-    work = Path(tempfile.mkdtemp(prefix="rl_meta_maze_ref-"))
-    try:
-        load_task(TASK).copy_workspace(work / "ws")
-        os.chdir(work / "ws")
-        sys.path.insert(0, str(work / "ws"))
-        train, ppo = importlib.import_module("train"), importlib.import_module("gymnax_ppo")
-        if sample:
-            env, env_params = ppo.make_env(train)
-            init, _ = ppo.make_train(train, train.POLICY, env, env_params, num_updates=1)
-            ppo.save(train, train.POLICY, ppo.init_seeds(train, init))
-            out = TASK / "workspace" / "sample_checkpoints"
-        else:
-            for name, value in SETTINGS.items():
-                setattr(train, name, value)
-            train.main()
-            out = TASK / "reference" / "checkpoints"
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.copytree(work / "ws" / train.OUT_DIR, out)
-        print(f"wrote {out}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+POLICY = None  # the policy head, from the workspace's gymnax_ppo module (None: train.py's own)
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(TASK.parents[1]))  # the repository's engine
+    from pytest_mlgym.sdk.families.gymnax import make_reference
+
+    print("wrote", make_reference(TASK, SETTINGS, POLICY, sample=sys.argv[1:] == ["--sample"]))

@@ -13,45 +13,19 @@ includes). The reference is the baseline train.py with two changes:
    cheaper swing-up is worth learning.
 --sample writes an untrained network (the initialisation, no update) in the same format.
 """
-import importlib
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 TASK = Path(__file__).resolve().parents[1]
 SETTINGS = {"GAMMA": 0.999, "TOTAL_ENV_STEPS": 4_000_000}
 
 
-def main():
-    sys.path.insert(0, str(TASK.parents[1]))  # the repository's engine
-    from pytest_mlgym.task import load_task
-
-    sample = sys.argv[1:] == ["--sample"]
-    work = Path(tempfile.mkdtemp(prefix="rl_mountain_car_ref-"))
-    try:
-        load_task(TASK).copy_workspace(work / "ws")
-        os.chdir(work / "ws")
-        sys.path.insert(0, str(work / "ws"))
-        train, ppo = importlib.import_module("train"), importlib.import_module("gymnax_ppo")
-        if sample:
-            env, env_params = ppo.make_env(train)
-            init, _ = ppo.make_train(train, train.POLICY, env, env_params, num_updates=1)
-            ppo.save(train, train.POLICY, ppo.init_seeds(train, init))
-            out = TASK / "workspace" / "sample_checkpoints"
-        else:
-            for name, value in SETTINGS.items():
-                setattr(train, name, value)
-            train.POLICY = ppo.Gaussian(low=-1.0, high=1.0, clip=False)
-            train.main()
-            out = TASK / "reference" / "checkpoints"
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.copytree(work / "ws" / train.OUT_DIR, out)
-        print(f"wrote {out}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def POLICY(ppo):  # noqa: N802 - the policy head, from the workspace's gymnax_ppo module
+    return ppo.Gaussian(low=-1.0, high=1.0, clip=False)
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(TASK.parents[1]))  # the repository's engine
+    from pytest_mlgym.sdk.families.gymnax import make_reference
+
+    print("wrote", make_reference(TASK, SETTINGS, POLICY, sample=sys.argv[1:] == ["--sample"]))
