@@ -9,8 +9,8 @@ def score(ctx: evaluator.Context) -> dict:
     target = float((ctx.task_dir / "private" / "target.txt").read_text())
     try:
         guess = float(readers.text(ctx.artefact, 1000).strip())
-    except ValueError:
-        raise Invalid("answer.txt must hold one finite number (ValueError)") from None
+    except (ValueError, Invalid) as e:  # not text, not one number
+        raise Invalid(f"answer.txt must hold one finite number ({e})") from None
     if not math.isfinite(guess):
         raise Invalid("answer.txt must hold one finite number (not finite)")
     return {split: {"score": 10 - abs(guess - target)} for split in ("dev", "test")}
