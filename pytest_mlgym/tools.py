@@ -42,7 +42,7 @@ class Tool:
 
 TOOLS: dict[str, Tool] = {}
 ENV_COMMANDS = {
-    "validate": ("validate", "Score the current artefact on the hidden dev split (the test split stays sealed); the episode goes on."),
+    "validate": ("validate", "Score the current artefact on the hidden dev split (the test split is sealed); the episode goes on."),
     "submit": ("submit", "Score the artefact and end the episode. The last scored artefact is your result."),
 }
 
