@@ -6,7 +6,6 @@ artefact, the last stdout line being one JSON object.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,19 +14,14 @@ from pathlib import Path
 import pytest
 
 from pytest_mlgym.sdk.streams import random_stream
+from pytest_mlgym.testing.scripts import evaluator_result
 
 TASK = Path(__file__).resolve().parents[1]
 
 
 def evaluate(tmp_path: Path, source: str, **env) -> dict:
     (tmp_path / "strategy.py").write_text(textwrap.dedent(source))
-    proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "strategy.py"], cwd=tmp_path,
-                          env={**os.environ, "MLGYM_SEED": "0", **env}, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "invalid" in result:
-        assert result["invalid"] and "\n" not in result["invalid"]
-    return result
+    return evaluator_result(TASK, tmp_path, "strategy.py", env, timeout=120)
 
 
 def test_the_opponent_follows_the_protocol(tmp_path):

@@ -6,7 +6,6 @@ artefact, the last stdout line being one JSON object.
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import subprocess
 import sys
@@ -16,18 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pytest_mlgym.testing.scripts import evaluator_result
+
 TASK = Path(__file__).resolve().parents[1]
 
 
 def evaluate(tmp_path: Path, source: str, **env) -> dict:
     (tmp_path / "strategy.py").write_text(textwrap.dedent(source))
-    proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "strategy.py"], cwd=tmp_path,
-                          env={**os.environ, "MLGYM_SEED": "0", **env}, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "invalid" in result:
-        assert result["invalid"] and "\n" not in result["invalid"]
-    return result
+    return evaluator_result(TASK, tmp_path, "strategy.py", env, timeout=180)
 
 
 def test_the_opponent_uses_exactly_120_soldiers_in_proportion_to_uniform_draws():

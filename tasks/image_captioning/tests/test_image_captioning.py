@@ -19,16 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pytest_mlgym.testing.scripts import run_prepare
+
 TASK = Path(__file__).resolve().parents[1]
 WORDS = "a man dog cat sits on the red bench near small table with two people riding horse".split()
 
 
 def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLGYM_DATA_DIR"}
-    if data_dir is not None:
-        env["MLGYM_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "prepare.py", "--size", size, "--out", str(out)], cwd=TASK,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return run_prepare(TASK, out, size, data_dir)
 
 
 def evaluate(folder: Path, private: Path, content: str | None = None, split: str | None = "test") -> dict:

@@ -27,6 +27,7 @@ from pytest_mlgym.evaluation import run_evaluator
 from pytest_mlgym.sdk.evaluator import Context
 from pytest_mlgym.task import load_task
 from pytest_mlgym.testing.artefacts import Evil, cheap, json_values, score, values
+from pytest_mlgym.testing.scripts import run_prepare
 
 TASK = Path(__file__).resolve().parents[1]
 torch = GPT = GPTConfig = None  # imported by the fixture below: collecting the suite must not import torch
@@ -45,11 +46,7 @@ def _torch_and_the_trusted_model():
 
 
 def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLGYM_DATA_DIR"}
-    if data_dir is not None:
-        env["MLGYM_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "prepare.py", "--size", size, "--out", str(out)], cwd=TASK,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return run_prepare(TASK, out, size, data_dir)
 
 
 def evaluate(scratch: Path, private: Path, size: str = "lite", artefact: str = "model", split: str | None = "test") -> dict:

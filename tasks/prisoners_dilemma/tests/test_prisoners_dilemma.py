@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import runpy
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 from pytest_mlgym.evaluation import Evaluation, run_evaluator
 from pytest_mlgym.sdk.streams import random_stream
 from pytest_mlgym.task import load_task
+from pytest_mlgym.testing.scripts import evaluator_result
 
 TASK = Path(__file__).resolve().parents[1]
 PAY = {(0, 0): 3, (0, 1): 0, (1, 0): 5, (1, 1): 1}
@@ -29,13 +29,7 @@ PAY = {(0, 0): 3, (0, 1): 0, (1, 0): 5, (1, 1): 1}
 
 def evaluate(tmp_path: Path, source: str, **env) -> dict:
     (tmp_path / "strategy.py").write_text(textwrap.dedent(source))
-    proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "strategy.py"], cwd=tmp_path,
-                          env={**os.environ, "MLGYM_SEED": "0", **env}, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "invalid" in result:
-        assert result["invalid"] and "\n" not in result["invalid"]
-    return result
+    return evaluator_result(TASK, tmp_path, "strategy.py", env, timeout=120)
 
 
 # -- the opponent: MLGym's 11 rules, each as its probability of defecting given the game so far -----

@@ -15,29 +15,20 @@ from pathlib import Path
 
 import pytest
 
+from pytest_mlgym.testing.scripts import evaluator_result, run_prepare
+
 TASK = Path(__file__).resolve().parents[1]
 NLI = ["entailment", "neutral", "contradiction"]
 
 
 def prepare(out: Path, size: str, data_dir: Path | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLGYM_DATA_DIR"}
-    if data_dir is not None:
-        env["MLGYM_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "prepare.py", "--size", size, "--out", str(out)], cwd=TASK,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return run_prepare(TASK, out, size, data_dir)
 
 
 def evaluate(folder: Path, private: Path, content: str | None = None) -> dict:
     if content is not None:
         (folder / "submission.csv").write_text(content)
-    proc = subprocess.run([sys.executable, str(TASK / "private" / "evaluate.py"), "submission.csv"], cwd=folder,
-                          env={**os.environ, "MLGYM_PRIVATE_DATA": str(private), "MLGYM_SEED": "0"},
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if "invalid" in result:
-        assert result["invalid"] and "\n" not in result["invalid"]
-    return result
+    return evaluator_result(TASK, folder, "submission.csv", {"MLGYM_PRIVATE_DATA": str(private)})
 
 
 def overall(result: dict) -> float:
