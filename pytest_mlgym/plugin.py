@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .session import OPTIONS, REPEATABLE, MLGymSession
+from .config import OPTIONS, REPEATABLE
+from .session import MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
 PROGRESS = pytest.StashKey["Progress"]()
@@ -67,11 +68,11 @@ def pytest_configure(config: pytest.Config) -> None:
     s = MLGymSession.from_config(config)
     s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER", "MLGYM_DOCKER_HOSTS",
                                                   "MLGYM_DOCKER_IMAGE")}
-    if image := (config.getoption("mlgym_docker_image") or config.getini("mlgym_docker_image")):
+    if image := s.options.docker_image:
         os.environ["MLGYM_DOCKER_IMAGE"] = image
     os.environ["MLGYM_SESSION_ID"] = s.id  # containers are labelled with it (workers get the same id)
-    if s.docker_hosts:
-        os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(s.docker_hosts)
+    if s.options.docker_hosts:
+        os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(s.options.docker_hosts)
     if s.is_controller:
         os.environ["MLGYM_SESSION_OWNER"] = str(os.getpid())
         s.check_backend()
@@ -88,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[PROGRESS] = Progress()
         config.pluginmanager.register(config.stash[PROGRESS], "mlgym-progress")
     from .report import live
-    if s.is_controller and s.live:
+    if s.is_controller and s.options.live:
         config.stash[LIVE] = live.Printer(config)
         config.pluginmanager.register(config.stash[LIVE], "mlgym-live")
     elif not s.is_controller and (folder := config.workerinput.get("mlgym_live")):
@@ -101,13 +102,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if SESSION in config.stash:
         s = state(config)
         s.stop_servers()
-        if s.is_controller and s.backend == "docker":  # nothing outlives the session, even after a crash
+        if s.is_controller and s.options.backend == "docker":  # nothing outlives the session, even after a crash
             from .sandbox import SandboxError, docker
             try:
                 docker.cleanup(s.id)
             except SandboxError:
                 pass
-        if s.is_controller and s.backend == "local":  # nor the shells of a killed worker's sandboxes
+        if s.is_controller and s.options.backend == "local":  # nor the shells of a killed worker's sandboxes
             from .sandbox import cgroup
             cgroup.sweep()  # (with bubblewrap they die with the worker; without, they live on in its groups)
         for k, v in s.saved_env.items():  # an in-process run (pytester) leaves its caller's as they were
@@ -148,7 +149,7 @@ def pytest_configure_node(node) -> None:
     node.workerinput["mlgym_servers"] = state(node.config).server_urls
     node.workerinput["mlgym_isolation"] = state(node.config).isolation
     if (printer := node.config.stash.get(LIVE, None)) is not None:  # workers append step lines to files
-        folder = state(node.config).report_dir / "live" / state(node.config).id
+        folder = state(node.config).options.report_dir / "live" / state(node.config).id
         printer.watch(folder)
         node.workerinput["mlgym_live"] = str(folder)
 
@@ -195,14 +196,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     s = state(metafunc.config)
     names = metafunc.fixturenames
     if "task" in names and "task" not in _direct_params(metafunc):
-        params = [pytest.param(t, id=t.id, marks=[pytest.mark.slow] if _slow(t, s.size) else [])
+        params = [pytest.param(t, id=t.id, marks=[pytest.mark.slow] if _slow(t, s.options.size) else [])
                   for t in sorted(s.tasks, key=lambda t: t.id)]
         params += [pytest.param(err, id=name) for name, err in sorted(s.broken.items())]
         metafunc.parametrize("task", params, indirect=True)
     if "agent" in names and "agent" not in _direct_params(metafunc):
-        metafunc.parametrize("agent", s.agents, ids=[_agent_id(a.name) for a in s.agents], indirect=True)
+        specs = s.options.agents
+        metafunc.parametrize("agent", specs, ids=[_agent_id(a.name) for a in specs], indirect=True)
     if "mlgym_seed" in names and "mlgym_seed" not in _direct_params(metafunc):
-        metafunc.parametrize("mlgym_seed", range(s.seeds), ids=[f"s{i}" for i in range(s.seeds)])
+        metafunc.parametrize("mlgym_seed", range(s.options.seeds), ids=[f"s{i}" for i in range(s.options.seeds)])
 
 
 def _slow(task, size: str) -> bool:
@@ -236,7 +238,7 @@ def mlgym_seed() -> int:
 @pytest.fixture
 def agent(request: pytest.FixtureRequest):
     """The agent under test (an AgentSpec; ``task.run(agent)`` makes a fresh instance)."""
-    return getattr(request, "param", None) or state(request.config).agents[0]
+    return getattr(request, "param", None) or state(request.config).options.agents[0]
 
 
 @pytest.fixture
@@ -253,16 +255,17 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
     if isinstance(task, TaskError):
         pytest.fail(str(task), pytrace=False)
     s = state(request.config)
-    if s.size not in task.spec.sizes:
-        pytest.skip(f"task {task.id} has no '{s.size}' size yet (sizes: {', '.join(task.spec.sizes)})")
+    if s.options.size not in task.spec.sizes:
+        pytest.skip(f"task {task.id} has no '{s.options.size}' size yet (sizes: {', '.join(task.spec.sizes)})")
     agent = getattr(getattr(request.node, "callspec", None), "params", {}).get("agent")
-    if agent is not None and (rec := s.done.get((task.id, agent.name, seed, s.size))):
+    if agent is not None and (rec := s.done.get((task.id, agent.name, seed, s.options.size))):
         s.record(request.node, rec, store=False)  # finished before the interruption: its record stands
         yield RecordedEpisode(rec)
         return
     try:
-        env = MLGymEnv(task, size=s.size, sandbox=s.backend, max_steps=s.max_steps, cache_dir=s.cache_dir,
-                       hidden=s.hidden, gpus=s.gpus, protocol=s.protocol)
+        o = s.options
+        env = MLGymEnv(task, size=o.size, sandbox=o.backend, max_steps=o.max_steps, cache_dir=o.cache_dir,
+                       hidden=s.hidden, gpus=o.gpus, protocol=o.protocol)
         episode = Episode.start(env, seed, session=s.id, on_step=_live_callback(request.config, agent),
                                 on_record=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:
@@ -344,7 +347,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if checked:
         _gates(session, s, records)
     if s.summary:
-        summary.write(s.summary, s.report_dir / "summary.json")
+        summary.write(s.summary, s.options.report_dir / "summary.json")
         _html(s, records)
     _junit_properties(session.config, s)
 
@@ -355,7 +358,7 @@ def _html(s: MLGymSession, records) -> None:
 
     from .report import html
     try:
-        html.write(records, s.report_dir / "report.html", summary=s.summary)
+        html.write(records, s.options.report_dir / "report.html", summary=s.summary)
     except Exception as e:  # noqa: BLE001 - e.g. a broken matplotlib install
         warnings.warn(f"mlgym: report.html not written: {type(e).__name__}: {e}", stacklevel=2)
 
@@ -366,13 +369,14 @@ def _gates(session: pytest.Session, s: MLGymSession, records) -> None:
 
     if s.stored is not None:
         stored_session, old = s.stored
-        s.comparison = {"stored": str(s.compare), "stored_session": stored_session, "stored_runs": len(old),
+        s.comparison = {"stored": str(s.options.compare), "stored_session": stored_session, "stored_runs": len(old),
                         **gates.compare(old, records)}
-        if s.max_regression is not None:
-            s.gates.append(gates.max_regression(s.comparison, s.max_regression, str(s.compare)))
-    if s.fail_under_aup is not None:
-        agents = sorted({r.agent for r in records} | ({a.name for a in s.agents} if s.explicit_agents else set()))
-        s.gates.insert(0, gates.fail_under(s.summary, agents, s.fail_under_aup))
+        if s.options.max_regression is not None:
+            s.gates.append(gates.max_regression(s.comparison, s.options.max_regression, str(s.options.compare)))
+    if s.options.fail_under_aup is not None:
+        named = {a.name for a in s.options.agents} if s.options.explicit_agents else set()
+        agents = sorted({r.agent for r in records} | named)
+        s.gates.insert(0, gates.fail_under(s.summary, agents, s.options.fail_under_aup))
     if s.summary:
         if s.comparison is not None:
             s.summary["comparison"] = s.comparison
@@ -412,12 +416,12 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
     s = state(config)
     if s.is_controller and getattr(s, "summary", None):
-        terminal.render(s.summary, terminalreporter, s.report_dir)
+        terminal.render(s.summary, terminalreporter, s.options.report_dir)
     if s.is_controller and s.comparison is not None:
         terminal.comparison(s.comparison, terminalreporter)
     if s.is_controller and s.gates:
         terminal.gates(s.gates, terminalreporter)
-    if s.is_controller and s.interrupted and (s.fail_under_aup is not None or s.max_regression is not None):
+    if s.is_controller and s.interrupted and (s.options.fail_under_aup is not None or s.options.max_regression is not None):
         terminalreporter.write_line("mlgym gates: not checked, the run was interrupted")
     if s.is_controller and s.interrupted:
         terminal.interrupted(s.interrupted, terminalreporter)

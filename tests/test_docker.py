@@ -180,8 +180,16 @@ def second_engine(engine):
     yield from _dockerd(None, "a second dockerd")
 
 
-def test_episodes_spread_over_two_engines(bench, engine, second_engine):
-    first = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+@pytest.fixture
+def third_engine(engine):
+    """A third, real dockerd, private to one test: no other test's containers make it look busy."""
+    yield from _dockerd(None, "a third dockerd")
+
+
+def test_episodes_spread_over_two_engines(bench, second_engine, third_engine):
+    # two engines no other test uses: the default one is busy with other tests' containers (-n 2),
+    # and the scheduler rightly sends every episode away from a busy engine
+    first = third_engine
     result = bench.runpytest_subprocess("tasks", "--sandbox=docker", f"--docker-host={first}",
                                         f"--docker-host={second_engine}", "--seeds=4", "-n", "2",
                                         "-p", "no:cacheprovider")

@@ -197,7 +197,7 @@ def test_collection_imports_no_heavy_modules(pytester, paths, heavy):
     (["--gpus=4,5"], 1, [("4", "5")]),
 ])
 def test_gpus_are_split_across_workers_without_overlap(args, workers, shares, pytestconfig):
-    from pytest_mlgym.session import gpu_share
+    from pytest_mlgym.config import gpu_share
 
     got = []
     for k in range(workers):
