@@ -70,13 +70,14 @@ def main(argv: list[str]) -> int:
     print(f"collection over bare start-up: {over:.3f} s (target <= {TARGET_OVER_S} s), ratio {c / b:.1f}x"
           + (f"  [PYTEST_ADDOPTS={env_note!r}]" if env_note else ""))
     child = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, check=False, capture_output=True, text=True)
-    line = next((l for l in child.stdout.splitlines() if l.startswith("RC ")), child.stdout + child.stderr[-1000:])
+    line = next((x for x in child.stdout.splitlines() if x.startswith("RC ")), child.stdout + child.stderr[-1000:])
     print(f"in-process collection: {line}")
     heavy = line.split("HEAVY ")[1].split()[0] if "HEAVY " in line else "?"
     ok_time, ok_heavy = over <= TARGET_OVER_S, heavy == "-"
     print(f"RESULT collection: {c:.2f} s vs bare pytest {b:.2f} s, +{over:.3f} s (target <= +{TARGET_OVER_S} s) "
           f"{'PASS' if ok_time else 'MISS'}; with .pyc cached {cc:.2f} s, +{cc - b:.3f} s "
-          f"{'PASS' if cc - b <= TARGET_OVER_S else 'MISS'}; heavy imports during collection: {heavy if heavy != '-' else 'none'} "
+          f"{'PASS' if cc - b <= TARGET_OVER_S else 'MISS'}; "
+          f"heavy imports during collection: {heavy if heavy != '-' else 'none'} "
           f"{'PASS' if ok_heavy else 'MISS'}")
     return 0
 

@@ -61,7 +61,8 @@ def once(sandbox: str, mode: str | None) -> float:
                 "-n", "2", "-p", "no:cacheprovider"]
         results = base / "reports" / "results.jsonl"
         with open(base / "out.txt", "wb") as out:
-            proc = subprocess.Popen(argv, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(argv, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         try:
             end = time.monotonic() + 300
             while not (results.exists() and results.read_text().count("\n") == 2 and blocked(tok)):

@@ -33,8 +33,8 @@ SUITE = [sys.executable, "-m", "pytest", "tasks", "--agent=baseline", "-m", "not
 def run_suite(n: int, seeds: int = 1) -> tuple[float, int]:
     with tempfile.TemporaryDirectory(prefix="mlgym-bench-") as d:
         t0 = time.perf_counter()
-        p = subprocess.run([*SUITE, "-n", str(n), "--seeds", str(seeds), "--mlgym-report-dir", d], cwd=ROOT, check=False,
-                           capture_output=True, text=True)
+        p = subprocess.run([*SUITE, "-n", str(n), "--seeds", str(seeds), "--mlgym-report-dir", d], cwd=ROOT,
+                           check=False, capture_output=True, text=True)
         t = time.perf_counter() - t0
         if p.returncode != 0:
             raise SystemExit(f"-n {n} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-2000:]}")

@@ -78,7 +78,8 @@ def main() -> int:
                 last[k] = obs
                 if k == "edit_txt":
                     env.step("open big.py")
-        assert "Edited" in last["edit"] and "big.txt: lines" in last["edit_txt"], (last["edit"][:300], last["edit_txt"][:300])
+        assert "Edited" in last["edit"] and "big.txt: lines" in last["edit_txt"], (
+            last["edit"][:300], last["edit_txt"][:300])
         assert "more than 100 files" in last["search_dir"], last["search_dir"][-300:]
         assert (ws / "big.py").read_text().count("\n") == LINES
 

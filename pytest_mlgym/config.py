@@ -35,14 +35,17 @@ OPTIONS: dict[str, Option] = {
     "seeds": Option("--seeds", "mlgym_seeds", "1", "independent runs per task and agent"),
     "max_steps": Option("--max-steps", "mlgym_max_steps", "50", "agent steps per episode"),
     "sandbox": Option("--sandbox", "mlgym_sandbox", "local", "where agent commands run: local or docker"),
-    "task_size": Option("--task-size", "mlgym_task_size", "lite", "task size: lite (a CPU in minutes) or full (published scale)"),
-    "report_dir": Option("--mlgym-report-dir", "mlgym_report_dir", "reports", "where results.jsonl and summary.json are written"),
+    "task_size": Option("--task-size", "mlgym_task_size", "lite",
+                        "task size: lite (a CPU in minutes) or full (published scale)"),
+    "report_dir": Option("--mlgym-report-dir", "mlgym_report_dir", "reports",
+                         "where results.jsonl and summary.json are written"),
     "tasks_dir": Option("--mlgym-tasks-dir", "mlgym_tasks_dirs", "",
                   "a folder of task folders to add (repeatable) to the default <rootdir>/tasks, which the ini's "
                   "mlgym_tasks_dirs replaces"),
-    "agents_dir": Option("--mlgym-agents-dir", "mlgym_agents_dirs", "", "folders of agent yaml files (default: <rootdir>/agents)"),
-    "gpus": Option("--gpus", "mlgym_gpus", "", "GPU ids the sandboxes may use, e.g. 0,1,2,3; split across xdist workers "
-             "so that no two running episodes share one"),
+    "agents_dir": Option("--mlgym-agents-dir", "mlgym_agents_dirs", "",
+                         "folders of agent yaml files (default: <rootdir>/agents)"),
+    "gpus": Option("--gpus", "mlgym_gpus", "", "GPU ids the sandboxes may use, e.g. 0,1,2,3; split across xdist "
+                   "workers so that no two running episodes share one"),
     "gpus_per_run": Option("--gpus-per-run", "mlgym_gpus_per_run", "", "GPUs each episode gets (default: its worker's "
                      "whole share); with no --gpus, from every GPU nvidia-smi lists"),
     "docker_image": Option("--docker-image", "mlgym_docker_image", "", "a self-contained image for --sandbox docker "
@@ -205,7 +208,8 @@ class Options:
             raise pytest.UsageError(f"--mlgym-protocol: unknown protocol '{protocol}'; choose sealed or mlgym")
         max_regression = _number(config, "max_regression")
         if max_regression is not None and compare is None:
-            raise pytest.UsageError("--mlgym-max-regression: needs --mlgym-compare OLD.jsonl, the stored run to compare with")
+            raise pytest.UsageError("--mlgym-max-regression: needs --mlgym-compare OLD.jsonl, the stored run to "
+                                    "compare with")
         image = config.getoption("mlgym_docker_image") or config.getini("mlgym_docker_image") or None
         return cls(agents=specs, explicit_agents=bool(config.getoption("mlgym_agent") or config.getini("mlgym_agents")),
                    seeds=_int(config, "seeds", 1), max_steps=_int(config, "max_steps", 1), backend=backend, size=size,
@@ -243,4 +247,4 @@ def _visible_gpus() -> list[str]:
     if not shutil.which("nvidia-smi"):
         return []
     out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
-    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+    return [str(i) for i, line in enumerate(x for x in out.splitlines() if x.startswith("GPU "))]

@@ -359,7 +359,7 @@ def _html(s: MLGymSession, records) -> None:
     from .report import html
     try:
         html.write(records, s.options.report_dir / "report.html", summary=s.summary)
-    except Exception as e:  # noqa: BLE001 - e.g. a broken matplotlib install
+    except Exception as e:  # e.g. a broken matplotlib install
         warnings.warn(f"mlgym: report.html not written: {type(e).__name__}: {e}", stacklevel=2)
 
 
@@ -421,7 +421,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminal.comparison(s.comparison, terminalreporter)
     if s.is_controller and s.gates:
         terminal.gates(s.gates, terminalreporter)
-    if s.is_controller and s.interrupted and (s.options.fail_under_aup is not None or s.options.max_regression is not None):
+    gated = s.options.fail_under_aup is not None or s.options.max_regression is not None
+    if s.is_controller and s.interrupted and gated:
         terminalreporter.write_line("mlgym gates: not checked, the run was interrupted")
     if s.is_controller and s.interrupted:
         terminal.interrupted(s.interrupted, terminalreporter)

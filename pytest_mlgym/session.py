@@ -41,13 +41,14 @@ class MLGymSession:
     stored: tuple[str, list[RunRecord]] | None = None  # controller: (session, records) of the stored run
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
-    isolation: dict | None = None  # trust.info of this session's sandbox (controller: check_isolation; workers: its copy)
+    isolation: dict | None = None  # trust.info of its sandbox (controller: check_isolation; workers: a copy)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
         hook = config.pluginmanager.hook
         saved = dict(agents.POLICIES), dict(sandbox.BACKENDS)  # plugins' additions last as long as this run
-        config.add_cleanup(lambda: [(d.clear(), d.update(old)) for d, old in zip((agents.POLICIES, sandbox.BACKENDS), saved)])
+        registries = (agents.POLICIES, sandbox.BACKENDS)
+        config.add_cleanup(lambda: [(d.clear(), d.update(old)) for d, old in zip(registries, saved)])
         for extra in hook.pytest_mlgym_policies(config=config):
             agents.POLICIES.update(extra)
         for extra in hook.pytest_mlgym_sandboxes(config=config):
@@ -143,7 +144,8 @@ class MLGymSession:
 
                 self.options.report_dir.mkdir(parents=True, exist_ok=True)
                 try:
-                    server = LlamaServer(**spec.params["serve"], log=self.options.report_dir / f"{spec.name}-server.log")
+                    log = self.options.report_dir / f"{spec.name}-server.log"
+                    server = LlamaServer(**spec.params["serve"], log=log)
                 except AgentError as e:
                     raise pytest.UsageError(f"--agent {spec.name}: {e}") from None
                 self.servers.append(server)
@@ -187,7 +189,8 @@ class MLGymSession:
         if store:
             self.store.append(rec)
         for key in ("task", "agent", "seed", "size", "metric", "direction", "baseline", "best_attempt",
-                    "best_submission", "oracle_best_attempt", "protocol", "status", "passed", "steps", "cost_usd", "tokens", "wall_s", "isolation"):
+                    "best_submission", "oracle_best_attempt", "protocol", "status", "passed", "steps", "cost_usd",
+                    "tokens", "wall_s", "isolation"):
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))

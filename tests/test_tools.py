@@ -344,7 +344,7 @@ def test_docs_list_every_tool_and_the_env_commands():
         assert t.doc in text
         if t.block:
             assert f"`end_of_{t.name}`" in text
-    for name, (usage, doc) in ENV_COMMANDS.items():
+    for usage, doc in ENV_COMMANDS.values():
         assert f"  {usage}" in text and doc in text
     assert {"validate", "submit"} <= set(ENV_COMMANDS)
     assert set(TOOLS) >= {"open", "goto", "scroll_up", "scroll_down", "create", "edit", "insert",

@@ -14,7 +14,8 @@ Each check runs once per task folder: its task.yaml loads and records a dev base
 size; prepare.py makes the same bytes twice; the sample artefact is valid and scored on a dev and a
 test split; no test score reaches the agent before the episode ends; the reference solution beats
 the baseline on the test split; malformed, missing and linked artefacts are invalid with a
-one-line reason; the baseline reproduces its recorded scores within the tolerance. They drive real episodes through the engine (what the benchmark uses).
+one-line reason; the baseline reproduces its recorded scores within the tolerance. They drive real
+episodes through the engine (what the benchmark uses).
 """
 from __future__ import annotations
 
