@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from .config import OPTIONS, REPEATABLE
+from .report import live
 from .session import MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
 PROGRESS = pytest.StashKey["Progress"]()
-LIVE = pytest.StashKey[object]()  # controller: a live.Printer; xdist worker: a live.FileWriter
+LIVE = pytest.StashKey["live.Printer | live.FileWriter"]()  # controller: a Printer; xdist worker: a FileWriter
 METAVARS = {"fail_under_aup": "X", "compare": "OLD.jsonl", "max_regression": "D", "min_isolation": "LEVEL"}
 SLOW_SECONDS = 10
 
@@ -80,25 +81,24 @@ def pytest_configure(config: pytest.Config) -> None:
         s.check_agents()
         s.load_stored()
         s.server_urls = s.start_servers()
-    else:
-        s.use_servers(config.workerinput.get("mlgym_servers", {}))
-        s.isolation = config.workerinput.get("mlgym_isolation")  # the controller decided
+    elif s.workerinput is not None:
+        s.use_servers(s.workerinput.get("mlgym_servers", {}))
+        s.isolation = s.workerinput.get("mlgym_isolation")  # the controller decided
     config.stash[SESSION] = s
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
     if s.is_controller:
         config.stash[PROGRESS] = Progress()
         config.pluginmanager.register(config.stash[PROGRESS], "mlgym-progress")
-    from .report import live
     if s.is_controller and s.options.live:
         config.stash[LIVE] = live.Printer(config)
         config.pluginmanager.register(config.stash[LIVE], "mlgym-live")
-    elif not s.is_controller and (folder := config.workerinput.get("mlgym_live")):
-        config.stash[LIVE] = live.FileWriter(Path(folder) / f"{config.workerinput['workerid']}.log")
+    elif s.workerinput is not None and (folder := s.workerinput.get("mlgym_live")):
+        config.stash[LIVE] = live.FileWriter(Path(folder) / f"{s.workerinput['workerid']}.log")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if (writer := config.stash.get(LIVE, None)) is not None:
-        (writer.stop if hasattr(writer, "stop") else writer.close)()
+        writer.stop() if isinstance(writer, live.Printer) else writer.close()
     if SESSION in config.stash:
         s = state(config)
         s.stop_servers()
@@ -126,7 +126,7 @@ class Progress:
     """Controller: the tests that started and have not finished, so that an interrupted run can say
     how many runs it left unrecorded."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.started = 0
         self.running: set[str] = set()
 
@@ -280,8 +280,6 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
 
 def _live_callback(config: pytest.Config, agent):
     """The episode's ``on_step`` when live progress is on (else None: a step then costs nothing more)."""
-    from .report import live
-
     sink = config.stash.get(LIVE, None)
     if sink is None:
         return None
@@ -332,7 +330,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     s = state(session.config)
     if not s.is_controller:
         return
-    if (printer := session.config.stash.get(LIVE, None)) is not None:
+    if isinstance(printer := session.config.stash.get(LIVE, None), live.Printer):
         printer.stop()  # the last step lines come before the summary
     records = s.store.read(session=s.id)
     if exitstatus == pytest.ExitCode.INTERRUPTED:
@@ -415,7 +413,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     from .report import terminal
 
     s = state(config)
-    if s.is_controller and getattr(s, "summary", None):
+    if s.is_controller and s.summary:
         terminal.render(s.summary, terminalreporter, s.options.report_dir)
     if s.is_controller and s.comparison is not None:
         terminal.comparison(s.comparison, terminalreporter)

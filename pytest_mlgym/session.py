@@ -42,24 +42,32 @@ class MLGymSession:
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
     isolation: dict | None = None  # trust.info of its sandbox (controller: check_isolation; workers: a copy)
+    workerinput: dict | None = None  # an xdist worker: what its controller sent (None on the controller)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "MLGymSession":
         hook = config.pluginmanager.hook
-        saved = dict(agents.POLICIES), dict(sandbox.BACKENDS)  # plugins' additions last as long as this run
-        registries = (agents.POLICIES, sandbox.BACKENDS)
-        config.add_cleanup(lambda: [(d.clear(), d.update(old)) for d, old in zip(registries, saved)])
+        policies, backends = dict(agents.POLICIES), dict(sandbox.BACKENDS)  # plugins' additions last one run
+
+        def restore() -> None:
+            agents.POLICIES.clear()
+            agents.POLICIES.update(policies)
+            sandbox.BACKENDS.clear()
+            sandbox.BACKENDS.update(backends)
+        config.add_cleanup(restore)
         for extra in hook.pytest_mlgym_policies(config=config):
             agents.POLICIES.update(extra)
         for extra in hook.pytest_mlgym_sandboxes(config=config):
             sandbox.BACKENDS.update(extra)
         options = Options.resolve(config)
         tasks, broken = discover(list(options.task_roots))
-        workerinput = getattr(config, "workerinput", None)
-        sid, done = workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12], {}
+        workerinput: dict | None = getattr(config, "workerinput", None)
+        sid: str = workerinput["mlgym_session"] if workerinput else uuid.uuid4().hex[:12]
+        done: dict[tuple, RunRecord] = {}
         if options.resume:
-            sid, done = resumed(ResultsStore(options.report_dir / "results.jsonl"), workerinput and sid)
-        return cls(config=config, options=options, id=sid, tasks=tasks, broken=broken, done=done)
+            sid, done = resumed(ResultsStore(options.report_dir / "results.jsonl"), sid if workerinput else None)
+        return cls(config=config, options=options, id=sid, tasks=tasks, broken=broken, done=done,
+                   workerinput=workerinput)
 
     def load_stored(self) -> None:
         """Controller, at start: read the stored run of ``--mlgym-compare`` (before this session appends
@@ -74,7 +82,7 @@ class MLGymSession:
 
     @property
     def is_controller(self) -> bool:
-        return not hasattr(self.config, "workerinput")
+        return self.workerinput is None
 
     @property
     def store(self) -> ResultsStore:
