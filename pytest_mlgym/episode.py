@@ -70,13 +70,13 @@ class Episode:
             agent.reset(self.task_info())
             while not self.env.state.done:
                 action = agent.act(self.observation)
-                logged = len(self.env.state.trajectory)
+                logged = len(self.env.state.trajectory)  # the index of the entry this step logs
                 try:
                     self.step(action)
                 except Exception as e:  # the harness failed, not the agent: still keep the record
                     self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
-                if (thought := getattr(agent, "thought", None)) and len(self.env.state.trajectory) > logged:
-                    self.env.state.trajectory[logged]["thought"] = str(thought)
+                if thought := getattr(agent, "thought", None):
+                    self.env.state.trajectory.annotate(logged, thought=str(thought))
         except EpisodeEnd as e:  # the agent ran out of money or could not go on: score what is there
             self.env.finish(e.status, e.reason)
         except Exception as e:  # an agent crash is a result, not a harness failure
@@ -98,7 +98,7 @@ class Episode:
                         episode_s=spec.limits.episode_s)
 
     def record(self, name: str, policy: str, wall_s: float, agent=None) -> RunRecord:
-        env, spec, info, res = self.env, self.task.spec, self.env._info(), self.env.results()
+        env, spec, info, res = self.env, self.task.spec, self.env.info(), self.env.results()
         rec = RunRecord(
             session=self.session, task=spec.id, size=env.size, agent=name, policy=policy, seed=self.seed,
             metric=spec.metric.name, direction=spec.metric.direction, baseline=env.size_spec.baseline,
