@@ -19,36 +19,46 @@ import gymnasium as gym
 from ..task import Task, TaskError, default_task_roots, discover, load_task
 
 NAMESPACE = "mlgym"
-ENTRY_POINT = "pytest_mlgym.env:MLGymEnv"
+ENTRY_POINT = "pytest_mlgym.env.registration:make_env"
 _ID = re.compile(r"[a-z][a-z0-9_]*")  # as task.yaml's id, which must equal its folder's name
 
 
-def listed(roots: list[Path] | None = None) -> list[str]:
-    """The task ids the roots may hold: their sub-folders' names that are valid ids, in order.
-    Reads the roots' entries only (a task folder's own files are read when its env is made)."""
-    ids: dict[str, None] = {}
+def listed(roots: list[Path] | None = None) -> dict[str, Path]:
+    """``{task id: root}`` for the tasks the roots may hold: their sub-folders' names that are valid
+    ids (the first root wins). Reads the roots' entries only, never a task folder."""
+    ids: dict[str, Path] = {}
     for root in default_task_roots() if roots is None else roots:
         try:
             with os.scandir(root) as entries:
                 names = sorted(e.name for e in entries if e.is_dir(follow_symlinks=True) and _ID.fullmatch(e.name))
         except OSError:
             continue
-        ids.update(dict.fromkeys(names))
-    return list(ids)
+        for name in names:
+            ids.setdefault(name, Path(root))
+    return ids
 
 
-def register(task_id: str) -> str:
-    """Register ``mlgym/<task_id>`` (if it is not yet); returns the env id."""
+def register(task_id: str, root: Path | None = None) -> str:
+    """Register ``mlgym/<task_id>`` (if it is not yet), the task of ``root`` (default: the first
+    default task root holding it when the env is made); returns the env id."""
     env_id = f"{NAMESPACE}/{task_id}"
     if env_id not in gym.registry:
-        gym.register(env_id, entry_point=ENTRY_POINT, kwargs={"task": task_id})
+        kwargs = {"task": task_id, **({"roots": (str(root),)} if root is not None else {})}
+        gym.register(env_id, entry_point=ENTRY_POINT, kwargs=kwargs)
     return env_id
 
 
 def register_all(roots: list[Path] | None = None) -> list[str]:
     """Register ``mlgym/<id>`` for every task folder listed in the roots (default: the default task
-    roots); call it again after adding a root (``$MLGYM_TASKS_DIR``)."""
-    return [register(task_id) for task_id in listed(roots)]
+    roots); call it again after adding a root. An id already registered keeps its task."""
+    return [register(task_id, root) for task_id, root in listed(roots).items()]
+
+
+def make_env(task: str, roots: tuple[str, ...] | None = None, **kwargs):
+    """The entry point of ``mlgym/<id>``: an :class:`MLGymEnv` of the task ``task`` of ``roots``."""
+    from .env import MLGymEnv
+
+    return MLGymEnv(find_task(task, [Path(r) for r in roots]) if roots else task, **kwargs)
 
 
 def find_task(task_id: str, roots: list[Path] | None = None) -> Task:
