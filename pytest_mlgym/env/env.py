@@ -148,8 +148,14 @@ class MLGymEnv(gym.Env):
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
                 f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
                 f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
-                f"Your workspace is {self.sandbox.workdir}. You have {self.max_steps} steps and "
+                f"Your workspace is the current folder, {self.workspace_name}. You have {self.max_steps} steps and "
                 f"{lim.episode_s / 60:g} minutes.")
+
+    @property
+    def workspace_name(self) -> str:
+        """The workspace as the observations name it: the folder's name, never its path, which is a
+        fresh temporary folder each reset (a seed gives the same observations; ``pwd`` shows it)."""
+        return posixpath.basename(posixpath.normpath(self.sandbox.workdir))
 
     def task_meta(self) -> dict:
         spec = self.task.spec
