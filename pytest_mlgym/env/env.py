@@ -88,7 +88,7 @@ class MLGymEnv(gym.Env):
         self.limits = EpisodeLimits(self.max_steps, lim.episode_s, lim.step_s)
         self._fingerprints = ScoreFingerprints(self.sandbox, ws, skip=(spec.data_dir,), artefact=spec.artefact)
         obs = self.intro()
-        entry = self._log("(reset)", obs)
+        entry = self._add_step("(reset)", obs)
         # what an exporter needs to rebuild the agent's view: the task text whole (the saved
         # observation is cut to its head and tail) and what the tool docs are generated from
         entry.update(task_text=self.task_text(), task=self.task_meta())
@@ -126,7 +126,7 @@ class MLGymEnv(gym.Env):
         if not st.done and (limit := self.limits.reached(st.step, st.elapsed)):
             obs += "\n" + self.finish(*limit)
         reward = st.best_normalised - before
-        self._log(action, obs, reward)
+        self._add_step(action, obs, reward)
         return obs, reward, *ends(st.status), self.info()
 
     def render(self):
@@ -205,7 +205,7 @@ class MLGymEnv(gym.Env):
         st.scores.append(ScoreEvent.of(st.step, kind, ev, st.elapsed))
         shown, metrics, split = self._feedback(ev)
         # the trajectory is the agent's view: the split it may see, never the sealed one
-        st.trajectory.scored({"kind": kind, "step": st.step, "split": split, "score": shown,
+        st.trajectory.add_score({"kind": kind, "step": st.step, "split": split, "score": shown,
                              **({"reason": ev.reason} if not ev.valid else {}), **files})
         base = self.feedback_baseline
         if not ev.valid:
@@ -240,8 +240,8 @@ class MLGymEnv(gym.Env):
         see :meth:`EpisodeState.results`."""
         return self.state.results(self.task.spec.metric, self.protocol)
 
-    def _log(self, action: str, obs: str, reward: float = 0.0) -> dict:
-        return self.state.trajectory.log(self.state.step, action, obs, reward, self.state.elapsed)
+    def _add_step(self, action: str, obs: str, reward: float = 0.0) -> dict:
+        return self.state.trajectory.add_step(self.state.step, action, obs, reward, self.state.elapsed)
 
     def _teardown(self) -> None:
         if self.sandbox is not None:

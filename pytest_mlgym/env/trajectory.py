@@ -15,11 +15,11 @@ class Trajectory(list):
         super().__init__(entries)
         self._scored: list[dict] = []  # what the current step scored, for its entry
 
-    def scored(self, item: dict) -> None:
+    def add_score(self, item: dict) -> None:
         """A score taken during the current step: it goes into that step's entry."""
         self._scored.append(item)
 
-    def log(self, step: int, action: str, observation: str, reward: float, t: float) -> dict:
+    def add_step(self, step: int, action: str, observation: str, reward: float, t: float) -> dict:
         """The entry of one step (or of the reset), with what it scored."""
         entry = {"step": step, "action": action, "observation": observation, "reward": reward, "t": round(t, 3)}
         if self._scored:
