@@ -1,7 +1,13 @@
 """An episode: a reset env ready for an agent, and the loop that runs one agent in it.
 
-The pytest fixtures yield an :class:`Episode`; the Gymnasium env underneath is the same one
-``gymnasium.make("mlgym/<id>")`` gives, so tests, benchmarks and RL share one code path.
+The pytest fixtures yield an :class:`Episode` (the ``task`` fixture and the per-task fixtures such
+as ``prisoners_dilemma``: a test asks for a task and gets a ready episode of it); the Gymnasium
+env underneath is the same one ``gymnasium.make("mlgym/<id>")`` gives, so tests, benchmarks and RL
+share one code path.
+
+Words: a *run record* (:class:`pytest_mlgym.results.RunRecord`) is the result of one run, made by
+:meth:`Episode.run_record` and handed to ``on_finish`` (the plugin stores it); the *trajectory*
+(``env.state.trajectory``) is the step-by-step view the agent had, saved beside the record.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ class Episode:
     env: MLGymEnv
     seed: int
     session: str = "interactive"
-    on_record: Callable[[RunRecord], None] | None = None  # the plugin stores records through this
+    on_finish: Callable[[RunRecord], None] | None = None  # called with the run record when run() ends
     on_step: Callable[["Episode", str, dict], None] | None = None  # live progress: (episode, action, info)
     observation: str = ""
     info: dict = field(default_factory=dict)
@@ -55,7 +61,7 @@ class Episode:
         return obs, reward, terminated, truncated, self.info
 
     def run(self, agent: Agent | AgentSpec, name: str | None = None) -> RunRecord:
-        """Run ``agent`` until it submits or a limit ends the episode; record and return the run.
+        """Run ``agent`` until it submits or a limit ends the episode; return its run record.
 
         An agent that raises ends the episode with status ``error`` and the exception in one
         line; whatever it had already scored is kept, and its artefact is still scored.
@@ -70,22 +76,22 @@ class Episode:
             agent.reset(self.task_info())
             while not self.env.state.done:
                 action = agent.act(self.observation)
-                logged = len(self.env.state.trajectory)
+                logged = len(self.env.state.trajectory)  # the index of the entry this step logs
                 try:
                     self.step(action)
                 except Exception as e:  # the harness failed, not the agent: still keep the record
                     self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
-                if (thought := getattr(agent, "thought", None)) and len(self.env.state.trajectory) > logged:
-                    self.env.state.trajectory[logged]["thought"] = str(thought)
+                if thought := getattr(agent, "thought", None):
+                    self.env.state.trajectory.annotate(logged, thought=str(thought))
         except EpisodeEnd as e:  # the agent ran out of money or could not go on: score what is there
             self.env.finish(e.status, e.reason)
         except Exception as e:  # an agent crash is a result, not a harness failure
             where = traceback.extract_tb(e.__traceback__)[-1]
             self.env.finish("error", f"agent crashed: {_one_line(e)} "
                                      f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
-        record = self.record(name, policy, time.monotonic() - t0, agent)
-        if self.on_record:
-            self.on_record(record)
+        record = self.run_record(name, policy, time.monotonic() - t0, agent)
+        if self.on_finish:
+            self.on_finish(record)
         return record
 
     def task_info(self) -> TaskInfo:
@@ -97,8 +103,9 @@ class Episode:
                         knobs=tuple(k.model_dump() for k in spec.knobs), step_s=spec.limits.step_s,
                         episode_s=spec.limits.episode_s)
 
-    def record(self, name: str, policy: str, wall_s: float, agent=None) -> RunRecord:
-        env, spec, info, res = self.env, self.task.spec, self.env._info(), self.env.results()
+    def run_record(self, name: str, policy: str, wall_s: float, agent=None) -> RunRecord:
+        """The run's result as it stands: scores, status, cost, sandbox (a :class:`RunRecord`)."""
+        env, spec, info, res = self.env, self.task.spec, self.env.info(), self.env.results()
         rec = RunRecord(
             session=self.session, task=spec.id, size=env.size, agent=name, policy=policy, seed=self.seed,
             metric=spec.metric.name, direction=spec.metric.direction, baseline=env.size_spec.baseline,
@@ -113,6 +120,8 @@ class Episode:
         )
         rec.passed, rec.verdict = judge(rec)
         return rec
+
+    record = run_record  # the former name
 
     def close(self) -> None:
         self.env.close()

@@ -16,6 +16,25 @@ HASH_BUDGET = 512 << 20  # bytes of changed files (artefact aside) hashed per sc
 MAX_FILES = 20_000  # workspace files looked at per score
 
 
+class ScoreFingerprints:
+    """What each score of an episode is taken on, for its trajectory entry: the artefact's and the
+    changed files' hashes (:class:`WorkspaceFiles`), or the artefact's alone when the workspace is
+    on another machine (a remote Docker Engine). :meth:`take` never fails a score."""
+
+    def __init__(self, sandbox, workspace: Path, skip: tuple[str, ...] = (), artefact: str = ""):
+        self.sandbox, self.artefact = sandbox, artefact
+        self.files = None if getattr(sandbox, "remote", False) else WorkspaceFiles(workspace, skip, artefact)
+
+    def take(self) -> dict:
+        try:
+            if self.files is None:  # the workspace is not on this machine: the artefact only
+                return {"artefact": _remote_artefact(self.sandbox, self.artefact)}
+            return self.files.scan()
+        except Exception as e:  # noqa: BLE001 - bookkeeping must never change an episode's outcome
+            return {"artefact": {"path": self.artefact, "sha256": None, "size": None,
+                                 "error": f"{type(e).__name__}: {e}"[:300]}}
+
+
 class WorkspaceFiles:
     """Content addresses (sha256, size) of a workspace's files, for the trajectory.
 

@@ -267,7 +267,7 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
         env = MLGymEnv(task, size=o.size, sandbox=o.backend, max_steps=o.max_steps, cache_dir=o.cache_dir,
                        hidden=s.hidden, gpus=o.gpus, protocol=o.protocol)
         episode = Episode.start(env, seed, session=s.id, on_step=_live_callback(request.config, agent),
-                                on_record=lambda rec: s.record(request.node, rec, env.state.trajectory))
+                                on_finish=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:
         pytest.skip(str(e))
     except TaskError as e:

@@ -4,86 +4,38 @@
 command in the sandbox. ``validate`` and ``submit`` score the artefact with the trusted
 evaluator; the reward is the gain in the episode's best baseline-normalised score, so the
 return of an episode is the best normalised score it reached (0 for nothing better than 0).
-Importing this module registers every task as ``gymnasium.make("mlgym/<task-id>")``.
 
-The trajectory (``state.trajectory``, saved by the plugin) references workspace files by
-content, never copies them: each ``validate``/``submit``/autosubmission adds to its step's entry
-the sha256 and size of the scored artefact and of the workspace files changed since the last
-score (see :class:`WorkspaceFiles`); ordinary commands cost nothing more.
+The env is the Gymnasium API and the episode's logic; its collaborators, one module each:
+the limits (:mod:`.limits`), the episode's state and score bookkeeping (:mod:`.state`), the
+trajectory (:mod:`.trajectory`, saved by the plugin) with the scores' workspace fingerprints
+(:class:`pytest_mlgym.fingerprint.ScoreFingerprints`), and the registration (:mod:`.registration`).
 """
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
-from gymnasium import spaces
 
-from . import sandbox as sandboxes
-from .evaluation import Evaluation, evaluate
-from .fingerprint import WorkspaceFiles, _remote_artefact, tree_sha256  # noqa: F401 - tree_sha256: re-exported
-from .sandbox import SandboxConfig, isolation, truncate
-from .task import Task, TaskError, default_cache_dir, default_task_roots, discover, read_only
-from .tools import ToolBox, docs, refuse_interactive
+from .. import sandbox as sandboxes
+from ..evaluation import Evaluation, evaluate
+from ..fingerprint import ScoreFingerprints
+from ..sandbox import SandboxConfig, isolation, truncate
+from ..task import Task, default_cache_dir, read_only
+from ..tools import ToolBox, docs, refuse_interactive
+from .limits import EpisodeLimits, ends
+from .registration import find_task
+from .spaces import AnyText
+from .state import EpisodeState, ScoreEvent, normalise
 
-STATUSES = ("running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error")
 # sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
 # in the episode; best attempt = the test score of the attempt with the best dev score.
 # mlgym: MLGym's own protocol (validate shows the test score; best attempt = the best test score,
 # selected on test feedback), for comparison with published numbers.
 PROTOCOLS = ("sealed", "mlgym")
-
-
-class AnyText(spaces.Text):
-    """Text of any characters (Gymnasium's ``Text`` restricts the charset)."""
-
-    def __init__(self, max_length: int = 1 << 20):
-        super().__init__(max_length=max_length, min_length=0)
-
-    def contains(self, x) -> bool:
-        return isinstance(x, str) and len(x) <= self.max_length
-
-
-@dataclass
-class ScoreEvent:
-    step: int
-    kind: str  # validate | submit | autosubmit
-    score: float | None  # the test split's (sealed: never shown during the episode)
-    metrics: dict
-    reason: str
-    t: float  # seconds since the episode started
-    dev_score: float | None = None  # the dev split's (what validate shows under the sealed protocol)
-    dev_metrics: dict = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, step: int, kind: str, ev: Evaluation, t: float) -> "ScoreEvent":
-        return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3), ev.dev_score, ev.dev_metrics)
-
-
-@dataclass
-class EpisodeState:
-    started: float = field(default_factory=time.monotonic)
-    step: int = 0
-    status: str = "running"
-    reason: str = ""
-    scores: list[ScoreEvent] = field(default_factory=list)
-    best_normalised: float = 0.0
-    trajectory: list[dict] = field(default_factory=list)
-
-    @property
-    def done(self) -> bool:
-        return self.status != "running"
-
-
-def normalise(score: float, baseline: float, direction: str) -> float:
-    """1.0 at the baseline, linear in the score, higher is better, for any sign of baseline."""
-    scale = abs(baseline) or 1.0
-    gain = (score - baseline) if direction == "max" else (baseline - score)
-    return 1.0 + gain / scale
 
 
 class MLGymEnv(gym.Env):
@@ -95,7 +47,7 @@ class MLGymEnv(gym.Env):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
         self.protocol = protocol
-        self.task = task if isinstance(task, Task) else _find_task(task)
+        self.task = task if isinstance(task, Task) else find_task(task)
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
         self.size_spec = self.task.size(size)
         self.cache_dir = cache_dir or default_cache_dir()
@@ -106,11 +58,10 @@ class MLGymEnv(gym.Env):
         self.action_space = AnyText()
         self.sandbox = None
         self.state = EpisodeState(status="closed")
+        self.limits = EpisodeLimits(max_steps, self.task.spec.limits.episode_s, self.task.spec.limits.step_s)
         self._tmp: Path | None = None
-        self._last_obs = ""
-        self._files: WorkspaceFiles | None = None
+        self._fingerprints: ScoreFingerprints | None = None
         self._stepping = False
-        self._scored: list[dict] = []  # what the current step scored, for its trajectory entry
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -134,14 +85,14 @@ class MLGymEnv(gym.Env):
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
         self.state = EpisodeState()
-        self._files = WorkspaceFiles(ws, skip=(spec.data_dir,), artefact=spec.artefact)
-        self._scored = []
+        self.limits = EpisodeLimits(self.max_steps, lim.episode_s, lim.step_s)
+        self._fingerprints = ScoreFingerprints(self.sandbox, ws, skip=(spec.data_dir,), artefact=spec.artefact)
         obs = self.intro()
-        self._log("(reset)", obs)
+        entry = self._add_step("(reset)", obs)
         # what an exporter needs to rebuild the agent's view: the task text whole (the saved
         # observation is cut to its head and tail) and what the tool docs are generated from
-        self.state.trajectory[-1].update(task_text=self.task_text(), task=self.task_meta())
-        return obs, self._info()
+        entry.update(task_text=self.task_text(), task=self.task_meta())
+        return obs, self.info()
 
     def step(self, action: str):
         if self.state.done:
@@ -169,22 +120,17 @@ class MLGymEnv(gym.Env):
         elif refusal := refuse_interactive(cmd):
             obs = refusal
         else:
-            left = spec.limits.episode_s - (time.monotonic() - st.started)
-            res = self.sandbox.exec(cmd, max(0.1, min(spec.limits.step_s, left)))
+            res = self.sandbox.exec(cmd, self.limits.command_timeout(st.elapsed))
             obs = res.output if res.returncode in (0, None) else f"{res.output}\n[exit code {res.returncode}]"
         obs = truncate(obs, max(spec.limits.output_chars, 120_000) if tool else spec.limits.output_chars)
-        if not st.done:
-            if time.monotonic() - st.started > spec.limits.episode_s:
-                obs += "\n" + self.finish("time_limit", f"episode time limit of {spec.limits.episode_s:g} s reached")
-            elif st.step >= self.max_steps:
-                obs += "\n" + self.finish("step_limit", f"step limit of {self.max_steps} reached")
+        if not st.done and (limit := self.limits.reached(st.step, st.elapsed)):
+            obs += "\n" + self.finish(*limit)
         reward = st.best_normalised - before
-        self._log(action, obs, reward)
-        return obs, reward, st.status in ("submitted", "invalid", "error", "cost_limit"), \
-            st.status in ("step_limit", "time_limit"), self._info()
+        self._add_step(action, obs, reward)
+        return obs, reward, *ends(st.status), self.info()
 
     def render(self):
-        return self._last_obs if self.render_mode == "ansi" else None
+        return self.state.trajectory.last_observation if self.render_mode == "ansi" else None
 
     def close(self):
         self._teardown()
@@ -202,8 +148,14 @@ class MLGymEnv(gym.Env):
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
                 f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
                 f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
-                f"Your workspace is {self.sandbox.workdir}. You have {self.max_steps} steps and "
+                f"Your workspace is the current folder, {self.workspace_name}. You have {self.max_steps} steps and "
                 f"{lim.episode_s / 60:g} minutes.")
+
+    @property
+    def workspace_name(self) -> str:
+        """The workspace as the observations name it: the folder's name, never its path, which is a
+        fresh temporary folder each reset (a seed gives the same observations; ``pwd`` shows it)."""
+        return posixpath.basename(posixpath.normpath(self.sandbox.workdir))
 
     def task_meta(self) -> dict:
         spec = self.task.spec
@@ -239,22 +191,21 @@ class MLGymEnv(gym.Env):
             status, why = "error", f"harness error: the final artefact could not be scored: {_one_line(e)}"
             reason = "; ".join(r for r in (reason, why) if r)
             obs = why
-        if not self._stepping and self._scored and self.state.trajectory:  # ended between steps (agent
-            self.state.trajectory[-1].setdefault("scored", []).extend(self._scored)  # error, cost limit)
-            self._scored = []
+        if not self._stepping:  # ended between steps (agent error, cost limit): into the last entry
+            self.state.trajectory.flush()
         self.state.status = status if status != "submitted" else self.state.status
         self.state.reason = "; ".join(r for r in (reason, self.state.reason) if r)
         return f"[episode ended: {status}{': ' + reason if reason else ''}]\n{obs}"
 
     def _score(self, kind: str) -> str:
         st, m = self.state, self.task.spec.metric
-        files = self._fingerprint()
+        files = self._fingerprints.take() if self._fingerprints else {}
         ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden,
                       code_hidden=self.task.masked_paths())
-        st.scores.append(ScoreEvent.of(st.step, kind, ev, time.monotonic() - st.started))
+        st.scores.append(ScoreEvent.of(st.step, kind, ev, st.elapsed))
         shown, metrics, split = self._feedback(ev)
         # the trajectory is the agent's view: the split it may see, never the sealed one
-        self._scored.append({"kind": kind, "step": st.step, "split": split, "score": shown,
+        st.trajectory.add_score({"kind": kind, "step": st.step, "split": split, "score": shown,
                              **({"reason": ev.reason} if not ev.valid else {}), **files})
         base = self.feedback_baseline
         if not ev.valid:
@@ -272,11 +223,10 @@ class MLGymEnv(gym.Env):
         sealed = "; its test score is recorded, sealed until the episode ends" if ev.valid and split == "dev" else ""
         return f"{'Submission' if kind == 'submit' else 'Autosubmission'}: {text}{sealed}"
 
-    def _info(self) -> dict:
+    def info(self) -> dict:
         """What the agent and an RL trainer may see: during a sealed episode, no test score."""
         st = self.state
-        feedback = [{"step": e.step, "kind": e.kind, "score": self._feedback(e)[0] if e.score is not None else None,
-                     "reason": e.reason} for e in st.scores]
+        feedback = st.feedback(lambda e: self._feedback(e)[0])
         shown = [f["score"] for f in feedback if f["score"] is not None]
         info = {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
                 "protocol": self.protocol, "feedback": feedback, "best_feedback": self.task.spec.metric.best(shown),
@@ -287,42 +237,11 @@ class MLGymEnv(gym.Env):
 
     def results(self) -> dict:
         """The three score kinds of the episode so far, all on the test split (harness-side only):
-        best submission (the final scored artefact), best attempt (sealed: the attempt with the best
-        dev score; mlgym: the best test score) and the oracle best attempt (the best test score:
-        selected on test feedback, MLGym's "best attempt")."""
-        st, m = self.state, self.task.spec.metric
-        valid = [e for e in st.scores if e.score is not None]
-        final = st.scores[-1] if st.scores and st.scores[-1].kind != "validate" else None
-        oracle = m.best([e.score for e in valid])
-        if self.protocol == "mlgym":
-            attempt = oracle
-        else:
-            with_dev = [e for e in valid if e.dev_score is not None]
-            if with_dev:  # the best dev score; of equals, the latest
-                best_dev = m.best([e.dev_score for e in with_dev])
-                attempt = [e for e in with_dev if e.dev_score == best_dev][-1].score
-            else:  # no feedback to select on: the final artefact (else the last valid one)
-                attempt = final.score if final and final.score is not None else (valid[-1].score if valid else None)
-        return {"best_attempt": attempt, "best_submission": final.score if final else None,
-                "oracle_best_attempt": oracle, "scores": list(st.scores)}
+        see :meth:`EpisodeState.results`."""
+        return self.state.results(self.task.spec.metric, self.protocol)
 
-    def _fingerprint(self) -> dict:
-        """The artefact's and the changed files' hashes, taken just before scoring (never fails the score)."""
-        try:
-            if getattr(self.sandbox, "remote", False):  # the workspace is not on this machine: the artefact only
-                return {"artefact": _remote_artefact(self.sandbox, self.task.spec.artefact)}
-            return self._files.scan() if self._files else {}
-        except Exception as e:  # noqa: BLE001 - bookkeeping must never change an episode's outcome
-            return {"artefact": {"path": self.task.spec.artefact, "sha256": None, "size": None,
-                                 "error": f"{type(e).__name__}: {e}"[:300]}}
-
-    def _log(self, action: str, obs: str, reward: float = 0.0) -> None:
-        self._last_obs = obs
-        entry = {"step": self.state.step, "action": action, "observation": obs,
-                 "reward": reward, "t": round(time.monotonic() - self.state.started, 3)}
-        if self._scored:
-            entry["scored"], self._scored = self._scored, []
-        self.state.trajectory.append(entry)
+    def _add_step(self, action: str, obs: str, reward: float = 0.0) -> dict:
+        return self.state.trajectory.add_step(self.state.step, action, obs, reward, self.state.elapsed)
 
     def _teardown(self) -> None:
         if self.sandbox is not None:
@@ -331,7 +250,7 @@ class MLGymEnv(gym.Env):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-        self._files = None
+        self._fingerprints = None
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -339,30 +258,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:  # another filesystem
         shutil.copy2(src, dst)
-
-
-def _find_task(task_id: str) -> Task:
-    tasks, errors = discover(default_task_roots())
-    for t in tasks:
-        if t.id == task_id:
-            return t
-    if task_id in errors:
-        raise errors[task_id]
-    raise TaskError(f"unknown task '{task_id}'; known: {', '.join(sorted(t.id for t in tasks)) or 'none'}")
-
-
-def register_all() -> list[str]:
-    """Register ``mlgym/<id>`` for every task found in the default task folders."""
-    tasks, _ = discover(default_task_roots())
-    for t in tasks:
-        env_id = f"mlgym/{t.id}"
-        if env_id not in gym.registry:
-            gym.register(env_id, entry_point="pytest_mlgym.env:MLGymEnv", kwargs={"task": t.id},
-                         disable_env_checker=True)
-    return [f"mlgym/{t.id}" for t in tasks]
-
-
-register_all()
 
 
 def _one_line(e: BaseException) -> str:
