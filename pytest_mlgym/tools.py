@@ -1,18 +1,24 @@
-"""The agent-computer interface: the commands an agent may call, their docs, and parsing.
+"""The agent-computer interface: the commands an agent may call, and parsing.
 
 An action is text. Its first word names a tool (``open``, ``edit``, ...); anything else is a
 shell command for the sandbox's persistent bash. Block tools (``create``, ``edit``, ``insert``)
 take the lines after the first one as their text, up to an optional ``end_of_<tool>`` line.
 ``validate`` and ``submit`` are the env's, not the toolbox's: they involve trusted evaluation.
+Each result is an :class:`~pytest_mlgym.observation.Observation` with a
+:class:`~pytest_mlgym.observation.ToolResult` (the open file's window, for a file view). The docs
+and function schemas are generated in :mod:`pytest_mlgym.tooldocs`; refusing interactive programs
+is :mod:`pytest_mlgym.interactive`'s.
 """
 from __future__ import annotations
 
+import dataclasses
 import posixpath
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Callable
 
+from .interactive import INTERACTIVE as INTERACTIVE, refuse_interactive as refuse_interactive  # re-exported
+from .observation import Observation, ToolResult, say
 from .pysyntax import SyntaxCache
 from .sandbox import Sandbox, SandboxError
 
@@ -20,15 +26,6 @@ WINDOW = 1000  # lines shown by `open`
 MAX_LINE = 2000  # a longer line is cut in file views
 MAX_HITS = 100  # search results shown
 MAX_OPEN_BYTES = 20 << 20
-
-INTERACTIVE = {"vim", "vi", "nvim", "nano", "emacs", "pico", "less", "more", "man", "top", "htop", "watch",
-               "ssh", "ftp", "telnet", "git", "ipython", "jupyter", "screen", "tmux"}
-PYTHONS = re.compile(r"^python(\d+(\.\d+)?)?$")
-FOLLOW = re.compile(r"^(-[A-Za-z]*[fF][A-Za-z]*|--follow(=.*)?)$")  # `tail -f`, `tail -Fn`, `tail --follow`
-# any program refuse_interactive could refuse, as a word of the command with its quotes taken out:
-# a command without one (most of them) is let through without being parsed
-_MAYBE_INTERACTIVE = re.compile(rf"(?<![\w.-])(?:{'|'.join(sorted(INTERACTIVE))}|tail|python[\d.]*)(?![\w.-])")
-_UNQUOTE = str.maketrans("", "", "'\"\\")
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,8 @@ class Tool:
 
 TOOLS: dict[str, Tool] = {}
 ENV_COMMANDS = {
-    "validate": ("validate", "Score the current artefact on the hidden dev split (the test split is sealed); the episode goes on."),
+    "validate": ("validate", "Score the current artefact on the hidden dev split (the test split is sealed); "
+                             "the episode goes on."),
     "submit": ("submit", "Score the artefact and end the episode. The last scored artefact is your result."),
 }
 
@@ -58,6 +56,19 @@ class ToolError(Exception):
     """Shown to the agent as the observation; never ends the episode."""
 
 
+class EditRefused(ToolError):
+    """An edit that was not written (it broke a Python file's syntax); the message is the whole text."""
+
+
+def __getattr__(name: str):
+    """``docs``, ``schemas`` and ``action_from_call`` are :mod:`pytest_mlgym.tooldocs`'s (which imports
+    this module's registry, so they are looked up there when first asked for here)."""
+    if name in ("docs", "schemas", "action_from_call", "INT_ARGS"):
+        from . import tooldocs
+        return getattr(tooldocs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class ToolBox:
     """Tool state for one episode: the open file and the first line of its window."""
 
@@ -66,24 +77,30 @@ class ToolBox:
         self.file: str | None = None
         self.top = 1
         self.syntax = SyntaxCache()
+        self.shown: ToolResult | None = None  # the last file view of the running command
 
     def handles(self, action: str) -> bool:
         return _first_word(action) in TOOLS
 
-    def run(self, action: str) -> str:
+    def run(self, action: str) -> Observation:
         first, _, rest = action.strip().partition("\n")
         try:
             words = shlex.split(first)
         except ValueError as e:
-            return f"Could not parse the command line: {e}"
+            return Observation(say("unparsable", error=e), (ToolResult(_first_word(action), ok=False),))
         t = TOOLS[words[0]]
         body = _block(rest, t.name) if t.block else None
         if not t.block and rest.strip():
-            return f"`{t.name}` takes no text after its first line. Usage: {t.usage}"
+            return Observation(say("no_text", tool=t.name, usage=t.usage), (ToolResult(t.name, ok=False),))
+        self.shown = None
         try:
-            return t.run(self, words[1:], body)
+            text, ok = t.run(self, words[1:], body), True
+        except EditRefused as e:
+            text, ok = str(e), False
         except (ToolError, SandboxError) as e:
-            return f"Error: {e}\nUsage: {t.usage}"
+            text, ok = say("tool_error", error=e, usage=t.usage), False
+        view = self.shown if ok and self.shown else ToolResult(t.name, ok)
+        return Observation(text, (dataclasses.replace(view, tool=t.name, ok=ok),))
 
     # -- helpers used by the tools -----------------------------------------------------------
     def lines(self, path: str) -> list[str]:
@@ -117,36 +134,37 @@ class ToolBox:
         n = len(lines)
         self.top = max(1, min(self.top, max(1, n - self.window + 1)))
         end = min(n, self.top + self.window - 1)
-        out = [f"[File: {self.file} ({n} lines total)]"]
+        out = [say("view_header", file=self.file, total=n)]
         if self.top > 1:
-            out.append(f"({self.top - 1} more lines above)")
+            out.append(say("view_above", count=self.top - 1))
+        window: list[str] = []
         if end >= self.top:  # one decode for the whole window
-            shown = _shown("\n".join(lines[self.top - 1:end])).split("\n")
-            out += [f"{i}:{_cut(line)}" for i, line in enumerate(shown, self.top)]
+            window = [_cut(line) for line in _shown("\n".join(lines[self.top - 1:end])).split("\n")]
+            out += [say("view_line", number=i, line=line) for i, line in enumerate(window, self.top)]
         if end < n:
-            out.append(f"({n - end} more lines below)")
+            out.append(say("view_below", count=n - end))
+        self.shown = ToolResult("", True, self.file, self.top, end, n, tuple(window))
         return "\n".join(out)
 
     def write_checked(self, path: str, text: str, old: list[str] | None = None,
-                      span: tuple[int, int, int] = (1, 0, 0)) -> str | None:
-        """Write ``text`` unless it breaks a Python file's syntax; return the error if it does.
+                      span: tuple[int, int, int] = (1, 0, 0)) -> None:
+        """Write ``text`` unless it breaks a Python file's syntax (then raise :class:`EditRefused`).
         ``old``: the file's lines before an edit that replaced ``span[1]`` lines from line ``span[0]``
         by ``span[2]`` lines (only those statements are compiled again when the file was known good)."""
         data = text.encode("utf-8", "surrogateescape")
         if path.endswith(".py"):
             before = _join(old).encode("utf-8", "surrogateescape") if old is not None else None
-            was = "the file was left as it was" if old is not None else "the file was not created"
+            was = say("kept") if old is not None else say("not_created")
             try:  # compiled as bytes, as Python will read the file (coding cookies included)
                 self.syntax.check(path, data, before, *span)
             except RecursionError:
-                return f"Your edit was rolled back ({was}): {path} is nested too deeply for Python to compile."
+                raise EditRefused(say("too_nested", was=was, path=path)) from None
             except (SyntaxError, ValueError) as e:
                 where = f"{path}:{e.lineno}" if getattr(e, "lineno", None) else path
                 code = _shown(getattr(e, "text", None) or "").rstrip()
-                return (f"Your edit was rolled back ({was}): it introduces a syntax error:\n"
-                        f"  {where}: {getattr(e, 'msg', None) or e}\n  {code}\nFix it and try again.")
+                raise EditRefused(say("syntax_error", was=was, where=where, message=getattr(e, "msg", None) or e,
+                                      code=code)) from None
         self.sandbox.write_file(path, data)
-        return None
 
     def sh(self, cmd: str) -> str:
         res = self.sandbox.exec(cmd, self.timeout)
@@ -182,7 +200,7 @@ def _shown(text: str) -> str:
 
 
 def _cut(line: str) -> str:
-    return line if len(line) <= MAX_LINE else line[:MAX_LINE] + f" [... {len(line) - MAX_LINE} characters cut]"
+    return line if len(line) <= MAX_LINE else say("line_cut", line=line[:MAX_LINE], count=len(line) - MAX_LINE)
 
 
 def _int(word: str, what: str) -> int:
@@ -240,10 +258,9 @@ def _create(tb: ToolBox, args, body):
     path = tb.abspath(args[0])
     if tb.exists(path):
         raise ToolError(f"{args[0]} already exists; use `open` and `edit` to change it")
-    if err := tb.write_checked(path, body or ""):
-        return err
+    tb.write_checked(path, body or "")
     tb.file, tb.top = path, 1
-    return f"Created {path}.\n" + tb.view()
+    return say("created", path=path, view=tb.view())
 
 
 @tool("edit", "edit <start>:<end>\\n<replacement text>\\nend_of_edit",
@@ -260,10 +277,9 @@ def _edit(tb: ToolBox, args, body):
         raise ToolError(f"range {start}:{end} is outside the file (1-{len(lines)})")
     text = _split(body or "")
     new = lines[:start - 1] + text + lines[end:]
-    if err := tb.write_checked(path, _join(new), lines, (start, end - start + 1, len(text))):
-        return err
+    tb.write_checked(path, _join(new), lines, (start, end - start + 1, len(text)))
     tb.top = max(1, start - tb.window // 2)
-    return f"Edited {path}: lines {start}-{end} replaced by {len(text)} lines.\n" + tb.view()
+    return say("edited", path=path, start=start, end=end, count=len(text), view=tb.view())
 
 
 @tool("insert", "insert <line>\\n<text>\\nend_of_insert",
@@ -278,10 +294,9 @@ def _insert(tb: ToolBox, args, body):
         raise ToolError(f"line {at} is outside the file (0-{len(lines)})")
     text = _split(body or "")
     new = lines[:at] + text + lines[at:]
-    if err := tb.write_checked(path, _join(new), lines, (at + 1, 0, len(text))):
-        return err
+    tb.write_checked(path, _join(new), lines, (at + 1, 0, len(text)))
     tb.top = max(1, at - tb.window // 2)
-    return f"Inserted {len(text)} lines after line {at} of {path}.\n" + tb.view()
+    return say("inserted", count=len(text), at=at, path=path, view=tb.view())
 
 
 # -- searching (run in the sandbox, so they see exactly what the agent's shell sees) ------------
@@ -297,8 +312,8 @@ def _hits(out: str, program: str) -> list[str]:
 def _listing(hits: list[str], title: str, empty: str, unit: str) -> str:
     if not hits:
         return empty
-    more = f"\n(more than {MAX_HITS} {unit}; narrow the search)" if len(hits) > MAX_HITS else ""
-    return f"{title}:\n" + "\n".join(hits[:MAX_HITS]) + more
+    listing = say("listing", title=title, hits="\n".join(hits[:MAX_HITS]))
+    return say("listing_more", listing=listing, max=MAX_HITS, unit=unit) if len(hits) > MAX_HITS else listing
 
 
 @tool("search_dir", "search_dir <text> [<dir>]", "List the files under <dir> (default: .) containing <text>.")
@@ -308,18 +323,19 @@ def _search_dir(tb: ToolBox, args, _):
     text, where = args[0], args[1] if len(args) == 2 else "."
     out = tb.sh(f"grep -rIcF --exclude-dir=.git -e {shlex.quote(text)} -- {shlex.quote(where)} 2>&1 "
                 f"| grep -v ':0$' | head -n {MAX_HITS + 1}")
-    return _listing(_hits(out, "grep"), f'Files containing "{text}" in {where} (file:matches)',
-                    f'No matches for "{text}" in {where}', "files")
+    return _listing(_hits(out, "grep"), say("dir_hits", text=text, where=where),
+                    say("dir_none", text=text, where=where), "files")
 
 
-@tool("search_file", "search_file <text> [<path>]", "Show the lines of <path> (default: the open file) containing <text>.")
+@tool("search_file", "search_file <text> [<path>]",
+      "Show the lines of <path> (default: the open file) containing <text>.")
 def _search_file(tb: ToolBox, args, _):
     if not 1 <= len(args) <= 2:
         raise ToolError("give the text and optionally a file")
     text, path = args[0], args[1] if len(args) == 2 else tb.need_file()
     out = tb.sh(f"grep -nF -e {shlex.quote(text)} -- {shlex.quote(path)} 2>&1 | head -n {MAX_HITS + 1}")
-    return _listing([_cut(l) for l in _hits(out, "grep")], f'Lines containing "{text}" in {path}',
-                    f'No matches for "{text}" in {path}', "matches")
+    return _listing([_cut(l) for l in _hits(out, "grep")], say("file_hits", text=text, path=path),
+                    say("file_none", text=text, path=path), "matches")
 
 
 @tool("find_file", "find_file <name> [<dir>]", "Find files named <name> (wildcards allowed) under <dir> (default: .).")
@@ -329,137 +345,5 @@ def _find_file(tb: ToolBox, args, _):
     name, where = args[0], args[1] if len(args) == 2 else "."
     out = tb.sh(f"find {shlex.quote(where)} -name {shlex.quote(name)} -not -path '*/.git/*' 2>&1 "
                 f"| head -n {MAX_HITS + 1}")
-    return _listing(_hits(out, "find"), f'Files named "{name}" under {where}', f'No file named "{name}" under {where}',
-                    "files")
-
-
-# -- shell commands -----------------------------------------------------------------------------
-def refuse_interactive(cmd: str) -> str | None:
-    """A message if ``cmd`` starts an interactive program (which would hang the episode)."""
-    return _refuse_parsed(cmd) if _MAYBE_INTERACTIVE.search(cmd.translate(_UNQUOTE)) else None
-
-
-def _refuse_parsed(cmd: str) -> str | None:
-    for part in re.split(r"&&|\|\||[;|&\n()]", cmd):
-        try:
-            words = shlex.split(part)
-        except ValueError:
-            words = part.split()
-        while words and (re.match(r"^\w+=", words[0]) or words[0] in ("sudo", "time", "nohup", "env", "exec")):
-            words = words[1:]
-        if not words:
-            continue
-        prog = words[0].rsplit("/", 1)[-1]
-        bare_python = bool(PYTHONS.match(prog)) and _interactive_python(words[1:])
-        follows = prog == "tail" and any(FOLLOW.match(w) for w in words[1:])
-        if follows:
-            return "Refused: `tail -f` never ends. Show the end of the file with `tail -n 50 <file>` instead."
-        if prog in INTERACTIVE or bare_python:
-            what = "an interactive Python" if bare_python else f"`{prog}`"
-            return (f"Refused: {what} would wait for a terminal that does not exist here. Use the file tools "
-                    f"(open, edit, insert, create) or a non-interactive command (e.g. `python script.py`, "
-                    f"`python -c '...'`).")
-    return None
-
-
-def _interactive_python(args: list[str]) -> bool:
-    """Whether ``python <args>`` starts the interactive interpreter: no script, ``-c`` or ``-m``
-    (or ``-i`` among the interpreter's own options). Options after the script are the script's."""
-    interactive = False
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-V", "-VV", "--version", "-h", "-?", "--help", "--help-all"):
-            return False
-        if a == "--":
-            return interactive or i + 1 >= len(args)
-        if a == "-" or not a.startswith("-"):
-            return interactive  # a script (or `-`: a program on stdin, not a terminal session)
-        if not a.startswith("--"):
-            for k, ch in enumerate(a[1:]):
-                if ch == "i":
-                    interactive = True
-                elif ch in "cm":
-                    return interactive
-                elif ch in "WX":  # takes a value: the rest of this word, or the next word
-                    if k == len(a) - 2:
-                        i += 1
-                    break
-        i += 1
-    return True
-
-
-def docs(artefact: str, step_s: float) -> str:
-    """The tool documentation shown in the agent's first observation, generated from the registry."""
-    rows = [(t.usage, t.doc) for t in TOOLS.values()] + list(ENV_COMMANDS.values())
-    width = max(len(u.split("\\n")[0]) for u, _ in rows)
-    lines = ["COMMANDS (one per step)"]
-    for usage, doc in rows:
-        first, *more = usage.split("\\n")
-        lines.append(f"  {first.ljust(width)}  {doc}")
-        if more:
-            lines.append(f"  {'':{width}}  Text goes on the following lines, ended by `{more[-1]}`.")
-    lines += [
-        f"  {'<anything else>'.ljust(width)}  Runs in bash in your workspace (cd and variables persist).",
-        "",
-        f"The artefact that is scored is `{artefact}` in the workspace. Each command may run for {step_s:g} s;",
-        "longer ones are killed. Interactive programs (vim, nano, bare python, git, less) are refused.",
-    ]
-    return "\n".join(lines)
-
-
-# -- the same commands as function schemas, for models with native tool calling ----------------
-INT_ARGS = {"line", "start", "end"}
-
-
-def schemas(extra: dict[str, tuple[str, str]] | None = None) -> list[dict]:
-    """OpenAI-style function schemas of every command, generated from the registry's usage lines:
-    ``<x>`` is a required argument, ``[<x>]`` an optional one, a block tool takes ``text``. Plain
-    shell commands go through ``bash``; ``extra`` adds agent-side commands (name -> usage, doc)."""
-    out = []
-    rows = [(t.name, t.usage, t.doc, t.block) for t in TOOLS.values()]
-    rows += [(name, usage, doc, False) for name, (usage, doc) in {**ENV_COMMANDS, **(extra or {})}.items()]
-    for name, usage, doc, block in rows:
-        props, required = {}, []
-        for optional, arg in re.findall(r"(\[?)<(\w+)>", usage.split("\\n")[0]):
-            props[arg] = {"type": "integer" if arg in INT_ARGS else "string"}
-            if not optional:
-                required.append(arg)
-        if block:
-            props["text"] = {"type": "string", "description": "the text (may span many lines)"}
-        out.append(_function(name, doc, props, required))
-    out.append(_function("bash", "Run a shell command in your workspace (cd and variables persist).",
-                         {"command": {"type": "string"}}, ["command"]))
-    return out
-
-
-def _function(name: str, doc: str, props: dict, required: list[str]) -> dict:
-    return {"type": "function", "function": {"name": name, "description": doc, "parameters": {
-        "type": "object", "properties": props, "required": required, "additionalProperties": False}}}
-
-
-def action_from_call(name: str, args: dict) -> str:
-    """The text action of a tool call (the inverse of :func:`schemas`); ToolError if it is malformed."""
-    if name == "bash":
-        if not isinstance(args.get("command"), str) or not args["command"].strip():
-            raise ToolError("bash needs a non-empty `command`")
-        return args["command"]
-    if name in ENV_COMMANDS:
-        return name
-    if name not in TOOLS:
-        raise ToolError(f"unknown tool '{name}'; the tools are: {', '.join([*TOOLS, *ENV_COMMANDS, 'bash'])}")
-    t = TOOLS[name]
-    first = t.usage.split("\\n")[0]
-    words = []
-    for optional, arg in re.findall(r"(\[?)<(\w+)>", first):
-        value = args.get(arg)
-        if value is None:
-            if optional:
-                continue
-            raise ToolError(f"{name} needs `{arg}`")
-        words.append(str(value))
-    head = f"{name} " + (f"{words[0]}:{words[1]}" if "<start>:<end>" in first else
-                         " ".join(shlex.quote(w) for w in words))
-    if t.block:
-        return f"{head.strip()}\n{args.get('text') or ''}".rstrip("\n") + f"\nend_of_{name}"
-    return head.strip()
+    return _listing(_hits(out, "find"), say("find_hits", name=name, where=where),
+                    say("find_none", name=name, where=where), "files")

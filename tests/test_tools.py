@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_mlgym import tools as tools_mod
+from pytest_mlgym import interactive
 from pytest_mlgym.sandbox import SandboxConfig, create
 from pytest_mlgym.tools import ENV_COMMANDS, INTERACTIVE, TOOLS, ToolBox, docs, refuse_interactive
 
@@ -334,7 +334,7 @@ def _commands(draw):
 def test_the_fast_path_never_lets_through_what_parsing_refuses(cmd):
     """refuse_interactive skips parsing when no candidate program name appears in the command;
     that shortcut must never change the answer."""
-    assert refuse_interactive(cmd) == tools_mod._refuse_parsed(cmd), cmd
+    assert refuse_interactive(cmd) == interactive._refuse_parsed(cmd), cmd
 
 
 def test_docs_list_every_tool_and_the_env_commands():

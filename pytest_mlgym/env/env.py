@@ -23,6 +23,7 @@ import gymnasium as gym
 from .. import sandbox as sandboxes
 from ..evaluation import Evaluation, evaluate
 from ..fingerprint import ScoreFingerprints
+from ..observation import CommandResult, EpisodeEnded, Intro, LimitsLeft, Observation, Scored, say
 from ..sandbox import SandboxConfig, isolation, truncate
 from ..task import Task, default_cache_dir, read_only
 from ..tools import ToolBox, docs, refuse_interactive
@@ -114,17 +115,21 @@ class MLGymEnv(gym.Env):
         elif cmd == "submit":
             obs = self._score("submit")
         elif not cmd:
-            obs = "Empty action: give a command (see the list of commands in the first message)."
+            obs = Observation(say("empty_action"))
         elif tool:
             obs = self.tools.run(cmd)
         elif refusal := refuse_interactive(cmd):
-            obs = refusal
+            obs = Observation(refusal)
         else:
             res = self.sandbox.exec(cmd, self.limits.command_timeout(st.elapsed))
-            obs = res.output if res.returncode in (0, None) else f"{res.output}\n[exit code {res.returncode}]"
-        obs = truncate(obs, max(spec.limits.output_chars, 120_000) if tool else spec.limits.output_chars)
+            text = res.output if res.returncode in (0, None) else \
+                say("exit_code", output=res.output, code=res.returncode)
+            obs = Observation(text, (CommandResult(res.returncode, res.timed_out),))
+        obs = obs.retext(truncate(obs, max(spec.limits.output_chars, 120_000) if tool else spec.limits.output_chars))
         if not st.done and (limit := self.limits.reached(st.step, st.elapsed)):
             obs += "\n" + self.finish(*limit)
+        obs = obs.with_events(LimitsLeft(max(0, self.limits.max_steps - st.step),
+                                         round(max(0.0, self.limits.episode_s - st.elapsed), 3)))
         reward = st.best_normalised - before
         self._add_step(action, obs, reward)
         return obs, reward, *ends(st.status), self.info()
@@ -137,9 +142,11 @@ class MLGymEnv(gym.Env):
         super().close()
 
     # -- episode logic ---------------------------------------------------------------------------
-    def intro(self) -> str:
-        spec = self.task.spec
-        return f"{self.task_text()}\n\n{docs(spec.artefact, spec.limits.step_s)}"
+    def intro(self) -> Observation:
+        spec, task = self.task.spec, self.task_text()
+        commands = docs(spec.artefact, spec.limits.step_s)
+        return Observation(say("intro", task=task, commands=commands),
+                           (Intro(task, commands), LimitsLeft(self.max_steps, spec.limits.episode_s)))
 
     def task_text(self) -> str:
         """The first observation without the tool docs."""
@@ -181,23 +188,25 @@ class MLGymEnv(gym.Env):
             return ev.score, ev.metrics, "test"
         return ev.dev_score, ev.dev_metrics, "dev"
 
-    def finish(self, status: str, reason: str = "") -> str:
+    def finish(self, status: str, reason: str = "") -> Observation:
         """End the episode (step/time/cost limit, agent error) scoring what is there (autosubmission)."""
         if self.state.done:
-            return ""
+            return Observation()
         try:
             obs = self._score("autosubmit")
         except Exception as e:  # the harness could not score: its failure, recorded, never the agent's
-            status, why = "error", f"harness error: the final artefact could not be scored: {_one_line(e)}"
+            status, why = "error", say("unscorable", error=_one_line(e))
             reason = "; ".join(r for r in (reason, why) if r)
-            obs = why
+            obs = Observation(why)
         if not self._stepping:  # ended between steps (agent error, cost limit): into the last entry
             self.state.trajectory.flush()
         self.state.status = status if status != "submitted" else self.state.status
         self.state.reason = "; ".join(r for r in (reason, self.state.reason) if r)
-        return f"[episode ended: {status}{': ' + reason if reason else ''}]\n{obs}"
+        ended = say("ended_because", status=status, reason=reason, observation=obs) if reason else \
+            say("ended", status=status, observation=obs)
+        return Observation(ended, (*obs.events, EpisodeEnded(status, reason)))
 
-    def _score(self, kind: str) -> str:
+    def _score(self, kind: str) -> Observation:
         st, m = self.state, self.task.spec.metric
         files = self._fingerprints.take() if self._fingerprints else {}
         ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden,
@@ -208,20 +217,26 @@ class MLGymEnv(gym.Env):
         st.trajectory.add_score({"kind": kind, "step": st.step, "split": split, "score": shown,
                              **({"reason": ev.reason} if not ev.valid else {}), **files})
         base = self.feedback_baseline
+        better = None if shown is None else m.better(shown, base)
         if not ev.valid:
-            text = f"the artefact is invalid: {ev.reason}"
+            text = say("invalid", reason=ev.reason)
         elif shown is None:
-            text = "the artefact is valid; this task has no dev split, so its score stays sealed until the episode ends"
+            text = say("no_dev_split")
         else:
             st.best_normalised = max(st.best_normalised, normalise(shown, base, m.direction))
-            verdict = "better than" if m.better(shown, base) else "not better than"
-            text = f"{m.name} = {shown:.6g} ({verdict} the baseline {base:g}, {split} split); all metrics: {metrics}"
+            verdict = say("verdict_better" if better else "verdict_not_better")
+            text = say("score", metric=m.name, score=shown, verdict=verdict, baseline=base, split=split,
+                       metrics=metrics)
+        # what the text shows, typed: the shown split only (sealed: never the test score)
+        event = Scored(kind, split, m.name, shown, ev.valid, ev.reason if not ev.valid else "", base, better,
+                       dict(metrics) if shown is not None else {})
         if kind == "validate":
-            return f"Validation: {text}"
+            return Observation(say("validation", result=text), (event,))
         st.status = "submitted" if ev.valid else "invalid"
         st.reason = "" if ev.valid else ev.reason
-        sealed = "; its test score is recorded, sealed until the episode ends" if ev.valid and split == "dev" else ""
-        return f"{'Submission' if kind == 'submit' else 'Autosubmission'}: {text}{sealed}"
+        sealed = say("sealed_note") if ev.valid and split == "dev" else ""
+        return Observation(say("submission" if kind == "submit" else "autosubmission", result=text, sealed=sealed),
+                           (event,))
 
     def info(self) -> dict:
         """What the agent and an RL trainer may see: during a sealed episode, no test score."""

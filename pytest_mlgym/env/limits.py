@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..observation import say
+
 Status = Literal["running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error"]
 STATUSES: tuple[str, ...] = ("running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error")
 TERMINATED = frozenset({"submitted", "invalid", "error", "cost_limit"})  # the episode ended (Gymnasium: terminated)
@@ -29,9 +31,9 @@ class EpisodeLimits:
     def reached(self, steps: int, elapsed: float) -> tuple[str, str] | None:
         """``(status, reason)`` of the limit that ends the episode after ``steps`` steps, else None."""
         if elapsed > self.episode_s:
-            return "time_limit", f"episode time limit of {self.episode_s:g} s reached"
+            return "time_limit", say("time_limit", seconds=self.episode_s)
         if steps >= self.max_steps:
-            return "step_limit", f"step limit of {self.max_steps} reached"
+            return "step_limit", say("step_limit", steps=self.max_steps)
         return None
 
 
