@@ -168,7 +168,7 @@ def test_search_runs_from_the_command_line(bench):
 
 
 def test_knob_values_are_read_and_written_as_python_literals():
-    from pytest_mlgym.agents.search import _lit, _value
+    from pytest_mlgym.agents.knobs import literal as _lit, parse_value as _value
     from pytest_mlgym.task import Knob
 
     assert _value('1_000_000  # steps') == (1000000, "  # steps")

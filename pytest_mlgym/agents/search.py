@@ -16,71 +16,25 @@ task's time limits, and ``budget`` (how many baseline runs of compute to spend).
 artefact is submitted; if nothing beat the shipped configuration, its own artefact is.
 
 Every action carries a ``thought`` (what it tries and what the last trial got), so the
-trajectory reads as a research log; the last one is a table of every trial.
+trajectory reads as a research log; the last one is a table of every trial. What the agent
+learns from a step it reads from the observation's typed events (the score, the exit code, the
+open file's window), never from its wording.
 """
 from __future__ import annotations
 
-import ast
-import io
 import math
 import random
 import re
 import shlex
 import time
-import tokenize
-from dataclasses import dataclass, field
 
+from ..observation import CommandResult, Scored, ToolResult, events, last
 from ..task import Knob
 from . import TaskInfo
+from .knobs import Line, clip, config_key, literal, parse_value, samples
+from .trials import Cost, Plan, Trial, describe, replan, table as trials_table
 
 RESERVED_STEPS = 2  # restore the best artefact, submit
-
-
-@dataclass
-class Trial:
-    n: int
-    config: dict
-    rung: str  # "baseline", "rung 1", "top rung", "search"
-    score: float | None = None
-    seconds: float = 0.0  # training + validation
-    note: str = ""  # why it has no score
-
-
-@dataclass
-class Line:
-    number: int
-    prefix: str  # "NAME = "
-    suffix: str  # spaces and the comment after the value
-    value: object
-
-
-@dataclass
-class Plan:
-    fidelities: list  # fidelity value per rung
-    counts: list[int]  # configurations per rung
-    seconds: float
-    steps: int
-
-
-@dataclass
-class _Cost:
-    """Seconds per trial as ``a + b * fidelity``, refitted from every measured trial."""
-
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-    def __call__(self, fidelity: float | None) -> float:
-        if not self.points:
-            return 0.0
-        if fidelity is None:
-            return max(s for _, s in self.points)
-        fs = [f for f, _ in self.points]
-        if len(set(fs)) < 2:  # one fidelity measured: assume 15% fixed overhead, the rest linear
-            f0, s0 = self.points[0]
-            return 0.15 * s0 + 0.85 * s0 * fidelity / f0
-        mf, ms = sum(fs) / len(fs), sum(s for _, s in self.points) / len(fs)
-        b = sum((f - mf) * (s - ms) for f, s in self.points) / max(1e-9, sum((f - mf) ** 2 for f in fs))
-        b = max(b, 0.0)
-        return max(ms - b * mf, 0.0) + b * fidelity
 
 
 class SearchAgent:
@@ -108,7 +62,7 @@ class SearchAgent:
         self.open_file: str | None = None
         self.steps = 0
         self.started = time.monotonic()
-        self.cost = _Cost()
+        self.cost = Cost()
         self.validate_s = 0.0
         self.backed_up: Trial | None = None  # whose artefact is in .search/best
         self.in_workspace: Trial | None = None  # whose artefact the workspace holds now
@@ -161,7 +115,8 @@ class SearchAgent:
             self.pending = (f"{self._last()} No successive-halving plan fits the budget left "
                             f"({self._seconds_left():.0f} s, {self._steps_left()} steps): keeping the baseline.")
             return
-        self.pending = f"{self._last()} Plan: successive halving over {fk.name}: {_describe(plan, fk)}."
+        plan_text = describe(plan, fk.name, lambda f: literal(fk, f))
+        self.pending = f"{self._last()} Plan: successive halving over {fk.name}: {plan_text}."
         rung = [dict(base.config)] + self._samples(base.config, plan.counts[0] - 1)
         fids, counts, r = plan.fidelities, plan.counts, 0
         while r < len(fids):
@@ -176,7 +131,7 @@ class SearchAgent:
                 steps = self._steps_for(trial) + 1 + (0 if top else self._steps_for(trial) + 1)
                 if need + reserve > self._seconds_left() or steps > self._steps_left():
                     self.pending = (f"{self._last()} {label}: no budget for more runs at {fk.name}="
-                                    f"{_lit(fk, fids[r])} ({self._seconds_left():.0f} s, {self._steps_left()} "
+                                    f"{literal(fk, fids[r])} ({self._seconds_left():.0f} s, {self._steps_left()} "
                                     f"steps left).")
                     break
                 best = self._best()
@@ -197,7 +152,7 @@ class SearchAgent:
             control = r == len(fids) - 1 and self.control and shipped not in rung[:counts[r]]
             self.pending = (f"{self._last()} {label} done: promoting the best {counts[r]} "
                             f"({', '.join(f'trial {x.n}' for x in ranked[:counts[r]])}) to {fk.name}="
-                            f"{_lit(fk, fids[r])}" + (", and the shipped configuration as a control." if control
+                            f"{literal(fk, fids[r])}" + (", and the shipped configuration as a control." if control
                                                       else "."))
             if control:
                 rung = rung[:counts[r]] + [shipped]
@@ -230,7 +185,7 @@ class SearchAgent:
 
     def _finish(self, base: Trial):
         best = self._best()
-        table = self._table(best)
+        table = trials_table(self.trials, self.knobs, self.task.metric, best)
         if best is None:
             yield from self._do("submit", f"{self._last()} No trial produced a valid artefact; submitting what "
                                           f"is there.\n{table}")
@@ -261,17 +216,18 @@ class SearchAgent:
             run = f"rm -rf {self._artefact()} && " + (
                 f"timeout -k 5 {math.ceil(limit)} bash -c {shlex.quote(cmd)}" if limit else cmd)
             obs, _ = yield from self._do(run, f"Training trial {trial.n}.")
-            code = re.search(r"\[exit code (\d+)\]\s*$", obs)
-            if code:
-                trial.note = (f"stopped early: over its time allowance of {limit:.0f} s" if code.group(1) in
-                              ("124", "137") and limit else f"the run failed (exit code {code.group(1)})")
+            done = last(obs, CommandResult)
+            code = done.exit_code if done else None
+            if code not in (0, None):
+                trial.note = (f"stopped early: over its time allowance of {limit:.0f} s" if code in (124, 137)
+                              and limit else f"the run failed (exit code {code})")
                 trial.seconds = time.monotonic() - t0
                 return
         trained = time.monotonic() - t0
         obs, v_s = yield from self._do("validate", f"Scoring trial {trial.n}.")
         self.validate_s = max(self.validate_s, v_s)
         trial.seconds = time.monotonic() - t0
-        trial.score, reason = _score(obs, self.task.metric)
+        trial.score, reason = _score(obs)
         trial.note = reason
         self.in_workspace = trial
         if trial.score is not None:
@@ -297,10 +253,11 @@ class SearchAgent:
                     continue
                 text = "\n".join(self._render(k, config[k.name]) for k in block)
                 a, b = self.lines[block[0].name].number, self.lines[block[-1].name].number
-                what = ", ".join(f"{k.name} {_lit(k, self.current[k.name])} -> {_lit(k, config[k.name])}"
+                what = ", ".join(f"{k.name} {literal(k, self.current[k.name])} -> {literal(k, config[k.name])}"
                                  for k in block if k in changed)
                 obs, _ = yield from self._do(f"edit {a}:{b}\n{text}\nend_of_edit", f"Setting {what}.")
-                if not obs.startswith("Edited"):
+                edited = last(obs, ToolResult)
+                if edited is None or not edited.ok:
                     return False
                 for k in block:
                     self.current[k.name] = config[k.name]
@@ -309,14 +266,17 @@ class SearchAgent:
     def _read(self, file: str, thought: str):
         obs, _ = yield from self._do(f"open {file}", thought)
         self.open_file = file
+        view = last(obs, ToolResult)
+        numbered = list(enumerate(view.window, view.first)) if view and view.ok and view.first else []
         for k in self.knobs:
             if k.file != file:
                 continue
-            for m in re.finditer(rf"^(\d+):({re.escape(k.name)}\s*=\s*)(.*)$", obs, re.M):
-                parsed = _value(m.group(3))
+            for number, line in numbered:
+                m = re.match(rf"({re.escape(k.name)}\s*=\s*)(.*)$", line)
+                parsed = parse_value(m.group(2)) if m else None
                 if parsed is not None:
                     value, suffix = parsed
-                    self.lines[k.name] = Line(int(m.group(1)), m.group(2), suffix, value)
+                    self.lines[k.name] = Line(number, m.group(1), suffix, value)
                     self.current.setdefault(k.name, value)
                     break
 
@@ -341,25 +301,13 @@ class SearchAgent:
         best n/eta at the next, ... one at the top (``extend`` x the baseline's fidelity)."""
         fk = self.fidelity
         top = min(fk.high, f0 * self.extend)
-        fids = list(dict.fromkeys(_clip(fk, top / self.eta ** (self.rungs - 1 - r)) for r in range(self.rungs)))
+        fids = list(dict.fromkeys(clip(fk, top / self.eta ** (self.rungs - 1 - r)) for r in range(self.rungs)))
         return self._replan(fids, [3 * self.eta ** (len(fids) - 1 - r) for r in range(len(fids))], self.max_trials)
 
     def _replan(self, fids: list, counts: list[int], available: int) -> Plan | None:
-        """The largest plan no wider than ``counts`` (and ``available`` configurations) that fits what is
-        left; rungs below the top are dropped when a single configuration would reach them."""
-        for n in range(min(counts[0], available), 0, -1):
-            cs = [max(1, min(c, math.ceil(n / self.eta ** j))) for j, c in enumerate(counts)]
-            fs = list(fids)
-            while len(cs) > 1 and cs[-2] == 1:  # one configuration left: straight to the top
-                cs.pop(-2)
-                fs.pop(-2)
-            extra = 1 if self.control and len(cs) > 1 else 0  # the shipped configuration at the top, as a control
-            seconds = sum(c * (self.cost(f) + self.validate_s) for c, f in zip(cs, fs))
-            seconds += extra * (self.cost(fs[-1]) + self.validate_s)
-            steps = (sum(cs) + extra) * (self._steps_per_edit() + 2) + cs[-1] + extra + 1  # + backups
-            if seconds <= self._seconds_left() and steps <= self._steps_left():
-                return Plan(fs, cs, seconds, steps)
-        return None
+        return replan(fids, counts, available, eta=self.eta, control=self.control,
+                      trial_s=lambda f: self.cost(f) + self.validate_s, steps_per_edit=self._steps_per_edit(),
+                      seconds_left=self._seconds_left, steps_left=self._steps_left)
 
     def _seconds_left(self) -> float:
         spent = time.monotonic() - self.started
@@ -378,28 +326,10 @@ class SearchAgent:
     def _steps_for(self, trial: Trial) -> int:
         return self._steps_per_edit() + (2 if self.task.baseline_command else 1)
 
-    # -- sampling -------------------------------------------------------------------------------
     def _samples(self, centre: dict, n: int, explore: bool | None = None, progress: float = 0.0) -> list[dict]:
         """``n`` new configurations: alternately across the ranges and around ``centre``."""
-        tried = {_key(t.config, self.fidelity) for t in self.trials} | {_key(centre, self.fidelity)}
-        out = []
-        for i in range(n * 20):
-            if len(out) == n:
-                break
-            wide = explore if explore is not None else i % 2 == 1
-            cfg = dict(centre)
-            for k in self.knobs:
-                if k.fidelity:
-                    continue
-                if wide:
-                    cfg[k.name] = _uniform(k, self.rng)
-                elif self.rng.random() < 0.5:
-                    cfg[k.name] = _nudge(k, centre[k.name], self.rng, scale=1.0 - 0.7 * progress)
-            key = _key(cfg, self.fidelity)
-            if key not in tried:
-                tried.add(key)
-                out.append(cfg)
-        return out
+        tried = {config_key(t.config, self.fidelity) for t in self.trials} | {config_key(centre, self.fidelity)}
+        return samples(self.knobs, centre, n, self.rng, tried, self.fidelity, explore, progress)
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _key(self, t: Trial):
@@ -417,9 +347,9 @@ class SearchAgent:
         return min(scored, key=self._key) if scored else None
 
     def _intro(self, trial: Trial, centre: dict) -> str:
-        diff = [f"{k.name} {_lit(k, centre[k.name])} -> {_lit(k, trial.config[k.name])}" for k in self.knobs
+        diff = [f"{k.name} {literal(k, centre[k.name])} -> {literal(k, trial.config[k.name])}" for k in self.knobs
                 if not k.fidelity and trial.config[k.name] != centre[k.name]]
-        fid = f" at {self.fidelity.name}={_lit(self.fidelity, trial.config[self.fidelity.name])}" \
+        fid = f" at {self.fidelity.name}={literal(self.fidelity, trial.config[self.fidelity.name])}" \
             if self.fidelity else ""
         return f"Trial {trial.n} ({trial.rung}{fid}): {', '.join(diff) or 'the shipped settings'}."
 
@@ -434,106 +364,27 @@ class SearchAgent:
         got = f"{self.task.metric}={t.score:.6g}" if t.score is not None else f"no score ({t.note})"
         return f"Trial {t.n} got {got} in {t.seconds:.0f} s."
 
-    def _table(self, best: Trial | None) -> str:
-        rows = [f"| trial | stage | {' | '.join(k.name for k in self.knobs)} | {self.task.metric} | s |",
-                "|" + "---|" * (len(self.knobs) + 4)]
-        for t in self.trials:
-            mark = " (submitted)" if t is best else ""
-            score = f"{t.score:.6g}" if t.score is not None else (t.note or "-")
-            rows.append(f"| {t.n}{mark} | {t.rung} | "
-                        + " | ".join(_lit(k, t.config.get(k.name)) for k in self.knobs)
-                        + f" | {score} | {t.seconds:.0f} |")
-        return "\n".join(rows)
 
     def _artefact(self) -> str:
         return shlex.quote(self.task.artefact.rstrip("/"))
 
     def _render(self, k: Knob, value) -> str:
         line = self.lines[k.name]
-        return f"{line.prefix}{_lit(k, value)}{line.suffix}"
-
-
-# -- values -------------------------------------------------------------------------------------
-def _value(text: str):
-    """``(value, suffix)`` of the right-hand side of a ``NAME = <literal>  # comment`` line."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    cut = next((t.start[1] for t in tokens if t.type == tokenize.COMMENT), len(text))
-    expr = text[:cut].rstrip()
-    try:
-        return ast.literal_eval(expr), text[len(expr):]
-    except (ValueError, SyntaxError):
-        return None
-
-
-def _lit(k: Knob, v) -> str:
-    if v is None:
-        return "-"
-    if k.type == "bool":
-        return "True" if v else "False"
-    if k.type == "int":
-        return str(int(v))
-    if k.type == "float":
-        s = f"{float(v):.3g}"
-        return s if any(c in s for c in ".en") else s + ".0"
-    return repr(v)
-
-
-def _clip(k: Knob, v: float):
-    v = min(max(v, k.low), k.high)
-    return int(round(v)) if k.type == "int" else float(f"{v:.3g}")
-
-
-def _uniform(k: Knob, rng: random.Random):
-    if k.type in ("choice",):
-        return rng.choice(k.choices)
-    if k.type == "bool":
-        return rng.random() < 0.5
-    if k.log:
-        return _clip(k, math.exp(rng.uniform(math.log(k.low), math.log(k.high))))
-    return _clip(k, rng.uniform(k.low, k.high))
-
-
-def _nudge(k: Knob, v, rng: random.Random, scale: float):
-    if k.type == "choice":
-        return rng.choice([c for c in k.choices if c != v] or k.choices)
-    if k.type == "bool":
-        return not v
-    if k.log and v > 0:
-        new = _clip(k, v * math.exp(rng.gauss(0, 0.8 * scale)))
-    else:
-        new = _clip(k, v + rng.gauss(0, 0.2 * scale * (k.high - k.low)))
-    if new == v and k.type == "int":
-        new = _clip(k, v + rng.choice((-1, 1)))
-    return new
-
-
-def _key(cfg: dict, fidelity: Knob | None) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in cfg.items() if fidelity is None or k != fidelity.name))
+        return f"{line.prefix}{literal(k, value)}{line.suffix}"
 
 
 def _better(direction: str, a: float, b: float) -> bool:
     return a > b if direction == "max" else a < b
 
 
-def _score(obs: str, metric: str) -> tuple[float | None, str]:
-    """The score in a ``validate`` observation, at full precision (from its metrics) where it can."""
-    m = re.search(rf"Validation: {re.escape(metric)} = (\S+) \(.*?; all metrics: (\{{.*\}})\s*$", obs, re.S)
-    if m:
-        try:
-            return float(ast.literal_eval(m.group(2))[metric]), ""
-        except (ValueError, SyntaxError, KeyError, TypeError):
-            return float(m.group(1)), ""
-    bad = re.search(r"the artefact is invalid: (.*)", obs)
-    return None, (bad.group(1).strip()[:200] if bad else "no score in the validation output")
-
-
-def _describe(plan: Plan, fk: Knob) -> str:
-    return (", then ".join(f"{c} configuration{'s' * (c > 1)} at {fk.name}={_lit(fk, f)}"
-                           for c, f in zip(plan.counts, plan.fidelities))
-            + f" (about {plan.seconds:.0f} s and {plan.steps} steps)")
+def _score(obs: str) -> tuple[float | None, str]:
+    """The score of a ``validate`` observation (its score event), or why it has none."""
+    scored = next((e for e in events(obs, Scored) if e.kind == "validate"), None)
+    if scored is not None and not scored.valid:
+        return None, scored.reason.split("\n")[0].strip()[:200]
+    if scored is None or scored.score is None:
+        return None, "no score in the validation output"
+    return scored.score, ""
 
 
 def _show(cfg: dict) -> str:
