@@ -35,13 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .agents.chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
+from .observation import say
 from .results import ResultsStore, RunRecord
-from .task import load_yaml
-from .tools import docs
-
-PROMPTS = Path(__file__).parent / "agents" / "prompts" / "default.yaml"
-COST_LIMIT = 4.0  # the llm harness's default cost limit, which its observation template shows
-DOCS_MARK = "\n\nCOMMANDS (one per step)"  # where the generated tool docs start in the first observation
+from .tooldocs import docs
 
 
 @dataclass
@@ -108,11 +105,11 @@ def conversation(run: Run, final: bool = False) -> list[dict]:
     first = str(reset.get("observation", ""))
     if meta.get("artefact") and meta.get("step_s"):
         commands = docs(meta["artefact"], float(meta["step_s"]))
-    else:  # a trajectory saved before the reset entry held the task: take the docs from the observation
-        commands = first[first.find(DOCS_MARK):].strip() if DOCS_MARK in first else ""
-    task = reset.get("task_text") or (first.replace(commands, "").strip() if commands else first.strip())
-    system = "\n\n".join(p.strip() for p in (prompts["system"], prompts["text_mode"], commands) if p.strip())
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
+    else:  # a trajectory saved before the reset entry held the task: the docs are the end of its text
+        mark = "\n\n" + say("docs_header")
+        commands = first[first.find(mark):].strip() if mark in first else ""
+    task = reset.get("task_text") or task_message(first, commands)
+    messages = [{"role": "system", "content": system_message(prompts, commands)}, {"role": "user", "content": task}]
     rec = run.record
     max_steps = int(meta.get("max_steps") or rec.steps or len(acts))
     episode_s = float(meta.get("episode_s") or 0)
@@ -126,15 +123,14 @@ def conversation(run: Run, final: bool = False) -> list[dict]:
             break
         spent = sum(u.get("cost_usd", 0.0) for u in rec.usage if u.get("step", 0) <= k)
         left = max(0.0, episode_s - float(step.get("t", 0.0))) / 60
-        messages.append({"role": "user", "step": k, "content": prompts["observation"].format(
-            observation=obs, step=k + 1, max_steps=max_steps, spent=f"${spent:.2f}",
-            cost_limit=f"${COST_LIMIT:.2f}", minutes_left=f"{left:.0f}").strip()})
+        messages.append({"role": "user", "step": k, "content": observation_turn(
+            prompts, obs, step=k + 1, max_steps=max_steps, spent=spent, cost_limit=COST_LIMIT, minutes_left=left)})
     return messages
 
 
 @functools.lru_cache(maxsize=1)
 def _prompts() -> dict:
-    return load_yaml(PROMPTS.read_text())
+    return load_prompts("default")
 
 
 def assistant_text(step: dict) -> str:
@@ -190,7 +186,8 @@ def write_inspect(runs: list[Run], out_dir: Path) -> Path:
     try:
         from inspect_ai.log import write_eval_log
     except ImportError:
-        raise SystemExit("mlgym export: --format inspect needs inspect_ai: pip install 'pytest-mlgym[export]'") from None
+        raise SystemExit("mlgym export: --format inspect needs inspect_ai: "
+                         "pip install 'pytest-mlgym[export]'") from None
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.record.session, run.record.task, run.record.agent), []).append(run)
@@ -215,8 +212,8 @@ def eval_log(key: tuple[str, str, str], runs: list[Run]):
     for run in runs:
         rec = run.record
         sample = EvalSample(
-            id=rec.seed, epoch=1, input=_task_text(run), target=f"{rec.metric} {'>' if rec.direction == 'max' else '<'} "
-                                                                 f"{rec.baseline:g}",
+            id=rec.seed, epoch=1, input=_task_text(run),
+            target=f"{rec.metric} {'>' if rec.direction == 'max' else '<'} {rec.baseline:g}",
             messages=_chat(run, agent), output=ModelOutput.from_content(agent, _last_action(run)),
             scores=_scores(run), metadata={**metadata(run), "scored": scored(run)},
             model_usage=_usage(rec), started_at=_iso(rec.finished_at - rec.wall_s),

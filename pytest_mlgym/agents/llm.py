@@ -21,21 +21,17 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
 from filelock import FileLock
 
-from . import AgentError, EpisodeEnd, TaskInfo
-
-from ..task import load_yaml
-from ..tools import action_from_call, docs, schemas
-from . import scripted
+from ..tooldocs import action_from_call, docs, schemas
+from . import AgentError, EpisodeEnd, TaskInfo, scripted
+from .chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
 from .serve import ACTION_GRAMMAR
 from .scripted import litellm  # imported there without fetching prices or printing warnings
 
 litellm.suppress_debug_info = True
 scripted.register()
 
-PROMPTS = Path(__file__).parent / "prompts"
 FENCE = re.compile(r"```[^\n`]*\n(.*?)\n?```", re.S)
 MEMORY = {"memory_read": ("memory_read", "Show your notes from earlier attempts at this task."),
           "memory_write": ("memory_write <text>", "Add a note that your later attempts at this task will see.")}
@@ -45,7 +41,7 @@ MAX_MEMORY_CALLS = 5  # memory calls in a row before the model must act
 class LLMAgent:
     policy = "llm"
 
-    def __init__(self, model: str, temperature: float = 0.0, max_steps: int = 50, cost_limit: float = 4.0,
+    def __init__(self, model: str, temperature: float = 0.0, max_steps: int = 50, cost_limit: float = COST_LIMIT,
                  context_limit: int | None = None, prompts: str = "default", tool_calling: bool | str = "auto",
                  history: int = 5, max_tokens: int = 4096, num_retries: int = 4, timeout_s: float = 600,
                  api_base: str | None = None, api_key: str | None = None, memory: bool = False,
@@ -97,7 +93,8 @@ class LLMAgent:
             raise AgentError(f"{what}: the model {model} needs it (export it, or run another agent)")
         known = set(litellm.models_by_provider.get(provider) or ())
         bare = model.split("/", 1)[1] if model.startswith(f"{provider}/") else model
-        if check_model and not api_base and known and not ({bare, f"{provider}/{bare}"} & (known | set(litellm.model_cost))):
+        listed = known | set(litellm.model_cost)
+        if check_model and not api_base and known and not ({bare, f"{provider}/{bare}"} & listed):
             close = difflib.get_close_matches(bare, sorted(m.split("/", 1)[-1] for m in known), n=3)
             raise AgentError(f"model '{model}' does not exist for provider {provider} (as far as litellm {_version()} "
                              f"knows{'; did you mean ' + ', '.join(close) if close else ''}? set check_model: false "
@@ -150,16 +147,14 @@ class LLMAgent:
     def _observe(self, observation: str) -> None:
         if not self.messages:  # the system prompt has the tool docs; the first message, the task
             commands = docs(self.task.artefact, self.task.step_s)
-            system = "\n\n".join(p.strip() for p in (
-                self.prompts["system"], self.prompts["tools_mode" if self.tools else "text_mode"], commands,
-                self.prompts["memory"] if self.memory else "") if p.strip())
-            task = observation.replace(commands, "").strip()
+            system = system_message(self.prompts, commands, tools=self.tools, memory=self.memory)
+            task = task_message(observation, commands)
             self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
             return
         left = max(0.0, self.task.episode_s - (time.monotonic() - self.started)) / 60
-        text = self.prompts["observation"].format(
-            observation=observation, step=self.step + 1, max_steps=min(self.max_steps, self.task.max_steps),
-            spent=f"${self.cost_usd:.2f}", cost_limit=f"${self.cost_limit:.2f}", minutes_left=f"{left:.0f}").strip()
+        text = observation_turn(self.prompts, observation, step=self.step + 1,
+                                max_steps=min(self.max_steps, self.task.max_steps), spent=self.cost_usd,
+                                cost_limit=self.cost_limit, minutes_left=left)
         self._reply(text, observation=True)
 
     def _reply(self, text: str, observation: bool = False) -> None:
@@ -283,18 +278,6 @@ class LLMAgent:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def load_prompts(name: str) -> dict:
-    path = PROMPTS / f"{name}.yaml" if "/" not in name and not name.endswith(".yaml") else Path(name)
-    base = load_yaml((PROMPTS / "default.yaml").read_text())
-    try:
-        given = load_yaml(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise AgentError(f"prompts: cannot read {path}: {' '.join(str(e).split())}") from None
-    if not isinstance(given, dict):
-        raise AgentError(f"prompts: {path} must be a mapping of prompt names to text")
-    return {**base, **given}
-
-
 def supports_tools(model: str) -> bool:
     try:
         return bool(litellm.supports_function_calling(model=model))

@@ -130,7 +130,7 @@ class ScriptedLLM(CustomLLM):
 
 
 def _as_text(tool: str, args: dict) -> str:
-    from ..tools import action_from_call
+    from ..tooldocs import action_from_call
     return action_from_call(tool, args)
 
 
