@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import pickle
+import shutil
+import string
 
 import pytest
 
 from conftest import DATA
+from pytest_mlgym import export
 from pytest_mlgym.env import MLGymEnv
 from pytest_mlgym.episode import Episode
-from pytest_mlgym.observation import (CommandResult, EpisodeEnded, Intro, LimitsLeft, Observation, Scored,
-                                      ToolResult, events, last)
+from pytest_mlgym.observation import (TEMPLATES, CommandResult, EpisodeEnded, Intro, LimitsLeft, Observation,
+                                      Scored, ToolResult, events, last)
 from pytest_mlgym.task import load_task
 
 
@@ -111,3 +115,37 @@ def test_the_events_of_a_sealed_episode_carry_no_test_score(tmp_path, protocol):
     assert not test_only & set(found), [e for e in got if test_only & set(numbers(e))]
     for obs in seen:  # nothing else rides along on the observation object
         assert set(vars(obs)) == {"events"}
+
+
+# -- done when: rewording every observation template leaves search and export working ---------------
+def reworded(name: str, template: str) -> str:
+    """``template`` with every word of it replaced: only its fields (and their formats) are kept."""
+    fields = [(f, spec) for _, f, spec, _ in string.Formatter().parse(template) if f is not None]
+    return f"<{name}> " + " ~ ".join("{" + f + (":" + spec if spec else "") + "}" for f, spec in fields) + " </>"
+
+
+def test_search_and_export_work_whatever_the_wording_of_the_observations(bench, monkeypatch, tmp_path):
+    for name, template in list(TEMPLATES.items()):
+        monkeypatch.setitem(TEMPLATES, name, reworded(name, template))
+    # the task text is built by the env itself (not a template): reworded too
+    monkeypatch.setattr(MLGymEnv, "task_text", lambda self: f"<task> {self.task.spec.name} </>")
+    shutil.copytree(DATA / "tasks" / "knobs", bench.path / "tasks" / "knobs")
+    bench.runpytest("tasks", "--agent=search", "-k", "knobs", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    results = bench.path / "reports" / "results.jsonl"
+    (rec,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert rec["agent"] == "search" and rec["passed"] and rec["best_submission"] < rec["baseline"] == 4.2
+    steps = [json.loads(line) for line in (results.parent / rec["trajectory"]).read_text().splitlines()]
+    text = "\n".join(s["observation"] for s in steps)
+    assert "<view_line>" in text and "<validation>" in text and "<edited>" in text  # the new wording was used
+    assert "Validation:" not in text and "lines total" not in text and "Edited " not in text
+    assert any(s["action"].startswith("edit ") for s in steps) and steps[-1]["action"] == "submit"
+
+    (line,) = export.main(results, "sft", tmp_path / "sft").read_text().splitlines()
+    chat = json.loads(line)
+    roles = [m["role"] for m in chat["messages"]]
+    assert roles == ["system", "user"] + ["assistant", "user"] * (len(steps) - 2) + ["assistant"]
+    system, task = chat["messages"][0]["content"], chat["messages"][1]["content"]
+    assert "<docs_header>" in system and task == "<task> Tune a toy trainer </>"
+    assert chat["messages"][3]["content"].startswith(steps[1]["observation"].strip())
+    assert chat["metadata"]["score"] == rec["best_submission"] and chat["metadata"]["passed"]
+    assert chat["metadata"]["artefact"]["path"] == "result.json" and chat["metadata"]["artefact"]["sha256"]
