@@ -179,8 +179,9 @@ def _first_word(action: str) -> str:
 def _block(rest: str, name: str) -> str:
     lines = rest.split("\n")
     end = f"end_of_{name}"
-    if end in (l.strip() for l in lines):
-        lines = lines[:[l.strip() for l in lines].index(end)]
+    stripped = [line.strip() for line in lines]
+    if end in stripped:
+        lines = lines[:stripped.index(end)]
     text = "\n".join(lines)
     return text + "\n" if text and not text.endswith("\n") else text
 
@@ -302,10 +303,10 @@ def _insert(tb: ToolBox, args, body):
 # -- searching (run in the sandbox, so they see exactly what the agent's shell sees) ------------
 def _hits(out: str, program: str) -> list[str]:
     """The result lines of a search; if there are none, the program's complaints are the error."""
-    lines = [l for l in out.splitlines() if l.strip()]
-    hits = [l for l in lines if not l.startswith(f"{program}: ")]
+    lines = [line for line in out.splitlines() if line.strip()]
+    hits = [line for line in lines if not line.startswith(f"{program}: ")]
     if not hits and len(hits) < len(lines):
-        raise ToolError("; ".join(l.removeprefix(f"{program}: ") for l in lines[:3]))
+        raise ToolError("; ".join(line.removeprefix(f"{program}: ") for line in lines[:3]))
     return hits
 
 
@@ -334,7 +335,7 @@ def _search_file(tb: ToolBox, args, _):
         raise ToolError("give the text and optionally a file")
     text, path = args[0], args[1] if len(args) == 2 else tb.need_file()
     out = tb.sh(f"grep -nF -e {shlex.quote(text)} -- {shlex.quote(path)} 2>&1 | head -n {MAX_HITS + 1}")
-    return _listing([_cut(l) for l in _hits(out, "grep")], say("file_hits", text=text, path=path),
+    return _listing([_cut(hit) for hit in _hits(out, "grep")], say("file_hits", text=text, path=path),
                     say("file_none", text=text, path=path), "matches")
 
 
