@@ -208,7 +208,8 @@ def eval_log(key: tuple[str, str, str], runs: list[Run]):
 
     session, task, agent = key
     first = runs[0].record
-    samples, usage_total = [], {}
+    samples: list = []
+    usage_total: dict = {}
     for run in runs:
         rec = run.record
         sample = EvalSample(
@@ -227,7 +228,8 @@ def eval_log(key: tuple[str, str, str], runs: list[Run]):
     valid = [r for r in runs if r.record.best_submission is not None]
     score_metrics = {}
     if valid:
-        best = (max if first.direction == "max" else min)(r.record.best_submission for r in valid)
+        subs = [s for r in valid if (s := r.record.best_submission) is not None]
+        best = (max if first.direction == "max" else min)(subs)
         norm = [metadata(r)["normalised"] for r in valid]
         score_metrics = {"best": EvalMetric(name="best", value=best),
                          "mean_normalised": EvalMetric(name="mean_normalised", value=sum(norm) / len(norm))}
@@ -265,7 +267,7 @@ def _chat(run: Run, agent: str) -> list:
     from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 
     by_step = {s.get("step"): s for s in run.steps}
-    out = []
+    out: list = []
     for m in conversation(run, final=True):
         step = by_step.get(m.get("step"), {})
         if m["role"] == "system":

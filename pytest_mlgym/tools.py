@@ -160,7 +160,7 @@ class ToolBox:
             except RecursionError:
                 raise EditRefused(say("too_nested", was=was, path=path)) from None
             except (SyntaxError, ValueError) as e:
-                where = f"{path}:{e.lineno}" if getattr(e, "lineno", None) else path
+                where = f"{path}:{lineno}" if (lineno := getattr(e, "lineno", None)) else path
                 code = _shown(getattr(e, "text", None) or "").rstrip()
                 raise EditRefused(say("syntax_error", was=was, where=where, message=getattr(e, "msg", None) or e,
                                       code=code)) from None

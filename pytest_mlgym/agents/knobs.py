@@ -8,6 +8,7 @@ import math
 import random
 import tokenize
 from dataclasses import dataclass
+from typing import cast
 
 from ..task import Knob
 
@@ -49,30 +50,39 @@ def literal(k: Knob, v) -> str:
     return repr(v)
 
 
+def _range(k: Knob) -> tuple[float, float]:
+    """``(low, high)`` of a numeric knob (the task's validation requires both)."""
+    return cast(float, k.low), cast(float, k.high)
+
+
 def clip(k: Knob, v: float):
-    v = min(max(v, k.low), k.high)
+    low, high = _range(k)
+    v = min(max(v, low), high)
     return int(round(v)) if k.type == "int" else float(f"{v:.3g}")
 
 
 def uniform(k: Knob, rng: random.Random):
     if k.type in ("choice",):
-        return rng.choice(k.choices)
+        return rng.choice(cast(list, k.choices))
     if k.type == "bool":
         return rng.random() < 0.5
+    low, high = _range(k)
     if k.log:
-        return clip(k, math.exp(rng.uniform(math.log(k.low), math.log(k.high))))
-    return clip(k, rng.uniform(k.low, k.high))
+        return clip(k, math.exp(rng.uniform(math.log(low), math.log(high))))
+    return clip(k, rng.uniform(low, high))
 
 
 def nudge(k: Knob, v, rng: random.Random, scale: float):
     if k.type == "choice":
-        return rng.choice([c for c in k.choices if c != v] or k.choices)
+        choices = cast(list, k.choices)
+        return rng.choice([c for c in choices if c != v] or choices)
     if k.type == "bool":
         return not v
     if k.log and v > 0:
         new = clip(k, v * math.exp(rng.gauss(0, 0.8 * scale)))
     else:
-        new = clip(k, v + rng.gauss(0, 0.2 * scale * (k.high - k.low)))
+        low, high = _range(k)
+        new = clip(k, v + rng.gauss(0, 0.2 * scale * (high - low)))
     if new == v and k.type == "int":
         new = clip(k, v + rng.choice((-1, 1)))
     return new
@@ -87,7 +97,7 @@ def samples(knobs: list[Knob], centre: dict, n: int, rng: random.Random, tried: 
             explore: bool | None = None, progress: float = 0.0) -> list[dict]:
     """``n`` configurations not in ``tried`` (which they join): alternately across the ranges and
     around ``centre`` (or all one way, as ``explore`` says), nudged less as ``progress`` nears 1."""
-    out = []
+    out: list[dict] = []
     for i in range(n * 20):
         if len(out) == n:
             break

@@ -27,6 +27,7 @@ import random
 import re
 import shlex
 import time
+from typing import cast
 
 from ..observation import CommandResult, Scored, ToolResult, events, last
 from ..task import Knob
@@ -103,14 +104,14 @@ class SearchAgent:
         if base.score is not None:
             yield from self._backup(base)
         if self.fidelity is not None and self.fidelity.name in base.config:
-            yield from self._halving(base)
+            yield from self._halving(base, self.fidelity)
         else:
             yield from self._random_search(base)
         yield from self._finish(base)
 
-    def _halving(self, base: Trial):
-        fk, f0 = self.fidelity, base.config[self.fidelity.name]
-        plan = self._plan_halving(f0)
+    def _halving(self, base: Trial, fk: Knob):
+        f0 = base.config[fk.name]
+        plan = self._plan_halving(fk, f0)
         if plan is None:
             self.pending = (f"{self._last()} No successive-halving plan fits the budget left "
                             f"({self._seconds_left():.0f} s, {self._steps_left()} steps): keeping the baseline.")
@@ -195,6 +196,7 @@ class SearchAgent:
             yield from self._do(f"rm -rf {art} && cp -r .search/best {art}",
                                 f"{self._last()} Restoring the artefact of trial {best.n}, the best one "
                                 f"({self.task.metric}={best.score:.6g}).")
+        assert best.score is not None  # _best() picks scored trials only
         verdict = "beats" if _better(self.task.direction, best.score, self.task.baseline) else "does not beat"
         yield from self._do("submit", f"{self._last()} Submitting trial {best.n} ({_show(best.config)}): "
                                       f"{self.task.metric}={best.score:.6g}, which {verdict} the baseline "
@@ -241,7 +243,8 @@ class SearchAgent:
             if self.open_file != file:
                 yield from self._read(file, f"Opening {file}.")
             ks = sorted((k for k in self.knobs if k.file == file), key=lambda k: self.lines[k.name].number)
-            blocks, block = [], []
+            blocks: list[list[Knob]] = []
+            block: list[Knob] = []
             for k in ks:
                 if block and self.lines[k.name].number != self.lines[block[-1].name].number + 1:
                     blocks.append(block)
@@ -274,7 +277,7 @@ class SearchAgent:
             for number, line in numbered:
                 m = re.match(rf"({re.escape(k.name)}\s*=\s*)(.*)$", line)
                 parsed = parse_value(m.group(2)) if m else None
-                if parsed is not None:
+                if m and parsed is not None:
                     value, suffix = parsed
                     self.lines[k.name] = Line(number, m.group(1), suffix, value)
                     self.current.setdefault(k.name, value)
@@ -296,11 +299,10 @@ class SearchAgent:
         return obs, time.monotonic() - t0
 
     # -- planning -------------------------------------------------------------------------------
-    def _plan_halving(self, f0) -> Plan | None:
+    def _plan_halving(self, fk: Knob, f0) -> Plan | None:
         """The widest plan that fits the time and steps left: n configurations at the lowest rung, the
         best n/eta at the next, ... one at the top (``extend`` x the baseline's fidelity)."""
-        fk = self.fidelity
-        top = min(fk.high, f0 * self.extend)
+        top = min(cast(float, fk.high), f0 * self.extend)
         fids = list(dict.fromkeys(clip(fk, top / self.eta ** (self.rungs - 1 - r)) for r in range(self.rungs)))
         return self._replan(fids, [3 * self.eta ** (len(fids) - 1 - r) for r in range(len(fids))], self.max_trials)
 

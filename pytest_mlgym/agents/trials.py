@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..task import Knob
 from .knobs import literal
@@ -50,7 +50,7 @@ class Cost:
 
 
 def replan(fids: list, counts: list[int], available: int, *, eta: int, control: bool,
-           trial_s: Callable[[object], float], steps_per_edit: int, seconds_left: Callable[[], float],
+           trial_s: Callable[[Any], float], steps_per_edit: int, seconds_left: Callable[[], float],
            steps_left: Callable[[], int]) -> Plan | None:
     """The largest plan no wider than ``counts`` (and ``available`` configurations) that fits what is
     left; rungs below the top are dropped when a single configuration would reach them. ``trial_s``:
@@ -70,7 +70,7 @@ def replan(fids: list, counts: list[int], available: int, *, eta: int, control: 
     return None
 
 
-def describe(plan: Plan, name: str, show: Callable[[object], str]) -> str:
+def describe(plan: Plan, name: str, show: Callable[[Any], str]) -> str:
     """The plan in words, its fidelity knob called ``name`` and its values written by ``show``."""
     return (", then ".join(f"{c} configuration{'s' * (c > 1)} at {name}={show(f)}"
                            for c, f in zip(plan.counts, plan.fidelities))
