@@ -65,11 +65,12 @@ class LLMAgent:
                                           ("output_cost_per_token", output_cost_per_token)) if v is not None}
         from ..task import default_cache_dir
         self.memory_dir = Path(memory_dir) if memory_dir else default_cache_dir() / "memory"
-        self.cost_usd, self.tokens, self.usage = 0.0, 0, []
+        self.cost_usd, self.tokens = 0.0, 0
+        self.usage: list[dict] = []  # one entry per model call
 
     @staticmethod
     def check(model: str, api_base: str | None = None, api_key: str | None = None, check_model: bool = True,
-              serve: dict | None = None, **_) -> None:
+              serve: dict | None = None, **_other) -> None:
         """Fail at session start, in one line, for a model that cannot be called from here."""
         if serve:  # a local server the session starts: it needs its package and model file, nothing else
             from . import serve as local

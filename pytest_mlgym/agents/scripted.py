@@ -103,7 +103,7 @@ class ScriptedLLM(CustomLLM):
             n = self.cursors.get(f"{model}:{episode}", 0)
             self.cursors[f"{model}:{episode}"] = n + 1
         replies = script["replies"]
-        reply = replies[n] if n < len(replies) else {"tool": "submit", "text": "The script is over: submitting."}
+        reply: dict = replies[n] if n < len(replies) else {"tool": "submit", "text": "The script is over: submitting."}
         if "error" in reply:
             raise ERRORS[reply["error"]](model)
         if reply.get("delay_s"):
