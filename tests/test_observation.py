@@ -149,3 +149,11 @@ def test_search_and_export_work_whatever_the_wording_of_the_observations(bench, 
     assert chat["messages"][3]["content"].startswith(steps[1]["observation"].strip())
     assert chat["metadata"]["score"] == rec["best_submission"] and chat["metadata"]["passed"]
     assert chat["metadata"]["artefact"]["path"] == "result.json" and chat["metadata"]["artefact"]["sha256"]
+    try:
+        from inspect_ai.log import list_eval_logs, read_eval_log
+    except ImportError:  # the inspect format is optional (pytest-mlgym[export])
+        return
+    (log,) = [read_eval_log(i.name) for i in list_eval_logs(str(export.main(results, "inspect", tmp_path / "inspect")))]
+    (sample,) = log.samples
+    assert [m.role for m in sample.messages] == ["system", "user"] + ["assistant", "user"] * (len(steps) - 1)
+    assert sample.scores["passed"].value == "C" and sample.scores["score"].value["best_submission"] == rec["best_submission"]
