@@ -42,8 +42,10 @@ class TaskInfo:
 
 @runtime_checkable
 class Agent(Protocol):
-    """``act`` returns the next action. An agent may also keep, as attributes, ``thought`` (why it
-    took its last action; saved beside the action in the trajectory), ``cost_usd`` and ``tokens``."""
+    """``act`` returns the next action. Its ``observation`` is an :class:`~pytest_mlgym.observation.
+    Observation`: the text (what an LLM reads) with typed ``events`` (what a program reads). An agent
+    may also keep, as attributes, ``thought`` (why it took its last action; saved beside the action in
+    the trajectory), ``cost_usd`` and ``tokens``."""
 
     def reset(self, task: TaskInfo) -> None: ...
     def act(self, observation: str) -> str: ...
