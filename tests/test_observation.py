@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import json
 import pickle
 import shutil
@@ -124,7 +125,20 @@ def reworded(name: str, template: str) -> str:
     return f"<{name}> " + " ~ ".join("{" + f + (":" + spec if spec else "") + "}" for f, spec in fields) + " </>"
 
 
-def test_search_and_export_work_whatever_the_wording_of_the_observations(bench, monkeypatch, tmp_path):
+@pytest.fixture(scope="module")
+def inspect_log():
+    """inspect_ai's log reader, or None without it. Imported (with what export uses) before any pytester
+    run: a first import inside one is undone by its module snapshot, which breaks pydantic for later tests."""
+    try:
+        for module in ("inspect_ai.model", "inspect_ai.scorer"):  # what export.write_inspect imports
+            importlib.import_module(module)
+        from inspect_ai.log import list_eval_logs, read_eval_log
+    except ImportError:  # the inspect format is optional (pytest-mlgym[export])
+        return None
+    return list_eval_logs, read_eval_log
+
+
+def test_search_and_export_work_whatever_the_wording_of_the_observations(inspect_log, bench, monkeypatch, tmp_path):
     for name, template in list(TEMPLATES.items()):
         monkeypatch.setitem(TEMPLATES, name, reworded(name, template))
     # the task text is built by the env itself (not a template): reworded too
@@ -149,10 +163,9 @@ def test_search_and_export_work_whatever_the_wording_of_the_observations(bench, 
     assert chat["messages"][3]["content"].startswith(steps[1]["observation"].strip())
     assert chat["metadata"]["score"] == rec["best_submission"] and chat["metadata"]["passed"]
     assert chat["metadata"]["artefact"]["path"] == "result.json" and chat["metadata"]["artefact"]["sha256"]
-    try:
-        from inspect_ai.log import list_eval_logs, read_eval_log
-    except ImportError:  # the inspect format is optional (pytest-mlgym[export])
+    if inspect_log is None:
         return
+    list_eval_logs, read_eval_log = inspect_log
     (log,) = [read_eval_log(i.name) for i in list_eval_logs(str(export.main(results, "inspect", tmp_path / "inspect")))]
     (sample,) = log.samples
     assert [m.role for m in sample.messages] == ["system", "user"] + ["assistant", "user"] * (len(steps) - 1)
