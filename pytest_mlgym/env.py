@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from gymnasium import spaces
 from . import sandbox as sandboxes
 from .evaluation import Evaluation, evaluate
 from .fingerprint import WorkspaceFiles, _remote_artefact, tree_sha256  # noqa: F401 - tree_sha256: re-exported
-from .sandbox import SandboxConfig, isolation, truncate
+from .sandbox import SandboxConfig, truncate
 from .task import Task, TaskError, default_cache_dir, default_task_roots, discover, read_only
 from .tools import ToolBox, docs, refuse_interactive
 
@@ -91,12 +92,13 @@ class MLGymEnv(gym.Env):
 
     def __init__(self, task: Task | str, *, size: str = "lite", sandbox: str = "local", max_steps: int = 50,
                  cache_dir: Path | None = None, hidden: tuple[Path, ...] = (), render_mode: str | None = None,
-                 gpus: tuple[str, ...] = (), protocol: str = "sealed"):
+                 gpus: tuple[str, ...] = (), protocol: str = "sealed", sandbox_config: SandboxConfig | None = None):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
         self.protocol = protocol
         self.task = task if isinstance(task, Task) else _find_task(task)
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
+        self.sandbox_config = sandbox_config or SandboxConfig()  # the session's backend options; limits: the task's
         self.size_spec = self.task.size(size)
         self.cache_dir = cache_dir or default_cache_dir()
         # never visible to the agent: every task folder we know of and the prepared-data cache
@@ -123,14 +125,15 @@ class MLGymEnv(gym.Env):
         self.task.copy_workspace(ws)
         if self.prepared.public:
             # full-size data can be many GB: hard-link it where the sandbox mounts it read-only
-            linked = self.backend == "local" and isolation.available() == "bwrap"
+            linked = sandboxes.backend(self.backend).links_readonly_data()
             shutil.copytree(self.prepared.public, ws / spec.data_dir, dirs_exist_ok=True,
                             copy_function=_link_or_copy if linked else shutil.copy2)
             read_only(ws / spec.data_dir)
         lim = spec.limits
-        self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
-            memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb, cpu_s=lim.episode_s * (os.cpu_count() or 1),
-            output_chars=lim.output_chars, readonly=(spec.data_dir,), hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
+        self.sandbox = sandboxes.create(self.backend, ws, dataclasses.replace(
+            self.sandbox_config, memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb,
+            cpu_s=lim.episode_s * (os.cpu_count() or 1), output_chars=lim.output_chars, readonly=(spec.data_dir,),
+            hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
         self.state = EpisodeState()
@@ -280,7 +283,8 @@ class MLGymEnv(gym.Env):
         shown = [f["score"] for f in feedback if f["score"] is not None]
         info = {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
                 "protocol": self.protocol, "feedback": feedback, "best_feedback": self.task.spec.metric.best(shown),
-                "isolation": getattr(self.sandbox, "isolation", None), "host": getattr(self.sandbox, "host", None)}
+                "isolation": self.sandbox.isolation if self.sandbox else None,
+                "host": self.sandbox.host if self.sandbox else None}
         if st.done or self.protocol == "mlgym":  # the episode is over (or nothing is sealed)
             info.update(self.results())
         return info
@@ -309,7 +313,7 @@ class MLGymEnv(gym.Env):
     def _fingerprint(self) -> dict:
         """The artefact's and the changed files' hashes, taken just before scoring (never fails the score)."""
         try:
-            if getattr(self.sandbox, "remote", False):  # the workspace is not on this machine: the artefact only
+            if not self.sandbox.files_local:  # the workspace is not on this machine: the artefact only
                 return {"artefact": _remote_artefact(self.sandbox, self.task.spec.artefact)}
             return self._files.scan() if self._files else {}
         except Exception as e:  # noqa: BLE001 - bookkeeping must never change an episode's outcome

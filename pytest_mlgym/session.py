@@ -17,7 +17,7 @@ import pytest
 from . import agents, sandbox
 from .agents import AgentError, AgentSpec
 from .results import ResultsStore, RunRecord
-from .sandbox import isolation, truncate
+from .sandbox import truncate
 from .task import SIZES, Task, TaskError, default_cache_dir, discover
 
 # option name -> (command-line flag, ini name, default, help); repeatable flags collect lists
@@ -257,15 +257,30 @@ class MLGymSession:
         """Host paths no agent may see: task folders (evaluators, answers), the data cache, the reports."""
         return (*self.task_roots, self.cache_dir, self.report_dir)
 
+    @property
+    def sandbox_config(self) -> sandbox.SandboxConfig:
+        """The session's options for its sandboxes (each episode adds its task's limits)."""
+        image = _setting(self.config, "docker_image")
+        return sandbox.SandboxConfig(docker=sandbox.DockerOptions(hosts=tuple(self.docker_hosts),
+                                                                  image=image[-1] if image else None))
+
+    @property
+    def sandbox_backend(self) -> type[sandbox.Sandbox]:
+        return sandbox.backend(self.backend)
+
     def check_backend(self) -> None:
-        """Fail at start, in one line, when the chosen sandbox cannot run here."""
-        factory = sandbox.BACKENDS[self.backend]
-        if isinstance(factory, str):
-            module = __import__(factory.partition(":")[0], fromlist=["check"])
-            try:
-                getattr(module, "check", lambda: None)()
-            except sandbox.SandboxError as e:
-                raise pytest.UsageError(f"--sandbox {self.backend}: {e}") from None
+        """Fail at start, in one line, when the chosen sandbox cannot run here (any backend's ``check``)."""
+        try:
+            self.sandbox_backend.check(self.sandbox_config)
+        except sandbox.SandboxError as e:
+            raise pytest.UsageError(f"--sandbox {self.backend}: {e}") from None
+
+    def cleanup_sandboxes(self) -> None:
+        """Controller, at the end: nothing of this session's sandboxes outlives it, even after a crash."""
+        try:
+            self.sandbox_backend.cleanup(self.id, self.sandbox_config)
+        except sandbox.SandboxError:
+            pass
 
     def check_isolation(self) -> None:
         """Controller, at start: what this session's sandbox guarantees (``self.isolation``; workers get
@@ -273,17 +288,12 @@ class MLGymSession:
         warning when it is weaker than its backend's best."""
         from .report import trust
 
-        forced, machine = os.environ.get("MLGYM_ISOLATION") or None, None
-        if self.backend == "local":
-            try:
-                mode = isolation.available()
-            except ValueError as e:  # a bad MLGYM_ISOLATION
-                raise pytest.UsageError(str(e)) from None
-            machine = isolation.best()  # the machine's best, whatever MLGYM_ISOLATION says
-        else:
-            mode, forced = self.backend, None
-        self.isolation = trust.info(self.backend, mode, required=self.min_isolation, forced=forced,
-                                    machine_best=machine)
+        try:
+            plan = self.sandbox_backend.isolation_plan()
+        except sandbox.SandboxError as e:  # a bad MLGYM_ISOLATION
+            raise pytest.UsageError(str(e)) from None
+        self.isolation = trust.info(self.backend, plan.mode or self.backend, required=self.min_isolation,
+                                    forced=plan.forced, machine_best=plan.machine_best)
         if self.min_isolation and (why := trust.refusal(self.isolation, self.min_isolation)):
             raise pytest.UsageError(why)
         if warning := trust.warning(self.isolation):  # also in pytest's warnings summary; -W error makes it fatal
@@ -343,7 +353,7 @@ class MLGymSession:
                 f"seeds: {self.seeds}, max steps: {self.max_steps}, sandbox: {self.backend}"
                 + (f", isolation: {i['mode']} [{i['description']}]" if i else "")
                 + (f" (required: {self.min_isolation} or better)" if self.min_isolation else "")
-                + (f" on {', '.join(self.docker_hosts)}" if self.backend == "docker" and self.docker_hosts else "")
+                + self.sandbox_backend.placement(self.sandbox_config)
                 + f", reports: {self.report_dir}"
                 + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else "")
                 + (f"; resuming session {self.id}: {len(self.done)} runs already finished"
