@@ -2,7 +2,8 @@
 so the workspace lives in a volume of the container (and the image must be self-contained), copied in and
 out through the engine's archive API. Paths are resolved inside the container (as its user) and checked
 to stay in the workspace; only regular files come out, never links, within a limit on their apparent
-sizes (the tar headers'), streamed from the engine and written in chunks, holes kept: the harness never holds an artefact.
+sizes (the tar headers'), streamed from the engine and written in chunks, holes kept: the harness never
+holds an artefact.
 """
 from __future__ import annotations
 
