@@ -36,7 +36,7 @@ from pytest_mlgym.sandbox import isolation
 from pytest_mlgym.task import load_task
 
 M = "__BENCH_DONE__"  # RawPipe.MARK
-# what LocalSandbox.exec writes for `true` (see pytest_mlgym/sandbox/local.py), with our marker
+# what LocalSandbox.exec writes for `true` (see pytest_mlgym/sandbox/shell.py), with our marker
 SANDBOX_PRELUDE = f"__end() {{ builtin printf '\\n%s%s %s %s\\n' {M[:6]} {M[6:]} \"$1\" \"$PWD\"; }}\n"
 SANDBOX_LINE = "eval true; __end $?\n"
 

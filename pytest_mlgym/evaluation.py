@@ -66,23 +66,16 @@ def evaluate(task: Task, size: str, sandbox: Sandbox, prepared: Prepared, *, hid
         except SandboxError as e:
             return Evaluation(None, reason=f"no valid artefact {task.spec.artefact}: {e}")
         return run_evaluator(task, size, artefact, prepared, scratch, hidden=hidden, mode=mode, start=start,
-                             engine=_engine(sandbox), code_hidden=code_hidden)
+                             engine=sandbox.evaluator_engine(), code_hidden=code_hidden)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _engine(sandbox):
-    """The engine to score in: the docker sandbox's, when it can mount this machine's task folder (a
-    remote engine cannot: then the evaluator runs isolated here, still never in the agent's container)."""
-    if getattr(sandbox, "isolation", None) == "docker" and not getattr(sandbox, "remote", False):
-        return sandbox.client
-    return None
-
-
 def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scratch: Path, *, hidden=(),
                   mode: str | None = None, start: float | None = None, engine=None, code_hidden=()) -> Evaluation:
-    """Run the task's evaluator on ``artefact``: isolated on this host, or, with ``engine`` (the
-    docker backend's), in a container of its own, never the agent's. Agent code it calls runs
+    """Run the task's evaluator on ``artefact``: isolated on this host, or, with ``engine`` (where the
+    sandbox places its evaluator: ``Sandbox.evaluator_engine``, e.g. a Docker Engine), in a container
+    of its own there, never the agent's. Agent code it calls runs
     apart from it, with ``code_hidden`` (the task's package data) masked."""
     start = time.monotonic() if start is None else start
     limits = task.spec.limits
@@ -99,8 +92,7 @@ def run_evaluator(task: Task, size: str, artefact: Path, prepared: Prepared, scr
             **({"MLGYM_PUBLIC_DATA": str(prepared.public)} if prepared.public else {}),
         })
         if engine is not None:
-            from .sandbox import docker
-            code, out, err = docker.run_trusted(engine, command, cwd=scratch, env=env, readonly=readonly,
+            code, out, err = engine.run_trusted(command, cwd=scratch, env=env, readonly=readonly,
                                                 memory_mb=limits.memory_mb, timeout=limits.evaluation_s)
             result = _result(task, code, out, err, start)
         else:

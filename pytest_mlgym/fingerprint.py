@@ -23,7 +23,7 @@ class ScoreFingerprints:
 
     def __init__(self, sandbox, workspace: Path, skip: tuple[str, ...] = (), artefact: str = ""):
         self.sandbox, self.artefact = sandbox, artefact
-        self.files = None if getattr(sandbox, "remote", False) else WorkspaceFiles(workspace, skip, artefact)
+        self.files = WorkspaceFiles(workspace, skip, artefact) if sandbox.files_local else None
 
     def take(self) -> dict:
         try:

@@ -50,12 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_cmdline_main(config: pytest.Config):
     if config.getoption("mlgym_cleanup"):
-        from .sandbox import SandboxError, docker
+        from .sandbox import DockerOptions, SandboxConfig, SandboxError, backend
 
-        if hosts := config.getoption("mlgym_docker_host"):
-            os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(hosts)
+        options = SandboxConfig(docker=DockerOptions(hosts=tuple(config.getoption("mlgym_docker_host") or ())))
         try:
-            n = docker.cleanup()
+            n = backend("docker").cleanup(None, options)
         except SandboxError as e:
             raise pytest.UsageError(f"--mlgym-cleanup: {e}") from None
         print(f"mlgym: removed {n} container{'s' * (n != 1)} left by crashed sessions")
@@ -67,13 +66,11 @@ def pytest_cmdline_main(config: pytest.Config):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than about 10 s (a task whose baseline does)")
     s = MLGymSession.from_config(config)
-    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER", "MLGYM_DOCKER_HOSTS",
-                                                  "MLGYM_DOCKER_IMAGE")}
-    if image := s.options.docker_image:
-        os.environ["MLGYM_DOCKER_IMAGE"] = image
+    # the session's identity, which sandboxes label what they start with, in this process and (inherited)
+    # in every xdist worker, so that its leftovers, and a crashed session's, can be found; options travel
+    # in the session's SandboxConfig instead
+    s.saved_env = {k: os.environ.get(k) for k in ("MLGYM_SESSION_ID", "MLGYM_SESSION_OWNER")}
     os.environ["MLGYM_SESSION_ID"] = s.id  # containers are labelled with it (workers get the same id)
-    if s.options.docker_hosts:
-        os.environ["MLGYM_DOCKER_HOSTS"] = ",".join(s.options.docker_hosts)
     if s.is_controller:
         os.environ["MLGYM_SESSION_OWNER"] = str(os.getpid())
         s.check_backend()
@@ -102,15 +99,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if SESSION in config.stash:
         s = state(config)
         s.stop_servers()
-        if s.is_controller and s.options.backend == "docker":  # nothing outlives the session, even after a crash
-            from .sandbox import SandboxError, docker
-            try:
-                docker.cleanup(s.id)
-            except SandboxError:
-                pass
-        if s.is_controller and s.options.backend == "local":  # nor the shells of a killed worker's sandboxes
-            from .sandbox import cgroup
-            cgroup.sweep()  # (with bubblewrap they die with the worker; without, they live on in its groups)
+        if s.is_controller:  # nothing outlives the session, even after a crash (a killed worker's sandboxes)
+            s.cleanup_sandboxes()
         for k, v in s.saved_env.items():  # an in-process run (pytester) leaves its caller's as they were
             if v is None:
                 os.environ.pop(k, None)
@@ -265,7 +255,7 @@ def _episode(request: pytest.FixtureRequest, task, seed: int):
     try:
         o = s.options
         env = MLGymEnv(task, size=o.size, sandbox=o.backend, max_steps=o.max_steps, cache_dir=o.cache_dir,
-                       hidden=s.hidden, gpus=o.gpus, protocol=o.protocol)
+                       hidden=s.hidden, gpus=o.gpus, protocol=o.protocol, sandbox_config=s.sandbox_config)
         episode = Episode.start(env, seed, session=s.id, on_step=_live_callback(request.config, agent),
                                 on_finish=lambda rec: s.record(request.node, rec, env.state.trajectory))
     except DataMissing as e:

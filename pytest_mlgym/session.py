@@ -19,7 +19,7 @@ from . import agents, sandbox
 from .agents import AgentError
 from .config import Options
 from .results import ResultsStore, RunRecord
-from .sandbox import isolation, truncate
+from .sandbox import truncate
 from .task import Task, TaskError, discover
 
 
@@ -93,15 +93,29 @@ class MLGymSession:
         """Host paths no agent may see: task folders (evaluators, answers), the data cache, the reports."""
         return (*self.options.task_roots, self.options.cache_dir, self.options.report_dir)
 
+    @property
+    def sandbox_config(self) -> sandbox.SandboxConfig:
+        """The session's options for its sandboxes (each episode adds its task's limits)."""
+        o = self.options
+        return sandbox.SandboxConfig(docker=sandbox.DockerOptions(hosts=o.docker_hosts, image=o.docker_image))
+
+    @property
+    def sandbox_backend(self) -> type[sandbox.Sandbox]:
+        return sandbox.backend(self.options.backend)
+
     def check_backend(self) -> None:
-        """Fail at start, in one line, when the chosen sandbox cannot run here."""
-        factory = sandbox.BACKENDS[self.options.backend]
-        if isinstance(factory, str):
-            module = __import__(factory.partition(":")[0], fromlist=["check"])
-            try:
-                getattr(module, "check", lambda: None)()
-            except sandbox.SandboxError as e:
-                raise pytest.UsageError(f"--sandbox {self.options.backend}: {e}") from None
+        """Fail at start, in one line, when the chosen sandbox cannot run here (any backend's ``check``)."""
+        try:
+            self.sandbox_backend.check(self.sandbox_config)
+        except sandbox.SandboxError as e:
+            raise pytest.UsageError(f"--sandbox {self.options.backend}: {e}") from None
+
+    def cleanup_sandboxes(self) -> None:
+        """Controller, at the end: nothing of this session's sandboxes outlives it, even after a crash."""
+        try:
+            self.sandbox_backend.cleanup(self.id, self.sandbox_config)
+        except sandbox.SandboxError:
+            pass
 
     def check_isolation(self) -> None:
         """Controller, at start: what this session's sandbox guarantees (``self.isolation``; workers get
@@ -109,17 +123,13 @@ class MLGymSession:
         warning when it is weaker than its backend's best."""
         from .report import trust
 
-        forced, machine = os.environ.get("MLGYM_ISOLATION") or None, None
-        if self.options.backend == "local":
-            try:
-                mode = isolation.available()
-            except ValueError as e:  # a bad MLGYM_ISOLATION
-                raise pytest.UsageError(str(e)) from None
-            machine = isolation.best()  # the machine's best, whatever MLGYM_ISOLATION says
-        else:
-            mode, forced = self.options.backend, None
-        self.isolation = trust.info(self.options.backend, mode, required=self.options.min_isolation, forced=forced,
-                                    machine_best=machine)
+        try:
+            plan = self.sandbox_backend.isolation_plan()
+        except sandbox.SandboxError as e:  # a bad MLGYM_ISOLATION
+            raise pytest.UsageError(str(e)) from None
+        o = self.options
+        self.isolation = trust.info(o.backend, plan.mode or o.backend, required=o.min_isolation,
+                                    forced=plan.forced, machine_best=plan.machine_best)
         if self.options.min_isolation and (why := trust.refusal(self.isolation, self.options.min_isolation)):
             raise pytest.UsageError(why)
         if warning := trust.warning(self.isolation):  # also in pytest's warnings summary; -W error makes it fatal
@@ -176,7 +186,7 @@ class MLGymSession:
                 f"seeds: {o.seeds}, max steps: {o.max_steps}, sandbox: {o.backend}"
                 + (f", isolation: {i['mode']} [{i['description']}]" if i else "")
                 + (f" (required: {o.min_isolation} or better)" if o.min_isolation else "")
-                + (f" on {', '.join(o.docker_hosts)}" if o.backend == "docker" and o.docker_hosts else "")
+                + self.sandbox_backend.placement(self.sandbox_config)
                 + f", reports: {o.report_dir}"
                 + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else "")
                 + (f"; resuming session {self.id}: {len(self.done)} runs already finished"

@@ -289,12 +289,14 @@ def tcp_engine(engine):
 def test_a_remote_engine_gets_a_copy_of_the_workspace(tiny, tcp_engine, tmp_path, monkeypatch):
     from pytest_mlgym.env import MLGymEnv
 
-    monkeypatch.setenv("MLGYM_DOCKER_HOSTS", tcp_engine)
-    env = MLGymEnv(tiny, sandbox="docker", cache_dir=tmp_path / "cache")
+    from pytest_mlgym.sandbox import DockerOptions
+
+    env = MLGymEnv(tiny, sandbox="docker", cache_dir=tmp_path / "cache",
+                   sandbox_config=SandboxConfig(docker=DockerOptions(hosts=(tcp_engine,))))
     env.reset(seed=0)
     try:
         sb = env.sandbox
-        assert sb.remote and sb.workdir == "/workspace" and sb.host == tcp_engine
+        assert not sb.files_local and sb.workdir == "/workspace" and sb.host == tcp_engine
         host_copy = Path(env._tmp) / "workspace" / "answer.txt"
         assert env.step("cat answer.txt; id -u")[0].split() == ["3", "65534"]
         env.step("echo 7 > answer.txt && ln -s /etc/passwd leak")
@@ -312,11 +314,10 @@ def test_a_remote_engine_gets_a_copy_of_the_workspace(tiny, tcp_engine, tmp_path
 
 
 def test_a_remote_folder_artefact_comes_out_without_links(tcp_engine, tmp_path, monkeypatch):
-    from pytest_mlgym.sandbox.docker import DockerSandbox
+    from pytest_mlgym.sandbox import DockerOptions, create
 
-    monkeypatch.setenv("MLGYM_DOCKER_HOSTS", tcp_engine)
     (tmp_path / "ws").mkdir()
-    sb = DockerSandbox(tmp_path / "ws", SandboxConfig())
+    sb = create("docker", tmp_path / "ws", SandboxConfig(docker=DockerOptions(hosts=(tcp_engine,))))
     try:
         sb.exec("mkdir -p ck/sub && echo a > ck/a && echo b > ck/sub/b", 10)
         sb.copy_out("ck", tmp_path / "out")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pytest_mlgym.sandbox.docker import mask_mounts
-from pytest_mlgym.sandbox.docker_masks import TMPFS_MASK
+from pytest_mlgym.sandbox.docker.masks import TMPFS_MASK
 
 
 def test_folders_get_a_tmpfs_and_files_an_empty_read_only_file_each(tmp_path):

@@ -546,11 +546,12 @@ def _ways(backend, sb):
     archive API (what a remote engine uses; a bind-mounted container serves both)."""
     yield "direct"
     if backend.name == "docker":
-        sb.remote = True
+        from pytest_mlgym.sandbox.docker import remote
+        sb.copy_out = lambda src, dest, max_bytes=remote.MAX_COPY_OUT: remote.copy_out(sb, src, Path(dest), max_bytes)
         try:
             yield "archive"
         finally:
-            sb.remote = False
+            del sb.copy_out
 
 
 def test_a_sparse_artefact_comes_out_in_bounded_memory_and_keeps_its_holes(backend, tmp_path):
@@ -574,7 +575,7 @@ def test_a_sparse_artefact_comes_out_in_bounded_memory_and_keeps_its_holes(backe
 def test_an_artefact_over_the_limit_by_apparent_size_is_refused_before_copying(backend, tmp_path, monkeypatch):
     """Refused with its apparent size in the message, leaving nothing; from a host folder before a
     byte is copied (the engine's archive is checked header by header, before each file's bytes)."""
-    from pytest_mlgym.sandbox import local
+    from pytest_mlgym.sandbox import files as local
 
     sb = backend.make()
     ok(sb.exec("truncate -s 600M big.bin && mkdir -p art/sub && truncate -s 300M art/a.bin art/sub/b.bin", 20))
@@ -594,7 +595,8 @@ def test_an_artefact_over_the_limit_by_apparent_size_is_refused_before_copying(b
 def test_an_artefact_that_grows_while_it_is_copied_is_refused(backend, tmp_path, monkeypatch):
     """It is measured (1 MB, under the 2 MB limit), opened, and then grows past the limit before
     its bytes are read: the copy must stop at the limit and leave nothing, not copy what it finds."""
-    from pytest_mlgym.sandbox import docker_remote, local
+    from pytest_mlgym.sandbox import files as local
+    from pytest_mlgym.sandbox.docker import remote as docker_remote
 
     sb = backend.make()
     real = local.stream

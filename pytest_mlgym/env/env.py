@@ -12,6 +12,7 @@ trajectory (:mod:`.trajectory`, saved by the plugin) with the scores' workspace 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import shutil
@@ -24,7 +25,7 @@ from .. import sandbox as sandboxes
 from ..evaluation import Evaluation, evaluate
 from ..fingerprint import ScoreFingerprints
 from ..observation import CommandResult, EpisodeEnded, Intro, LimitsLeft, Observation, Scored, say
-from ..sandbox import SandboxConfig, isolation, truncate
+from ..sandbox import SandboxConfig, truncate
 from ..task import Task, default_cache_dir, read_only
 from ..tools import ToolBox, docs, refuse_interactive
 from .limits import EpisodeLimits, ends
@@ -44,12 +45,13 @@ class MLGymEnv(gym.Env):
 
     def __init__(self, task: Task | str, *, size: str = "lite", sandbox: str = "local", max_steps: int = 50,
                  cache_dir: Path | None = None, hidden: tuple[Path, ...] = (), render_mode: str | None = None,
-                 gpus: tuple[str, ...] = (), protocol: str = "sealed"):
+                 gpus: tuple[str, ...] = (), protocol: str = "sealed", sandbox_config: SandboxConfig | None = None):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
         self.protocol = protocol
         self.task = task if isinstance(task, Task) else find_task(task)
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
+        self.sandbox_config = sandbox_config or SandboxConfig()  # the session's backend options; limits: the task's
         self.size_spec = self.task.size(size)
         self.cache_dir = cache_dir or default_cache_dir()
         # never visible to the agent: every task folder we know of and the prepared-data cache
@@ -75,14 +77,15 @@ class MLGymEnv(gym.Env):
         self.task.copy_workspace(ws)
         if self.prepared.public:
             # full-size data can be many GB: hard-link it where the sandbox mounts it read-only
-            linked = self.backend == "local" and isolation.available() == "bwrap"
+            linked = sandboxes.backend(self.backend).links_readonly_data()
             shutil.copytree(self.prepared.public, ws / spec.data_dir, dirs_exist_ok=True,
                             copy_function=_link_or_copy if linked else shutil.copy2)
             read_only(ws / spec.data_dir)
         lim = spec.limits
-        self.sandbox = sandboxes.create(self.backend, ws, SandboxConfig(
-            memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb, cpu_s=lim.episode_s * (os.cpu_count() or 1),
-            output_chars=lim.output_chars, readonly=(spec.data_dir,), hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
+        self.sandbox = sandboxes.create(self.backend, ws, dataclasses.replace(
+            self.sandbox_config, memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb,
+            cpu_s=lim.episode_s * (os.cpu_count() or 1), output_chars=lim.output_chars, readonly=(spec.data_dir,),
+            hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
         self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
         self.state = EpisodeState()
@@ -245,7 +248,8 @@ class MLGymEnv(gym.Env):
         shown = [f["score"] for f in feedback if f["score"] is not None]
         info = {"task": self.task.id, "step": st.step, "status": st.status, "reason": st.reason,
                 "protocol": self.protocol, "feedback": feedback, "best_feedback": self.task.spec.metric.best(shown),
-                "isolation": getattr(self.sandbox, "isolation", None), "host": getattr(self.sandbox, "host", None)}
+                "isolation": self.sandbox.isolation if self.sandbox else None,
+                "host": self.sandbox.host if self.sandbox else None}
         if st.done or self.protocol == "mlgym":  # the episode is over (or nothing is sealed)
             info.update(self.results())
         return info

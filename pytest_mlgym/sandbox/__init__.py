@@ -1,87 +1,65 @@
-"""Sandboxes: where an agent's commands run. A small protocol, a registry, lazy backends.
+"""Sandboxes: where an agent's commands run. A base class, a registry, lazy backends.
 
-Every backend keeps one persistent shell per episode (``cd`` and variables persist), truncates
-output with a marker, kills the whole process group of a command that times out, and passes
-the shared contract suite in ``tests/test_sandbox_contract.py``.
+Every backend subclasses :class:`Sandbox` (``base.py``): one persistent shell per episode (``cd``
+and variables persist), output truncated with a marker, the whole process group of a command that
+times out killed; its lifecycle (preflight ``check``, ``cleanup``, where its evaluator runs) is
+declared on the class, so a backend a plugin adds is treated like a shipped one. Every backend
+passes the contract suite shipped in :mod:`pytest_mlgym.testing.sandbox_contract`.
+
+Shipped backends: ``local`` (``local.py``: bash under ``isolation.wrap``) and ``docker``
+(``docker/``: a container per episode, its workspace bind-mounted on an engine of this machine, or
+copied into a volume on a remote one).
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
 
+from .base import (DockerOptions, EvaluatorEngine, ExecResult, IsolationPlan, Sandbox, SandboxConfig, SandboxError,
+                   gpu_env, truncate)
 
-@dataclass(frozen=True)
-class ExecResult:
-    returncode: int | None  # None when the command was killed (timeout) or the shell died
-    output: str  # stdout and stderr interleaved, truncated with a marker if too long
-    timed_out: bool = False
+__all__ = ["BACKENDS", "DockerOptions", "EvaluatorEngine", "ExecResult", "IsolationPlan", "Sandbox", "SandboxConfig",
+           "SandboxError",
+           "backend", "create", "gpu_env", "truncate"]
 
-
-@dataclass(frozen=True)
-class SandboxConfig:
-    """What a backend needs to start an episode's sandbox."""
-
-    memory_mb: int = 4096
-    file_size_mb: int = 2048
-    disk_mb: int = 20480  # what the workspace may hold (read-only data folders not counted)
-    cpu_s: float = 3600  # CPU seconds per process
-    output_chars: int = 20_000
-    network: bool = False
-    readonly: tuple[str, ...] = ()  # workspace-relative paths the agent may read but not change
-    hidden: tuple[Path, ...] = ()  # host paths the agent must not see (task folders, caches)
-    env: dict[str, str] = field(default_factory=dict)
-    cpus: float | None = None  # CPU cores (docker; the local backend has no such limit)
-    pids: int = 512  # processes and threads at once (docker; locally through a control group, where one can be made)
-    gpus: tuple[str, ...] = ()  # GPU ids this sandbox may use (CUDA_VISIBLE_DEVICES locally, device requests in docker)
-
-
-class SandboxError(Exception):
-    """A sandbox could not start or an operation on it failed; one-line message."""
-
-
-@runtime_checkable
-class Sandbox(Protocol):
-    workdir: str  # the workspace as the agent sees it
-    isolation: str  # how it is isolated, recorded with every result (e.g. "bwrap", "none")
-
-    def exec(self, cmd: str, timeout: float) -> ExecResult: ...
-    def read_file(self, path: str, max_bytes: int | None = None) -> bytes: ...
-    def write_file(self, path: str, data: bytes) -> None: ...
-    def copy_in(self, src: Path, dest: str) -> None: ...
-    def copy_out(self, src: str, dest: Path) -> None: ...
-    def close(self) -> None: ...
-
-
-def gpu_env(config: SandboxConfig) -> dict[str, str]:
-    """The variables that restrict a sandbox to its GPUs (none given: the host's defaults)."""
-    return {"CUDA_VISIBLE_DEVICES": ",".join(config.gpus)} if config.gpus else {}
-
-
-def truncate(text: str, limit: int) -> str:
-    """Keep the head and tail of ``text`` with a marker saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    head, tail = limit // 2, limit - limit // 2
-    cut = len(text) - head - tail
-    return f"{text[:head]}\n[... {cut} characters truncated ...]\n{text[-tail:]}"
-
-
-# name -> "module:factory"; plugins add more through the pytest_mlgym_sandboxes hook.
-BACKENDS: dict[str, str | Callable[..., Sandbox]] = {
+# name -> "module:Class" (a Sandbox subclass); plugins add more through the pytest_mlgym_sandboxes hook
+# (a class, its "module:Class", or a factory(workdir, SandboxConfig) returning a Sandbox).
+BACKENDS: dict[str, str | type[Sandbox] | Callable[..., Sandbox]] = {
     "local": "pytest_mlgym.sandbox.local:LocalSandbox",
-    "docker": "pytest_mlgym.sandbox.docker:DockerSandbox",
+    "docker": "pytest_mlgym.sandbox.docker:ContainerSandbox",
 }
 
 
-def create(backend: str, workdir: Path, config: SandboxConfig) -> Sandbox:
-    """Start a sandbox of the named backend over the host folder ``workdir``."""
+def backend(name: str) -> type[Sandbox]:
+    """The class of the named backend, whose class methods are its lifecycle."""
     try:
-        factory = BACKENDS[backend]
+        entry = BACKENDS[name]
     except KeyError:
-        raise SandboxError(f"unknown sandbox '{backend}'; choose from: {', '.join(BACKENDS)}") from None
-    if isinstance(factory, str):
-        module, _, name = factory.partition(":")
-        factory = getattr(importlib.import_module(module), name)
-    return factory(workdir, config)
+        raise SandboxError(f"unknown sandbox '{name}'; choose from: {', '.join(BACKENDS)}") from None
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attr)
+    if isinstance(entry, type) and issubclass(entry, Sandbox):
+        return entry
+    if callable(entry):  # a bare factory: the base class's lifecycle (nothing to check or clean up)
+        return type(f"Factory[{name}]", (_Factory,), {"factory": staticmethod(entry)})
+    raise SandboxError(f"sandbox '{name}': {entry!r} is neither a Sandbox subclass nor a factory")
+
+
+class _Factory(Sandbox):
+    """A backend given as a factory function: opening calls it; its result must be a Sandbox."""
+
+    factory: Callable[..., Sandbox]
+
+    @classmethod
+    def open(cls, workdir: Path, config: SandboxConfig) -> Sandbox:
+        sb = cls.factory(workdir, config)
+        if not isinstance(sb, Sandbox):
+            raise SandboxError(f"{cls.__name__} returned a {type(sb).__name__}, not a pytest_mlgym.sandbox.Sandbox")
+        return sb
+
+
+def create(name: str, workdir: Path, config: SandboxConfig) -> Sandbox:
+    """Start a sandbox of the named backend over the host folder ``workdir``."""
+    return backend(name).open(Path(workdir), config)

@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
+
 ROOT = Path("/sys/fs/cgroup")
 _OOM_KILL = re.compile(rb"^oom_kill (\d+)$", re.M)
 PREFIX = "mlgym-"
@@ -199,8 +201,8 @@ def sweep() -> int:
 
 def _alive(pid: int) -> bool:
     try:  # a zombie (an owner killed, not yet reaped) is gone too
-        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
 
 

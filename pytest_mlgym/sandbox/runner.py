@@ -32,7 +32,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from . import cgroup, isolation
+from .shell import kill_tree
 
 ENV = "MLGYM_RUNNER"  # the evaluator's environment: the broker's socket
 RUNNER_UID = 65533  # the agent code's user, where the harness may switch (not the agent's shell's, 65534)
@@ -114,12 +117,9 @@ class Broker:
             req = _read_request(conn)
             cpu_s = min(float(req.get("cpu_s") or self.limits.cpu_s), self.limits.cpu_s)
             src = self._file(req.get("file"))
-            if self.engine is not None:
-                from .runner_docker import DockerRun as cls
-            else:
-                cls = LocalRun
+            seed = int(req.get("seed") or 0)
             try:
-                run = cls(self, src, int(req.get("seed") or 0))
+                run = LocalRun(self, src, seed) if self.engine is None else self.engine.start_code(self, src, seed)
             except RunnerError as e:  # the harness's failure, not the agent's: the evaluation says so
                 self.failures.append(str(e))
                 raise
@@ -185,7 +185,7 @@ class Broker:
 
 class Run:
     """One run of agent code: its folder with the copied file, and the process (LocalRun) or the
-    container (runner_docker.DockerRun) that runs it."""
+    container (docker/run.py's DockerRun) that runs it."""
 
     def __init__(self, broker: Broker, src: Path, seed: int):
         self.broker, self.seed = broker, seed
@@ -268,12 +268,11 @@ class LocalRun(Run):
         return _tree_cpu(self.proc.pid)  # its PID namespace (bwrap) keeps detached ones in the tree
 
     def kill(self) -> None:
-        from .local import _kill_tree
         if self.group is not None:
             self.group.kill()
         proc = getattr(self, "proc", None)
         if proc is not None:
-            _kill_tree(proc.pid)
+            kill_tree(proc.pid)
             for stream in (proc.stdin, proc.stdout):
                 try:
                     stream.close()
@@ -318,13 +317,17 @@ def _reachable(mode: str) -> bool:
 
 
 def _tree_cpu(pid: int) -> float | None:
-    """CPU seconds of ``pid`` and all its descendants, live and reaped (utime+stime+cutime+cstime)."""
-    from .local import _descendants
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for p in [pid, *_descendants(pid)]:
+    """CPU seconds of ``pid`` and all its descendants, live and reaped (user, system and their children's)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
         try:
-            fields = Path(f"/proc/{p}/stat").read_bytes().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
+            t = p.cpu_times()
+        except psutil.Error:
             continue
-        total += sum(int(x) for x in fields[11:15]) / tick
+        total += t.user + t.system + t.children_user + t.children_system
     return total

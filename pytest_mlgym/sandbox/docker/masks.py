@@ -20,8 +20,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .. import packagedata
-from . import SandboxError
+from ... import packagedata
+from ..base import SandboxError
 
 # the mask over a hidden folder: empty, read-only, nothing to run
 TMPFS_MASK = "ro,noexec,nosuid,nodev,size=64k,mode=0555"
@@ -121,7 +121,7 @@ def _locate(client, image: str, wanted: tuple[tuple[str, str], ...]) -> list:
 
 @functools.lru_cache(maxsize=64)
 def _locate_cached(url: str, client, image_id: str, wanted: tuple) -> list:
-    from .docker import labels
+    from .engine import labels
 
     try:
         out = client.containers.run(image_id, ["python", "-c", _LOCATE, json.dumps(wanted)], remove=True,

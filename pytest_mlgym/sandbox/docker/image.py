@@ -1,4 +1,4 @@
-"""The runtime image of the docker sandbox: ``--docker-image`` (self-contained, e.g. built from
+"""The runtime image of the docker sandbox: ``--docker-image`` (``DockerOptions.image``: self-contained, e.g. built from
 docker/Dockerfile), or one built offline, with no registry: a debootstrap root filesystem made
 once per machine (cached, under a file lock), imported into each engine that lacks it, and
 tagged by the hash of its recipe so it is rebuilt only when the recipe changes.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from . import SandboxError
+from ..base import SandboxError
 
 UID = 65534  # the sandbox's user (nobody)
 SUITE = "bookworm"
@@ -29,16 +29,12 @@ def image_tag() -> str:
     return f"mlgym-runtime:{digest}"
 
 
-def custom_image() -> str | None:
-    """``--docker-image``: a self-contained image (Python, the task stack, this package), e.g. built
-    from docker/Dockerfile; then nothing of the host's Python is mounted."""
-    return os.environ.get("MLGYM_DOCKER_IMAGE") or None
-
-
-def ensure_image(client) -> str:
-    """The runtime image on this engine: ``--docker-image`` if given (it must be there), else one
-    imported from a root filesystem built offline once per machine (debootstrap, cached, locked)."""
-    if tag := custom_image():
+def ensure_image(client, custom: str | None = None) -> str:
+    """The runtime image on this engine: ``custom`` (``--docker-image``: a self-contained image, e.g.
+    built from docker/Dockerfile, with Python, the task stack and this package) if given (it must be
+    there), else one imported from a root filesystem built offline once per machine (debootstrap,
+    cached, locked), which mounts this host's Python."""
+    if tag := custom:
         try:
             client.images.get(tag)
         except Exception:  # noqa: BLE001
@@ -51,7 +47,7 @@ def ensure_image(client) -> str:
         return tag
     except Exception:  # noqa: BLE001 - not found: import it
         pass
-    from ..task import default_cache_dir
+    from ...task import default_cache_dir
     cache = default_cache_dir() / "docker"
     cache.mkdir(parents=True, exist_ok=True)
     tar = cache / f"{tag.replace(':', '-')}.tar"
