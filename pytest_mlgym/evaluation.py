@@ -150,7 +150,7 @@ def _result(task: Task, code: int | None, out: str, err: str, start: float) -> E
 def parse_metrics(stdout: str, metric: str, seconds: float = 0.0) -> Evaluation:
     """Read the JSON object on the last non-empty line of the evaluator's output: per split
     (``{"dev": {...}, "test": {...}}``, the SDK's protocol) or one flat dict of test metrics."""
-    lines = [l for l in stdout.splitlines() if l.strip()]
+    lines = [line for line in stdout.splitlines() if line.strip()]
     try:
         result = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:

@@ -30,7 +30,7 @@ class ScoreFingerprints:
             if self.files is None:  # the workspace is not on this machine: the artefact only
                 return {"artefact": _remote_artefact(self.sandbox, self.artefact)}
             return self.files.scan()
-        except Exception as e:  # noqa: BLE001 - bookkeeping must never change an episode's outcome
+        except Exception as e:  # bookkeeping must never change an episode's outcome
             return {"artefact": {"path": self.artefact, "sha256": None, "size": None,
                                  "error": f"{type(e).__name__}: {e}"[:300]}}
 
@@ -97,7 +97,8 @@ class WorkspaceFiles:
                     continue
                 rel, key = base + name, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
                 found[rel] = key
-                if self.hashes.get(rel, (None,))[0] != key and wanted(rel, key) and (digest := _hash_at(dirfd, name, key)):
+                changed = self.hashes.get(rel, (None,))[0] != key
+                if changed and wanted(rel, key) and (digest := _hash_at(dirfd, name, key)):
                     self.hashes[rel] = (key, digest)
                 if len(found) >= MAX_FILES:
                     return found, True
@@ -136,7 +137,7 @@ def _remote_artefact(sandbox, artefact: str) -> dict:
     try:
         try:
             sandbox.copy_out(os.path.join(sandbox.workdir, artefact), scratch / "a")
-        except Exception:  # noqa: BLE001 - missing or refused: the evaluation says why
+        except Exception:  # missing or refused: the evaluation says why
             return {"path": artefact, "sha256": None, "size": None, "missing": True}
         files = {("" if p == scratch / "a" else p.relative_to(scratch / "a").as_posix()):
                  {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size}

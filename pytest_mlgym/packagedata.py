@@ -61,7 +61,7 @@ def _version(package: str) -> str:
     try:
         names = metadata.packages_distributions().get(package) or [package]
         return metadata.version(names[0])
-    except Exception:  # noqa: BLE001 - only decorates a message
+    except Exception:  # only decorates a message
         return ""
 
 

@@ -78,7 +78,7 @@ class LLMAgent:
             return
         try:
             _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
-        except Exception:  # noqa: BLE001 - litellm raises a multi-line BadRequestError
+        except Exception:  # litellm raises a multi-line BadRequestError
             raise AgentError(f"model '{model}': litellm does not know its provider; write it as "
                              f"<provider>/<model>, e.g. anthropic/claude-sonnet-4-6 or hosted_vllm/<name>") from None
         if provider == scripted.PROVIDER:
@@ -194,7 +194,7 @@ class LLMAgent:
     def _tokens(self, msgs: list[dict]) -> int:
         try:
             return litellm.token_counter(model=self.model, messages=msgs)
-        except Exception:  # noqa: BLE001 - an unknown tokenizer: count with the default one
+        except Exception:  # an unknown tokenizer: count with the default one
             return litellm.token_counter(messages=msgs)
 
     # -- one model call ---------------------------------------------------------------------------
@@ -217,7 +217,7 @@ class LLMAgent:
                 self.keep //= 2  # the model's window is smaller than we thought: keep fewer
                 self.context_limit = max(1, self._tokens(msgs) - 1)
                 continue
-            except Exception as e:  # noqa: BLE001 - after litellm's own retries, every failure ends the episode
+            except Exception as e:  # after litellm's own retries, every failure ends the episode
                 raise EpisodeEnd("error", f"model call failed (after up to {self.num_retries} retries): "
                                           f"{_one_line(e)}") from None
             break
@@ -253,7 +253,7 @@ class LLMAgent:
                 return (fn["name"] + (f" {args.get('text', '')}" if fn["name"] == "memory_write" else "")), ""
             try:
                 return action_from_call(fn["name"], args), ""
-            except Exception as e:  # noqa: BLE001 - ToolError: a message for the model
+            except Exception as e:  # ToolError: a message for the model
                 return None, str(e)
         blocks = FENCE.findall(message.get("content") or "")
         if blocks and blocks[-1].strip():
@@ -282,14 +282,14 @@ class LLMAgent:
 def supports_tools(model: str) -> bool:
     try:
         return bool(litellm.supports_function_calling(model=model))
-    except Exception:  # noqa: BLE001 - unknown models: use the text format
+    except Exception:  # unknown models: use the text format
         return False
 
 
 def context_window(model: str) -> int:
     try:
         return int(litellm.get_model_info(model).get("max_input_tokens") or 32_000)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return 32_000
 
 
@@ -298,7 +298,7 @@ def _cost(resp) -> float:
     if cost is None:
         try:
             cost = litellm.completion_cost(completion_response=resp)
-        except Exception:  # noqa: BLE001 - a model without a price: free as far as we know
+        except Exception:  # a model without a price: free as far as we know
             cost = 0.0
     return float(cost or 0.0)
 

@@ -94,7 +94,8 @@ class Sandbox(abc.ABC):
     @classmethod
     def check(cls, config: SandboxConfig) -> None:
         """Preflight, before a session runs anything: raise a one-line SandboxError when sandboxes of
-        this backend cannot start here."""
+        this backend cannot start here. The default: nothing to check."""
+        return None
 
     @classmethod
     def cleanup(cls, session: str | None, config: SandboxConfig) -> int:

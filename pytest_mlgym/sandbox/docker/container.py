@@ -123,7 +123,7 @@ class ContainerSandbox(ShellSandbox):
                 device_requests=[docker.types.DeviceRequest(device_ids=list(config.gpus), capabilities=[["gpu"]])]
                 if config.gpus else None)
             self.container.start()
-        except Exception as e:  # noqa: BLE001 - a container that was made but cannot run is not left behind
+        except Exception as e:  # a container that was made but cannot run is not left behind
             self._failed(e)
         ShellSandbox.__init__(self, str(inside), config)
         self.root = inside
@@ -140,7 +140,7 @@ class ContainerSandbox(ShellSandbox):
         """After the placement lock: fill the workspace, then start the shell."""
         try:
             self._populate(self._root_on_host)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._failed(e)
         self.container.reload()
         self.init_pid = int(self.container.attrs["State"]["Pid"])  # PID 1, as the host sees it
@@ -172,10 +172,11 @@ class ContainerSandbox(ShellSandbox):
         if path is None:  # no cgroup visible from here (a remote engine): ask the container itself
             try:
                 self.container.exec_run(["bash", "-c", "kill -9 -1"], user=f"{UID}:{UID}")
-            except Exception:  # noqa: BLE001 - the container may be gone already
+            except Exception:  # the container may be gone already
                 pass
             return
-        procs = lambda: {int(x) for x in Path(path).read_text().split()} - {self.init_pid}  # noqa: E731
+        def procs() -> set[int]:
+            return {int(x) for x in Path(path).read_text().split()} - {self.init_pid}
         cgroup.kill_all(procs)
         cgroup.settle(Path(path).parent, procs)
 
@@ -202,6 +203,6 @@ class ContainerSandbox(ShellSandbox):
         if self.container is not None:
             try:
                 self.container.remove(force=True)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self.container = None

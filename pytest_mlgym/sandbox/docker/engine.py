@@ -75,7 +75,7 @@ def _client(url: str | None = None):
     where = url or os.environ.get("DOCKER_HOST") or "the default socket"
     try:
         return _connect(docker, url)
-    except Exception as error:  # noqa: BLE001 - every way of not reaching an engine is one message
+    except Exception as error:  # every way of not reaching an engine is one message
         why = " ".join(str(error).split())[:160]
         raise SandboxError(f"no Docker Engine answers at {where} ({type(error).__name__}: {why}); "
                            f"start one (bash docker/start-engine) or set DOCKER_HOST") from None

@@ -37,7 +37,7 @@ def ensure_image(client, custom: str | None = None) -> str:
     if tag := custom:
         try:
             client.images.get(tag)
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise SandboxError(f"the image {tag} is not on the engine at {client.api.base_url}; build it there "
                                f"(docker build -t {tag} -f docker/Dockerfile .) or pull it") from None
         return tag
@@ -45,7 +45,7 @@ def ensure_image(client, custom: str | None = None) -> str:
     try:
         client.images.get(tag)
         return tag
-    except Exception:  # noqa: BLE001 - not found: import it
+    except Exception:  # not found: import it
         pass
     from ...task import default_cache_dir
     cache = default_cache_dir() / "docker"
@@ -56,7 +56,7 @@ def ensure_image(client, custom: str | None = None) -> str:
             _build_rootfs(tar)
         try:
             client.images.get(tag)
-        except Exception:  # noqa: BLE001
+        except Exception:
             repository, _, version = tag.partition(":")
             with open(tar, "rb") as f:
                 client.api.import_image_from_data(f.read(), repository=repository, tag=version)

@@ -114,7 +114,7 @@ def _locate(client, image: str, wanted: tuple[tuple[str, str], ...]) -> list:
     """[kind, hits] for each (package, path) in the image: asked once per engine, image and ``wanted``."""
     try:
         image_id = client.images.get(image).id
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise SandboxError(f"the image {image} is not on the engine: {' '.join(str(e).split())[:200]}") from None
     return _locate_cached(client.api.base_url, client, image_id, wanted)
 
@@ -132,6 +132,6 @@ def _locate_cached(url: str, client, image_id: str, wanted: tuple) -> list:
         if len(rows) != len(wanted):
             raise ValueError(f"{len(rows)} answers for {len(wanted)} paths")
         return rows
-    except Exception as e:  # noqa: BLE001 - no python in the image, a broken one: one line
+    except Exception as e:  # no python in the image, a broken one: one line
         raise SandboxError(f"cannot locate installed packages in the image {image_id[:19]} (python -c): "
                            f"{' '.join(str(e).split())[:200]}") from None

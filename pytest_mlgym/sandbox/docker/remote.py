@@ -96,7 +96,7 @@ class _Capped(io.RawIOBase):
         while not self._left:
             try:
                 chunk = next(self._chunks, b"")
-            except Exception as e:  # noqa: BLE001 - the engine went away mid-stream
+            except Exception as e:  # the engine went away mid-stream
                 raise SandboxError(f"{self._what}: the engine's archive broke off ({type(e).__name__})") from None
             if not chunk:
                 return 0
@@ -115,7 +115,7 @@ def _archive(sb, real: str, max_bytes: int) -> Iterator[tuple[tarfile.TarFile, _
     """The tar of ``real`` as the engine streams it (never held whole), read member by member."""
     try:
         chunks, _ = sb.container.get_archive(real, chunk_size=CHUNK)
-    except Exception:  # noqa: BLE001 - not found, or gone
+    except Exception:  # not found, or gone
         raise SandboxError(f"{real}: No such file or directory") from None
     reader = _Capped(chunks, max_bytes + HEADERS, real)
     try:

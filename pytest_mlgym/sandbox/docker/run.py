@@ -93,7 +93,7 @@ class DockerRun(Run):
         try:
             self.container.reload()
             return self.container.attrs["State"]
-        except Exception:  # noqa: BLE001 - gone
+        except Exception:  # gone
             return {"Running": False, "ExitCode": None}
 
     def alive(self) -> bool:
@@ -134,7 +134,7 @@ class DockerRun(Run):
         if self.container is not None:
             try:
                 self.container.remove(force=True)
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:  # already gone
                 pass
             self.container = None
         shutil.rmtree(self.pipes, ignore_errors=True)
