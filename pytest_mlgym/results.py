@@ -17,6 +17,8 @@ from pathlib import Path
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
+from .metric import Metric
+
 
 class Score(BaseModel):
     step: int
@@ -89,9 +91,10 @@ def judge(rec: RunRecord) -> tuple[bool, str]:
         ok = abs(sub - base) <= rec.tolerance
         return ok, (f"{rec.task}: baseline {'reproduced' if ok else 'NOT reproduced'}: {m} = {sub:.6g} vs "
                     f"recorded {base:g} ± {rec.tolerance:g}")
-    better = sub > base if rec.direction == "max" else sub < base
+    metric = Metric.of(rec.direction)
+    better = metric.better(sub, base)
     return better, (f"{rec.task}: {rec.agent} {'beats' if better else 'does not beat'} the baseline: "
-                    f"{m} = {sub:.6g} vs {base:g} ({'higher' if rec.direction == 'max' else 'lower'} is better)")
+                    f"{m} = {sub:.6g} vs {base:g} ({metric.word} is better)")
 
 
 class ResultsStore:

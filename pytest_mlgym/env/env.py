@@ -29,7 +29,7 @@ from ..tools import ToolBox, docs, refuse_interactive
 from .limits import EpisodeLimits, ends
 from .registration import find_task
 from .spaces import AnyText
-from .state import EpisodeState, ScoreEvent, normalise
+from .state import EpisodeState, ScoreEvent
 
 # sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
 # in the episode; best attempt = the test score of the attempt with the best dev score.
@@ -146,7 +146,7 @@ class MLGymEnv(gym.Env):
         spec, lim = self.task.spec, self.task.spec.limits
         m = spec.metric
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
-                f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
+                f"Metric: {m.name} ({m.word} is better). "
                 f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
                 f"Your workspace is the current folder, {self.workspace_name}. You have {self.max_steps} steps and "
                 f"{lim.episode_s / 60:g} minutes.")
@@ -213,7 +213,7 @@ class MLGymEnv(gym.Env):
         elif shown is None:
             text = "the artefact is valid; this task has no dev split, so its score stays sealed until the episode ends"
         else:
-            st.best_normalised = max(st.best_normalised, normalise(shown, base, m.direction))
+            st.best_normalised = max(st.best_normalised, m.normalise(shown, base))
             verdict = "better than" if m.better(shown, base) else "not better than"
             text = f"{m.name} = {shown:.6g} ({verdict} the baseline {base:g}, {split} split); all metrics: {metrics}"
         if kind == "validate":

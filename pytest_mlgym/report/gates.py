@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import scoring
+from ..metric import Metric
 from ..results import ResultsStore, RunRecord
 from .summary import GATED, RECORDED
 
@@ -186,7 +187,7 @@ def _change(old: float | None, new: float | None, direction: str) -> str:
         return "better (no score before)"
     if new == old:
         return "same"
-    better = new > old if direction == "max" else new < old
+    better = Metric.of(direction).better(new, old)
     rel = f" ({(new - old) / abs(old):+.1%})" if old else ""
     return ("better" if better else "worse") + rel
 

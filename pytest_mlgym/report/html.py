@@ -15,6 +15,7 @@ import re
 from html import escape
 from pathlib import Path
 
+from ..metric import Metric
 from ..results import ResultsStore, RunRecord
 from . import summary as summary_mod
 from . import trust
@@ -160,7 +161,7 @@ def _tasks_section(summary: dict, latest: list[RunRecord], colour: dict, plots) 
         plot = plots.task_steps(task, info, runs, colour)
         parts.append(
             f"<section class=task id='task-{_slug(task)}' data-task='{_e(task)}'><h3>{_e(task)}</h3>"
-            f"<p class=meta>{_e(info['metric'])} ({'higher' if info['direction'] == 'max' else 'lower'} is better), "
+            f"<p class=meta>{_e(info['metric'])} ({Metric.of(info['direction']).word} is better), "
             f"size {_e(info['size'])}, baseline {_num(info['baseline'])}</p><div class=row>"
             f"<table class=task-table><thead><tr><th>method</th><th>best attempt</th><th>best submission</th>"
             f"<th>passed</th><th>status</th><th>cost</th><th>wall time</th></tr></thead><tbody>{''.join(rows)}"
