@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from . import agents, sandbox
+from . import agents, sandbox, selection
 from .agents import AgentError
 from .config import Options
 from .results import ResultsStore, RunRecord
@@ -232,9 +232,8 @@ def resumed(store: ResultsStore, session: str | None = None) -> tuple[str, dict[
         if session:
             return session, {}
         raise pytest.UsageError(f"--mlgym-resume: nothing to resume: {store.path} has no runs")
-    session = session or records[-1].session
+    session = session or selection.last_session(records)
     done: dict[tuple, RunRecord] = {}
-    for r in records:
-        if r.session == session:
-            done.setdefault((r.task, r.agent, r.seed, r.size), r)
+    for r in selection.in_sessions(records, [session]):
+        done.setdefault((r.task, r.agent, r.seed, r.size), r)
     return session, done

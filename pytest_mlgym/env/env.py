@@ -23,6 +23,7 @@ import gymnasium as gym
 from .. import sandbox as sandboxes
 from ..evaluation import Evaluation, evaluate
 from ..fingerprint import ScoreFingerprints
+from ..results import PROTOCOLS
 from ..sandbox import SandboxConfig, isolation, truncate
 from ..task import Task, default_cache_dir, read_only
 from ..tools import ToolBox, docs, refuse_interactive
@@ -30,12 +31,6 @@ from .limits import EpisodeLimits, ends
 from .registration import find_task
 from .spaces import AnyText
 from .state import EpisodeState, ScoreEvent
-
-# sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
-# in the episode; best attempt = the test score of the attempt with the best dev score.
-# mlgym: MLGym's own protocol (validate shows the test score; best attempt = the best test score,
-# selected on test feedback), for comparison with published numbers.
-PROTOCOLS = ("sealed", "mlgym")
 
 
 class MLGymEnv(gym.Env):

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import scoring
+from .. import scoring, selection
 from ..metric import Metric
 from ..results import ResultsStore, RunRecord
 from .summary import GATED, RECORDED
@@ -61,11 +61,11 @@ def stored_run(path: Path, exclude_session: str | None = None) -> tuple[str, lis
         path = path / "results.jsonl"
     if not path.is_file():
         raise StoredRunError(f"{path}: no such file (give a results.jsonl or the report folder holding one)")
-    records = [r for r in ResultsStore(path).read() if r.session != exclude_session]
-    if not records:
+    records = ResultsStore(path).read()
+    session = selection.last_session(records, exclude=exclude_session)
+    if session is None:
         raise StoredRunError(f"{path} holds no run records")
-    session = records[-1].session
-    return session, [r for r in records if r.session == session]
+    return session, selection.in_sessions(records, [session])
 
 
 def _agents_line(values: dict[str, float | None]) -> str:
@@ -101,13 +101,7 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
         notes.append(f"stored runs of another size, not compared: {', '.join(old_other)}")
     old = [r for r in old if r.size in sizes] if sizes else old
 
-    def latest(records):  # the latest record per (task, agent, seed), as the summary does
-        out = {}
-        for r in sorted(records, key=lambda r: r.finished_at):
-            out[(r.task, r.agent, r.seed)] = r
-        return out
-
-    old_by, new_by = latest(old), latest(new)
+    old_by, new_by = selection.latest_per_run(old), selection.latest_per_run(new)  # as the summary does
     old_tasks, new_tasks = {k[0] for k in old_by}, {k[0] for k in new_by}
     old_agents, new_agents = {k[1] for k in old_by}, {k[1] for k in new_by}
     directions, baselines, metrics = {}, {}, {}

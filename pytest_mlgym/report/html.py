@@ -15,6 +15,7 @@ import re
 from html import escape
 from pathlib import Path
 
+from .. import selection
 from ..metric import Metric
 from ..results import ResultsStore, RunRecord
 from . import summary as summary_mod
@@ -31,17 +32,17 @@ def main(results_path: Path, out_path: Path, sessions: list[str] | None = None) 
     shows the last session of the file (the one of its last record: the latest pytest run, the
     same records as its ``summary.json``); give sessions to show (and compare) others."""
     records = ResultsStore(results_path).read()
-    known = list(dict.fromkeys(r.session for r in records))
+    known = selection.sessions(records)
     if not records:
         raise SystemExit(f"{results_path}: no runs recorded")
-    chosen = list(sessions) if sessions else [records[-1].session]
+    chosen = list(sessions) if sessions else [selection.last_session(records)]
     missing = [s for s in chosen if s not in known]
     if missing:
         raise SystemExit(f"{results_path}: no session {', '.join(missing)}; sessions: {', '.join(known)}")
     others = len(known) - len(set(chosen))
     note = (f"{results_path.name} holds {len(known)} sessions; this page shows {', '.join(chosen)} "
             "(python -m pytest_mlgym report --session ID picks others)") if others else ""
-    return write([r for r in records if r.session in chosen], out_path, report_dir=results_path.parent, note=note)
+    return write(selection.in_sessions(records, chosen), out_path, report_dir=results_path.parent, note=note)
 
 
 def write(records: list[RunRecord], out_path: Path, report_dir: Path | None = None,
@@ -63,7 +64,7 @@ def write(records: list[RunRecord], out_path: Path, report_dir: Path | None = No
 def render(records: list[RunRecord], summary: dict, report_dir: Path, note: str = "") -> str:
     from . import plots
 
-    latest = _latest(records)
+    latest = selection.latest_runs(records)
     colour = plots.colours(list(summary["aup"][KINDS[0]]))
     agents = sorted({r.agent for r in latest})
     meta = (f"{len(summary['tasks'])} tasks, {len(agents)} agents ({', '.join(agents)}), {len(latest)} runs, "
@@ -100,14 +101,6 @@ def _isolation(i: dict) -> str:
     if i.get("required"):
         text += f". Required: {i['required']} or better (--mlgym-min-isolation)."
     return f"<p class='isolation{' weak' if warning else ''}' id=isolation>{_e(text)}</p>"
-
-
-def _latest(records: list[RunRecord]) -> list[RunRecord]:
-    """One record per (task, agent, seed): the latest, as in the summary; sorted by task, agent, seed."""
-    latest: dict[tuple, RunRecord] = {}
-    for r in sorted(records, key=lambda r: r.finished_at):
-        latest[(r.task, r.agent, r.seed)] = r
-    return [latest[k] for k in sorted(latest)]
 
 
 def _aup_section(summary: dict) -> str:

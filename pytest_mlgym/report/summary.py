@@ -7,16 +7,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from .. import scoring
-from ..results import RunRecord
+from .. import scoring, selection
+from ..results import GATED_KINDS, SCORE_KINDS, RunRecord
 from . import trust
 
 RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
 # best attempt: the test score of the attempt with the best dev score; best submission: the final
 # artefact's; oracle best attempt: the best test score, selected on test feedback (MLGym's "best
 # attempt"): reported, labelled, never gated on
-KINDS = ("best_attempt", "best_submission", "oracle_best_attempt")
-GATED = ("best_attempt", "best_submission")
+KINDS = SCORE_KINDS
+GATED = GATED_KINDS
 BOOTSTRAP = {"n": 1000, "confidence": 0.95, "seed": 0}  # the AUP intervals over seeds (aup_ci)
 
 
@@ -31,12 +31,10 @@ def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
     ``isolation`` is the session's (``trust.info``: mode, description, the backend's best, whether it
     is weaker, the required minimum); without it, the weakest isolation the records hold. Each row
     has its runs' ``isolation`` too, in seed order."""
-    latest: dict[tuple, RunRecord] = {}
-    for r in sorted(records, key=lambda r: r.finished_at):
-        latest[(r.task, r.agent, r.seed)] = r
+    latest = selection.latest_runs(records)
     by_task: dict[str, dict[str, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
-    for (task, agent, _), r in sorted(latest.items()):
-        by_task[task][agent].append(r)
+    for r in latest:
+        by_task[r.task][r.agent].append(r)
 
     tasks, directions, baselines = {}, {}, {}
     scores = {kind: defaultdict(dict) for kind in KINDS}
@@ -68,9 +66,9 @@ def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
         {t: {a: scoring.best_of_k(v[:j], directions[t]) for a, v in ms.items()} for t, ms in per_run[kind].items()},
         directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "sessions": sorted({r.session for r in latest.values()}),
-            "protocols": sorted({r.protocol for r in latest.values()}),
-            "isolation": isolation if isolation is not None else trust.of_records(latest.values()),
+            "sessions": sorted({r.session for r in latest}),
+            "protocols": sorted({r.protocol for r in latest}),
+            "isolation": isolation if isolation is not None else trust.of_records(latest),
             "k": k, "tau_max": tau, "tasks": tasks, "aup": aup, "aup_ci": aup_ci, "aup_at": aup_at,
             "bootstrap": BOOTSTRAP}
 
