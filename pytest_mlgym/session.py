@@ -12,6 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,9 @@ from .config import Options
 from .results import ResultsStore, RunRecord
 from .sandbox import isolation, truncate
 from .task import Task, TaskError, discover
+
+if TYPE_CHECKING:  # the summary's module imports numpy: not at collection
+    from .report.summary import Summary
 
 
 @dataclass
@@ -33,7 +37,7 @@ class MLGymSession:
     tasks: list[Task]
     broken: dict[str, TaskError]
     done: dict[tuple, RunRecord] = field(default_factory=dict)  # --mlgym-resume: (task, agent, seed, size) -> record
-    summary: dict | None = None  # built on the controller at the end of the run
+    summary: Summary | None = None  # built on the controller at the end of the run (report.summary.build)
     interrupted: dict | None = None  # Ctrl-C: how many runs finished, were interrupted, did not start
     servers: list = field(default_factory=list)  # local model servers this session started
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL

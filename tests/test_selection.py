@@ -40,8 +40,8 @@ def test_the_summary_report_and_gates_select_alike(tmp_path):
     stored, old = gates.stored_run(store.path, exclude_session="other")
     assert stored == "new" and len(old) == 3
     s = summary.build(old)
-    row = s["tasks"]["tiny"]["agents"]["a"]
-    assert row["runs"] == 2 and row["best_submission"] == 8.0
+    row = s.tasks["tiny"].agents["a"]
+    assert row.runs == 2 and row.best_submission == 8.0
     assert gates.compare(old, old)["rows"][0]["new"] == 8.0
     page = html.main(store.path, tmp_path / "report.html").read_text()
     assert page.count("<details class='run") == 2 and "session new" in page

@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import scoring, selection
 from ..metric import Metric
 from ..results import ResultsStore, RunRecord
-from .summary import GATED, RECORDED
+from .summary import GATED, RECORDED, Summary
 
 HEADLINE = "best_submission"
 EPS = 1e-9  # float noise: a drop of exactly D passes
@@ -72,15 +72,15 @@ def _agents_line(values: dict[str, float | None]) -> str:
     return ", ".join(f"{a} {'no run recorded' if v is None else f'{v:.3f}'}" for a, v in sorted(values.items()))
 
 
-def fail_under(summary: dict | None, agents: list[str], threshold: float) -> Gate:
+def fail_under(summary: Summary | None, agents: list[str], threshold: float) -> Gate:
     """Every agent under test (``agents``) must reach AUP >= threshold (best submission)."""
     name = "--mlgym-fail-under-aup"
     if not summary:
         return Gate(name, False, f"no run was recorded in this session, so no AUP to check against {threshold:g}")
-    aup = summary["aup"][HEADLINE]
+    aup = summary.aup[HEADLINE]
     values = {a: aup.get(a) for a in agents}
     low = {a: v for a, v in values.items() if v is None or v < threshold - EPS}
-    what = f"AUP@{summary['k']} (best submission, tau_max {summary['tau_max']:g})"
+    what = f"AUP@{summary.k} (best submission, tau_max {summary.tau_max:g})"
     if low:
         return Gate(name, False, f"{what} below {threshold:g}: {_agents_line(low)}")
     return Gate(name, True, f"{what} of every agent >= {threshold:g}: {_agents_line(values)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .summary import RECORDED
+from .summary import RECORDED, Summary
 from .text import clean
 
 
@@ -14,17 +14,18 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def lines(summary: dict) -> list[str]:
+def lines(summary: Summary | dict) -> list[str]:
+    summary = Summary.of(summary)
     rows = [("task", "agent", "best attempt", "best submission", "baseline", "passed", "status")]
-    for task, t in sorted(summary["tasks"].items()):
-        for agent, a in sorted(t["agents"].items()):
-            rows.append((task, agent, _fmt(a["best_attempt"]), _fmt(a["best_submission"]),
-                         f"{_fmt(t['baseline'])} ({t['metric']}, {t['direction']})",
-                         f"{a['passed']}/{a['runs']}", ",".join(sorted(set(a["statuses"])))))
+    for task, t in sorted(summary.tasks.items()):
+        for agent, a in sorted(t.agents.items()):
+            rows.append((task, agent, _fmt(a.best_attempt), _fmt(a.best_submission),
+                         f"{_fmt(t.baseline)} ({t.metric}, {t.direction})",
+                         f"{a.passed}/{a.runs}", ",".join(sorted(set(a.statuses)))))
     out = _table(rows)
-    aup = summary["aup"]
+    aup = summary.aup
     methods = sorted(aup["best_attempt"], key=lambda m: (-aup["best_attempt"][m], m))
-    out += ["", f"AUP@{summary['k']} (tau_max {summary['tau_max']:g}; higher is better)"]
+    out += ["", f"AUP@{summary.k} (tau_max {summary.tau_max:g}; higher is better)"]
     oracle = aup.get("oracle_best_attempt", {})
     out += _table([("method", "best attempt", "best submission", "oracle (test-selected)")] +
                   [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}",
@@ -39,7 +40,7 @@ def _table(rows: list[tuple]) -> list[str]:
     return [fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]]
 
 
-def render(summary: dict, tr, report_dir: Path) -> None:
+def render(summary: Summary, tr, report_dir: Path) -> None:
     tr.write_sep("=", "mlgym results")
     for line in lines(summary):
         tr.write_line(clean(line))
