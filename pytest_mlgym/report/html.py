@@ -99,7 +99,8 @@ def render(records: list[RunRecord], summary: Summary, report_dir: Path, note: s
            f"{summary.k} runs, with replacement; best of k and AUP recomputed each time, tau_max fixed)."
            if summary.k > 1 else "One run per task and agent: the bootstrap over seeds has nothing to resample "
                                  "(run with --seeds N for intervals).")
-    tasks = [{"name": task, "info": info, "better": Metric.of(info.direction).word, "agents": sorted(info.agents.items()),
+    tasks = [{"name": task, "info": info, "better": Metric.of(info.direction).word,
+              "agents": sorted(info.agents.items()),
               "plot": plots.task_steps(task, info, [r for r in latest if r.task == task], colour)}
              for task, info in sorted(summary.tasks.items())]
     return _template().render(
@@ -202,50 +203,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", str(text))
 
 
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#222}
-h1{margin:.2em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}h3{margin:.3em 0}
-.meta,.help{color:#555}.isolation{padding:4px 8px;background:#eef6ee;border-left:4px solid #2a7}
-.isolation.weak{background:#fde8e8;border:2px solid #c00;color:#900;font-weight:700}
-details.run.weak>summary::after{content:" (weak isolation)";color:#c00}.note{background:#fff6d6;padding:4px 8px}nav a{color:#1f5fa8}
-table{border-collapse:collapse;margin:.5em 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
-thead th{background:#f4f4f4}td.num,td.ci{text-align:right;font-variant-numeric:tabular-nums}td.ci{color:#666}
-td.status{white-space:nowrap}tr.recorded{color:#555;font-style:italic}.row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-figure{margin:0}figcaption{color:#666;font-size:12px;max-width:560px}img.profile{max-width:560px}
-section.task .row{flex-wrap:nowrap}img.steps-plot{width:42%;min-width:0}section.task{border-top:1px dashed #ddd;padding-top:6px;margin-top:10px}
-#q{width:420px;padding:5px 8px;font-size:14px}#qcount{color:#666;margin-left:8px}
-details.run{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
-details.run>summary{cursor:pointer;font-weight:600}details.run.failed>summary{color:#a12}
-ol.steps{list-style:none;padding-left:6px;margin:4px 0}li.step{border-left:3px solid transparent;padding-left:6px}
-li.step.scored{border-left-color:#2a7;background:#effaf3}li.step summary{cursor:pointer}
-span.n{display:inline-block;min-width:2.2em;color:#888;text-align:right;margin-right:6px}
-.badge{border-radius:3px;padding:0 5px;font-size:12px;background:#2a7;color:#fff}.badge.submit,.badge.autosubmit{background:#1f5fa8}
-pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f7;padding:6px;margin:4px 0;max-height:420px;overflow:auto}
-pre.action{background:#eef3fb}.thought{color:#444;font-style:italic;white-space:pre-wrap;margin:4px 0}
-p.t{color:#888;font-size:12px;margin:0 0 6px}[hidden]{display:none!important}
-"""
-
-# The filter: steps whose text (or whose run's heading) holds the query stay; runs without such a
-# step hide. ``#q=text`` in the address pre-fills it. It reads textContent only: no markup is made.
-JS = """
-(function(){
-var q=document.getElementById('q'),count=document.getElementById('qcount');
-function filter(){
-  var text=q.value.trim().toLowerCase(),shown=0,total=0,runsShown=0;
-  document.querySelectorAll('details.run').forEach(function(run){
-    var head=run.querySelector('summary').textContent.toLowerCase().indexOf(text)>=0,any=false;
-    run.querySelectorAll('li.step').forEach(function(st){
-      total++;var own=text&&st.textContent.toLowerCase().indexOf(text)>=0,hit=!text||head||own;
-      st.hidden=!hit;if(hit){shown++;any=true;}
-      if(own){st.querySelector('details').open=true;}
-    });
-    run.hidden=!!text&&!any&&!head;if(!run.hidden){runsShown++;}
-    if(text){run.open=!run.hidden;}
-  });
-  count.textContent=text?(shown+' of '+total+' steps in '+runsShown+' runs match'):(total+' steps');
-}
-var m=location.hash.match(/^#q=(.*)$/);
-if(m){try{q.value=decodeURIComponent(m[1]);}catch(e){q.value=m[1];}}
-q.addEventListener('input',filter);filter();
-})();
-"""
+# the page's own style and its step filter (it reads textContent only: no markup is made; ``#q=text`` in
+# the address pre-fills it); the only CSS and JS on the page, inlined by the template
+CSS = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+JS = (TEMPLATES / "report.js").read_text(encoding="utf-8")
