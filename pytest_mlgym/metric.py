@@ -84,7 +84,7 @@ class Metric(BaseModel):
 
 
 @lru_cache(maxsize=None)
-def _unnamed(direction: str) -> Metric:
+def _unnamed(direction: Direction) -> Metric:
     return Metric(direction=direction)
 
 

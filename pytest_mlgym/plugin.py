@@ -340,7 +340,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if records:
         s.summary = summary.build(records, isolation=s.isolation)
         if s.interrupted:
-            s.summary.interrupted = s.interrupted
+            s.summary.interrupted = summary.Interrupted(**s.interrupted)
     checked = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.option.collectonly
     if checked:
         _gates(session, s, records)

@@ -25,6 +25,7 @@ from .task import Task, TaskError, discover
 
 if TYPE_CHECKING:  # the summary's module imports numpy: not at collection
     from .report.summary import Summary
+    from .report.trust import IsolationInfo
 
 
 @dataclass
@@ -45,7 +46,7 @@ class MLGymSession:
     stored: tuple[str, list[RunRecord]] | None = None  # controller: (session, records) of the stored run
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
-    isolation: dict | None = None  # trust.info of its sandbox (controller: check_isolation; workers: a copy)
+    isolation: IsolationInfo | None = None  # trust.info of its sandbox (controller: check_isolation; workers: a copy)
     workerinput: dict | None = None  # an xdist worker: what its controller sent (None on the controller)
 
     @classmethod
@@ -175,7 +176,7 @@ class MLGymSession:
 
     def header(self) -> list[str]:
         """The lines under pytest's own header: the run's settings, and the isolation warning."""
-        i, o = self.isolation or {}, self.options
+        i, o = self.isolation, self.options
         line = (f"mlgym: {len(self.tasks)} tasks ({o.size}), agents: {', '.join(a.name for a in o.agents)}, "
                 f"seeds: {o.seeds}, max steps: {o.max_steps}, sandbox: {o.backend}"
                 + (f", isolation: {i['mode']} [{i['description']}]" if i else "")
@@ -237,6 +238,7 @@ def resumed(store: ResultsStore, session: str | None = None) -> tuple[str, dict[
             return session, {}
         raise pytest.UsageError(f"--mlgym-resume: nothing to resume: {store.path} has no runs")
     session = session or selection.last_session(records)
+    assert session is not None  # records is not empty
     done: dict[tuple, RunRecord] = {}
     for r in selection.in_sessions(records, [session]):
         done.setdefault((r.task, r.agent, r.seed, r.size), r)

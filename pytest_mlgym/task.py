@@ -92,7 +92,8 @@ class Knob(_Strict):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.type in ("int", "float") and not (self.low is not None and self.high is not None and self.low < self.high):
+        bounded = self.low is not None and self.high is not None and self.low < self.high
+        if self.type in ("int", "float") and not bounded:
             raise ValueError(f"knob {self.name}: {self.type} knobs need low < high")
         if self.log and not (self.low or 0) > 0:
             raise ValueError(f"knob {self.name}: a log-scale knob needs low > 0")

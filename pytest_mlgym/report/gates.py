@@ -27,10 +27,10 @@ from pathlib import Path
 
 from .. import scoring, selection
 from ..metric import Metric
-from ..results import ResultsStore, RunRecord
+from ..results import ResultsStore, RunRecord, ScoreKind
 from .summary import GATED, RECORDED, Summary
 
-HEADLINE = "best_submission"
+HEADLINE: ScoreKind = "best_submission"
 EPS = 1e-9  # float noise: a drop of exactly D passes
 
 
@@ -138,26 +138,27 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
             notes.append(f"agent {a}: seeds {_seeds(so)} in the stored run, {_seeds(sn)} here: "
                          f"compared on {_seeds(so & sn) or 'none'}")
 
-    runs = {side: defaultdict(list) for side in ("old", "new")}
+    runs: dict[str, dict[tuple[str, str], list[RunRecord]]] = {side: defaultdict(list) for side in ("old", "new")}
     for side, by in (("old", old_by), ("new", new_by)):
         for (t, a, seed), r in by.items():
             if t in tasks and a in agents and seed in seeds[a]:
                 runs[side][(t, a)].append(r)
-    rows, pairs = [], {kind: {} for kind in GATED}
+    rows: list[dict] = []
+    pairs: dict[str, dict[str, dict[str, dict[str, float | None]]]] = {kind: {} for kind in GATED}
     for a in agents:
         for kind in GATED:
             pairs[kind][a] = {t: {"old": _best(runs["old"][(t, a)], kind, directions[t]),
                                   "new": _best(runs["new"][(t, a)], kind, directions[t])} for t in tasks}
         for t in tasks:
-            o, n = pairs[HEADLINE][a][t]["old"], pairs[HEADLINE][a][t]["new"]
+            was, now = pairs[HEADLINE][a][t]["old"], pairs[HEADLINE][a][t]["new"]
             rows.append({"task": t, "agent": a, "metric": metrics[t], "direction": directions[t],
-                         "baseline": baselines[t], "old": o, "new": n, "change": _change(o, n, directions[t]),
+                         "baseline": baselines[t], "old": was, "new": now, "change": _change(was, now, directions[t]),
                          "runs": [len(runs["old"][(t, a)]), len(runs["new"][(t, a)])]})
     dirs = {t: directions[t] for t in tasks}
     base = {t: baselines[t] for t in tasks}
     sets = [pairs[kind][a] for kind in GATED for a in agents]
     tau = scoring.tau_max_for(*sets, directions=dirs, baselines=base) if tasks else scoring.DEFAULT_TAU_MAX
-    aup = {}  # agent -> kind -> old, new, change; empty with no task in common
+    aup: dict[str, dict[str, dict[str, float]]] = {}  # agent -> kind -> old, new, change; empty with no task in common
     for a in agents if tasks else ():
         aup[a] = {}
         for kind in GATED:
@@ -196,7 +197,8 @@ def max_regression(comparison: dict, limit: float, stored: str) -> Gate:
     changes = {a: v[HEADLINE] for a, v in comparison["aup"].items()}
     what = (f"AUP (best submission, tau_max {comparison['tau_max']:g}, {len(comparison['tasks'])} common "
             f"task{'s' * (len(comparison['tasks']) != 1)}) against {stored}")
-    fmt = lambda items: ", ".join(f"{a} {c['old']:.3f} -> {c['new']:.3f} ({c['change']:+.3f})" for a, c in items)
+    def fmt(items):
+        return ", ".join(f"{a} {c['old']:.3f} -> {c['new']:.3f} ({c['change']:+.3f})" for a, c in items)
     bad = [(a, c) for a, c in sorted(changes.items()) if c["change"] < -limit - EPS]
     if bad:
         return Gate(name, False, f"{what} dropped by more than {limit:g}: {fmt(bad)}")

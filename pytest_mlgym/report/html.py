@@ -37,9 +37,10 @@ def main(results_path: Path, out_path: Path, sessions: list[str] | None = None) 
     same records as its ``summary.json``); give sessions to show (and compare) others."""
     records = ResultsStore(results_path).read()
     known = selection.sessions(records)
-    if not records:
+    last = selection.last_session(records)
+    if last is None:
         raise SystemExit(f"{results_path}: no runs recorded")
-    chosen = list(sessions) if sessions else [selection.last_session(records)]
+    chosen = list(sessions) if sessions else [last]
     missing = [s for s in chosen if s not in known]
     if missing:
         raise SystemExit(f"{results_path}: no session {', '.join(missing)}; sessions: {', '.join(known)}")
@@ -122,7 +123,7 @@ def _template():
     return env.get_template("report.html.j2")
 
 
-def _isolation(i: dict) -> dict:
+def _isolation(i: trust.IsolationInfo) -> dict:
     """The sandbox's isolation, under the title; a weaker mode than its backend's best is a warning."""
     warning = trust.warning(i)
     if warning:

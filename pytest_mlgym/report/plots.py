@@ -53,7 +53,7 @@ def profiles(summary: Summary) -> dict[str, str]:
     baselines = {t: v.baseline for t, v in tasks.items()}
     methods = list(aup[KINDS[0]])
     colour = colours(methods)
-    out = {}
+    out: dict[str, str] = {}
     for kind in KINDS:
         scores = {t: {a: getattr(row, kind) for a, row in v.agents.items()} for t, v in tasks.items()}
         tau, rho = scoring.profile(scores, directions, baselines, tau_max=summary.tau_max, baseline_name=RECORDED)

@@ -30,7 +30,6 @@ RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more m
 # attempt"): reported, labelled, never gated on
 KINDS = SCORE_KINDS
 GATED = GATED_KINDS
-BOOTSTRAP = {"n": 1000, "confidence": 0.95, "seed": 0}  # the AUP intervals over seeds (aup_ci)
 OPTIONAL = ("interrupted", "comparison", "gates")  # set by the plugin; left out of the JSON when unset
 
 AUP = dict[ScoreKind, dict[str, float]]  # {kind: {method: AUP@k}}
@@ -66,9 +65,14 @@ class TaskSummary(_Model):
 
 
 class Bootstrap(_Model):
+    """The AUP intervals over seeds (``aup_ci``): resamples, confidence, the generator's seed."""
+
     n: int
     confidence: float
     seed: int
+
+
+BOOTSTRAP = Bootstrap(n=1000, confidence=0.95, seed=0)
 
 
 class Interrupted(_Model):
@@ -96,7 +100,7 @@ class Summary(_Model):
     aup: AUP
     aup_ci: dict[ScoreKind, dict[str, tuple[float, float]]] = {}  # the bootstrap interval over seeds
     aup_at: dict[str, AUP] = {}  # {"j": AUP@j}, j = 1..k
-    bootstrap: Bootstrap = Bootstrap(**BOOTSTRAP)
+    bootstrap: Bootstrap = BOOTSTRAP
     interrupted: Interrupted | None = None
     comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
     gates: list[GateResult] | None = None
@@ -128,8 +132,8 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
         by_task[r.task][r.agent].append(r)
 
     tasks, directions, baselines = {}, {}, {}
-    scores = {kind: defaultdict(dict) for kind in KINDS}
-    per_run = {kind: defaultdict(dict) for kind in KINDS}  # every run's score, in seed order
+    scores: dict[str, dict[str, dict[str, float | None]]] = {kind: defaultdict(dict) for kind in KINDS}
+    per_run: dict[str, dict[str, dict[str, list[float | None]]]] = {kind: defaultdict(dict) for kind in KINDS}
     for task, runs in by_task.items():
         first = next(iter(runs.values()))[0]
         directions[task], baselines[task] = first.direction, first.baseline
@@ -151,8 +155,8 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
            for kind in KINDS}
     k = max((len(rs) for runs in by_task.values() for rs in runs.values()), default=0)
     aup_ci = {kind: scoring.aup_bootstrap(
-        per_run[kind], directions, baselines, tau_max=tau, n_boot=BOOTSTRAP["n"], confidence=BOOTSTRAP["confidence"],
-        seed=BOOTSTRAP["seed"], baseline_name=RECORDED) for kind in KINDS}
+        per_run[kind], directions, baselines, tau_max=tau, n_boot=BOOTSTRAP.n, confidence=BOOTSTRAP.confidence,
+        seed=BOOTSTRAP.seed, baseline_name=RECORDED) for kind in KINDS}
     aup_at = {str(j): {kind: scoring.aup(
         {t: {a: scoring.best_of_k(v[:j], directions[t]) for a, v in ms.items()} for t, ms in per_run[kind].items()},
         directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
@@ -160,7 +164,7 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
                    sessions=sorted({r.session for r in latest}), protocols=sorted({r.protocol for r in latest}),
                    isolation=isolation if isolation is not None else trust.of_records(latest),
                    k=k, tau_max=tau, tasks=tasks, aup=aup, aup_ci=aup_ci, aup_at=aup_at,
-                   bootstrap=Bootstrap(**BOOTSTRAP))
+                   bootstrap=BOOTSTRAP)
 
 
 def write(summary: Summary, path: Path) -> None:

@@ -36,7 +36,8 @@ def lines(summary: Summary | dict) -> list[str]:
 def _table(rows: list[tuple]) -> list[str]:
     rows = [tuple(clean(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    def fmt(r):
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     return [fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]]
 
 
@@ -50,7 +51,8 @@ def render(summary: Summary, tr, report_dir: Path) -> None:
 
 def interrupted(counts: dict, tr) -> None:
     """After Ctrl-C: how many runs the report above holds, and how many ``--mlgym-resume`` would run."""
-    runs = lambda n: f"{n} run{'s' * (n != 1)}"
+    def runs(n):
+        return f"{n} run{'s' * (n != 1)}"
     line = f"{runs(counts['finished'])} finished and recorded; {runs(counts['interrupted'])} interrupted"
     if counts["not_started"]:
         line += f" and {counts['not_started']} not started"
@@ -66,8 +68,8 @@ def comparison_lines(c: dict) -> list[str]:
            f"compared on {len(c['tasks'])} common task{'s' * (len(c['tasks']) != 1)}, agents matched by name"]
     if c["rows"]:
         out += _table([("task", "agent", "stored", "now", "change", "runs (stored/now)")] +
-                      [(r["task"], r["agent"], _fmt(r["old"]), _fmt(r["new"]), r["change"], "/".join(map(str, r["runs"])))
-                       for r in c["rows"]])
+                      [(r["task"], r["agent"], _fmt(r["old"]), _fmt(r["new"]), r["change"],
+                        "/".join(map(str, r["runs"]))) for r in c["rows"]])
     if c["aup"]:
         ks = sorted(set(c["k"].values()))
         out += ["", f"AUP@{'/'.join(map(str, ks))} on the common tasks (tau_max {c['tau_max']:g}; each agent's stored "

@@ -65,16 +65,16 @@ def of_records(records) -> IsolationInfo:
     return info(backend, mode)
 
 
-def warning(i: dict) -> str | None:
+def warning(i: IsolationInfo) -> str | None:
     """The loud line for a mode weaker than its backend's best, or None."""
     if not i.get("weaker"):
         return None
-    mode, best = i["mode"], i["best"]
+    mode, best = i["mode"], i["best"] or ""  # weaker: both are ranked modes
     return (f"WARNING: isolation {mode} is weaker than {best} (the best of --sandbox {i['backend']}): agents can "
             f"read hidden answers and fake scores; {describe(mode)}; {_fix(i, best)}")
 
 
-def refusal(i: dict, required: str) -> str | None:
+def refusal(i: IsolationInfo, required: str) -> str | None:
     """The one-line usage error when the isolation is below ``required``, or None when it is enough."""
     mode = i["mode"]
     if mode not in RANK:
@@ -86,7 +86,7 @@ def refusal(i: dict, required: str) -> str | None:
             f"{_fix(i, required)}")
 
 
-def _fix(i: dict, target: str) -> str:
+def _fix(i: IsolationInfo, target: str) -> str:
     """How to get ``target``: unset ``MLGYM_ISOLATION`` where it forces a weaker mode than this
     machine gives, else install bubblewrap or use docker."""
     forced, machine = i.get("forced"), i.get("machine_best")
