@@ -17,9 +17,8 @@ import pytest
 
 from . import agents, sandbox
 from .agents import AgentError, AgentSpec
+from .results import PROTOCOLS
 from .task import SIZES, default_cache_dir
-
-PROTOCOLS = ("sealed", "mlgym")
 
 
 class Option(NamedTuple):
@@ -165,7 +164,7 @@ class Options:
     max_steps: int
     backend: str  # a key of sandbox.BACKENDS (the plugins' included)
     size: str
-    protocol: str  # sealed or mlgym (pytest_mlgym.env.PROTOCOLS)
+    protocol: str  # sealed or mlgym (results.PROTOCOLS)
     report_dir: Path
     task_roots: tuple[Path, ...]
     gpus: tuple[str, ...]  # the GPUs each episode of this process gets (its share of --gpus)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .agents.chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
 from .observation import say
+from .metric import Metric
 from .results import ResultsStore, RunRecord
 from .tooldocs import docs
 
@@ -146,15 +147,13 @@ def scored(run: Run) -> list[dict]:
 
 
 def metadata(run: Run) -> dict:
-    from .env import normalise
-
     rec = run.record
     sub = rec.best_submission
     last = next((s for s in reversed(scored(run)) if s.get("kind") != "validate"), None)
     return {"task": rec.task, "agent": rec.agent, "policy": rec.policy, "seed": rec.seed, "session": rec.session,
             "size": rec.size, "metric": rec.metric, "direction": rec.direction, "score": sub,
             "best_attempt": rec.best_attempt, "baseline": rec.baseline,
-            "normalised": None if sub is None else round(normalise(sub, rec.baseline, rec.direction), 6),
+            "normalised": None if sub is None else round(Metric.of(rec.direction).normalise(sub, rec.baseline), 6),
             "passed": rec.passed, "verdict": rec.verdict, "status": rec.status, "steps": rec.steps,
             "wall_s": rec.wall_s, "cost_usd": rec.cost_usd, "tokens": rec.tokens, "trajectory": rec.trajectory,
             "artefact": (last or {}).get("artefact")}
@@ -213,8 +212,8 @@ def eval_log(key: tuple[str, str, str], runs: list[Run]):
     for run in runs:
         rec = run.record
         sample = EvalSample(
-            id=rec.seed, epoch=1, input=_task_text(run),
-            target=f"{rec.metric} {'>' if rec.direction == 'max' else '<'} {rec.baseline:g}",
+            id=rec.seed, epoch=1, input=_task_text(run), target=f"{rec.metric} {Metric.of(rec.direction).sign} "
+                                                                 f"{rec.baseline:g}",
             messages=_chat(run, agent), output=ModelOutput.from_content(agent, _last_action(run)),
             scores=_scores(run), metadata={**metadata(run), "scored": scored(run)},
             model_usage=_usage(rec), started_at=_iso(rec.finished_at - rec.wall_s),
@@ -228,8 +227,7 @@ def eval_log(key: tuple[str, str, str], runs: list[Run]):
     valid = [r for r in runs if r.record.best_submission is not None]
     score_metrics = {}
     if valid:
-        subs = [s for r in valid if (s := r.record.best_submission) is not None]
-        best = (max if first.direction == "max" else min)(subs)
+        best = Metric.of(first.direction).best(r.record.best_submission for r in valid)
         norm = [metadata(r)["normalised"] for r in valid]
         score_metrics = {"best": EvalMetric(name="best", value=best),
                          "mean_normalised": EvalMetric(name="mean_normalised", value=sum(norm) / len(norm))}

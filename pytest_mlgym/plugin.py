@@ -330,7 +330,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if records:
         s.summary = summary.build(records, isolation=s.isolation)
         if s.interrupted:
-            s.summary["interrupted"] = s.interrupted
+            s.summary.interrupted = summary.Interrupted(**s.interrupted)
     checked = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.option.collectonly
     if checked:
         _gates(session, s, records)
@@ -367,9 +367,9 @@ def _gates(session: pytest.Session, s: MLGymSession, records) -> None:
         s.gates.insert(0, gates.fail_under(s.summary, agents, s.options.fail_under_aup))
     if s.summary:
         if s.comparison is not None:
-            s.summary["comparison"] = s.comparison
+            s.summary.comparison = s.comparison
         if s.gates:
-            s.summary["gates"] = [g.as_dict() for g in s.gates]
+            s.summary.gates = [g.as_dict() for g in s.gates]
     if any(not g.passed for g in s.gates) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -390,9 +390,9 @@ def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
         if warning := s.isolation_warning():
             xml.add_global_property("mlgym.isolation.warning", warning)
     if s.summary:
-        xml.add_global_property("aup.k", s.summary["k"])
-        xml.add_global_property("aup.tau_max", s.summary["tau_max"])
-        for kind, values in s.summary["aup"].items():
+        xml.add_global_property("aup.k", s.summary.k)
+        xml.add_global_property("aup.tau_max", s.summary.tau_max)
+        for kind, values in s.summary.aup.items():
             for method, value in sorted(values.items()):
                 xml.add_global_property(f"aup.{kind}.{method}", f"{value:.6f}")
     for gate in s.gates:

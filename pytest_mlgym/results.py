@@ -13,14 +13,34 @@ import platform
 import sys
 import warnings
 from pathlib import Path
+from typing import Literal, get_args
 
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
+from .metric import Direction, Metric
+
+# how an episode ended (``running`` only while it runs)
+Status = Literal["running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error"]
+STATUSES: tuple[str, ...] = get_args(Status)
+# sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
+# in the episode; best attempt = the test score of the attempt with the best dev score.
+# mlgym: MLGym's own protocol (validate shows the test score; best attempt = the best test score,
+# selected on test feedback), for comparison with published numbers.
+Protocol = Literal["sealed", "mlgym"]
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+EventKind = Literal["validate", "submit", "autosubmit"]  # what scored an artefact
+# a run's three scores, all on the test split: best attempt (the attempt with the best dev score;
+# mlgym: the best test score), best submission (the final artefact's), oracle best attempt (the best
+# test score, selected on test feedback: MLGym's "best attempt", reported, labelled, never gated on)
+ScoreKind = Literal["best_attempt", "best_submission", "oracle_best_attempt"]
+SCORE_KINDS: tuple[ScoreKind, ...] = get_args(ScoreKind)
+GATED_KINDS: tuple[ScoreKind, ...] = ("best_attempt", "best_submission")
+
 
 class Score(BaseModel):
     step: int
-    kind: str  # validate | submit | autosubmit
+    kind: EventKind
     score: float | None  # the test split's
     metrics: dict = {}
     reason: str = ""
@@ -37,7 +57,7 @@ class RunRecord(BaseModel):
     policy: str
     seed: int
     metric: str
-    direction: str
+    direction: Direction
     baseline: float
     tolerance: float
     scores: list[Score] = []
@@ -47,9 +67,9 @@ class RunRecord(BaseModel):
     best_attempt: float | None = None
     best_submission: float | None = None
     oracle_best_attempt: float | None = None
-    protocol: str = "sealed"  # sealed | mlgym (see pytest_mlgym.env.PROTOCOLS)
+    protocol: Protocol = "sealed"
     published: bool = False  # the size's baseline is a published figure: the run is not judged
-    status: str
+    status: Status
     reason: str = ""
     steps: int = 0
     wall_s: float = 0.0
@@ -89,9 +109,10 @@ def judge(rec: RunRecord) -> tuple[bool, str]:
         ok = abs(sub - base) <= rec.tolerance
         return ok, (f"{rec.task}: baseline {'reproduced' if ok else 'NOT reproduced'}: {m} = {sub:.6g} vs "
                     f"recorded {base:g} ± {rec.tolerance:g}")
-    better = sub > base if rec.direction == "max" else sub < base
+    metric = Metric.of(rec.direction)
+    better = metric.better(sub, base)
     return better, (f"{rec.task}: {rec.agent} {'beats' if better else 'does not beat'} the baseline: "
-                    f"{m} = {sub:.6g} vs {base:g} ({'higher' if rec.direction == 'max' else 'lower'} is better)")
+                    f"{m} = {sub:.6g} vs {base:g} ({metric.word} is better)")
 
 
 class ResultsStore:

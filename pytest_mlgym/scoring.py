@@ -33,13 +33,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .metric import Metric, check_direction
+
 Scores = Mapping[str, Mapping[str, "float | None"]]
 DEFAULT_TAU_MAX = 0.4  # what tau_max_for gives when every r_worst is 1 (log10(ceil(1.05)) = 0.30)
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in ("max", "min"):
-        raise ValueError(f"direction must be 'max' or 'min', not {direction!r}")
 
 
 def _ratios(scores: Scores, directions: Mapping[str, str], baselines: Mapping[str, float]):
@@ -50,14 +47,14 @@ def _ratios(scores: Scores, directions: Mapping[str, str], baselines: Mapping[st
     for t in tasks:
         if t not in directions or t not in baselines:
             raise ValueError(f"task {t!r} lacks a direction or a baseline")
-        _check_direction(directions[t])
+        check_direction(directions[t])
     col = {m: j for j, m in enumerate(methods)}
     s = np.full((len(tasks), len(methods) + 1), np.nan)
     for i, t in enumerate(tasks):
         for m, v in scores[t].items():
             s[i, col[m]] = np.nan if v is None else float(v)
         s[i, -1] = np.nan if baselines[t] is None else float(baselines[t])
-    is_max = np.array([directions[t] == "max" for t in tasks], dtype=bool)[:, None]
+    is_max = _is_max(tasks, directions)
     r, r_worst = _ratio_array(s, is_max)
     return tasks, methods, r, r_worst
 
@@ -144,11 +141,12 @@ def aup(scores: Scores, directions: Mapping[str, str], baselines: Mapping[str, f
 def best_of_k(run_scores: Sequence[float | None], direction: str) -> float | None:
     """Best score over k runs (for AUP@k); ``None`` and NaN runs are skipped, ``None`` if none
     scored."""
-    _check_direction(direction)
-    vals = [float(v) for v in run_scores if v is not None and not math.isnan(v)]
-    if not vals:
-        return None
-    return max(vals) if direction == "max" else min(vals)
+    return Metric.of(direction).best(run_scores)
+
+
+def _is_max(tasks: list[str], directions: Mapping[str, str]) -> np.ndarray:
+    """``(tasks, 1)``: True where the task's metric is maximised (``Metric.is_max``)."""
+    return np.array([Metric.of(directions[t]).is_max for t in tasks], dtype=bool)[:, None]
 
 
 RunScores = Mapping[str, Mapping[str, Sequence["float | None"]]]
@@ -191,7 +189,7 @@ def aup_bootstrap(run_scores: RunScores, directions: Mapping[str, str], baseline
     draw = np.floor(rng.random((n_boot, T, M, kmax)) * n[..., None]).astype(np.int64)
     picked = np.take_along_axis(np.broadcast_to(padded, (n_boot, T, M, kmax)), draw, axis=-1)
     picked = np.where(np.arange(kmax) < n[..., None], picked, np.nan)  # only k draws for k runs
-    is_max = np.array([directions[t] == "max" for t in tasks], dtype=bool)[:, None]
+    is_max = _is_max(tasks, directions)
     scored = ~np.isnan(picked)
     hi = np.max(np.where(scored, picked, -np.inf), axis=-1)
     lo = np.min(np.where(scored, picked, np.inf), axis=-1)

@@ -12,15 +12,20 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from . import agents, sandbox
+from . import agents, sandbox, selection
 from .agents import AgentError
 from .config import Options
 from .results import ResultsStore, RunRecord
 from .sandbox import truncate
 from .task import Task, TaskError, discover
+
+if TYPE_CHECKING:  # the summary's module imports numpy: not at collection
+    from .report.summary import Summary
+    from .report.trust import IsolationInfo
 
 
 @dataclass
@@ -33,7 +38,7 @@ class MLGymSession:
     tasks: list[Task]
     broken: dict[str, TaskError]
     done: dict[tuple, RunRecord] = field(default_factory=dict)  # --mlgym-resume: (task, agent, seed, size) -> record
-    summary: dict | None = None  # built on the controller at the end of the run
+    summary: Summary | None = None  # built on the controller at the end of the run (report.summary.build)
     interrupted: dict | None = None  # Ctrl-C: how many runs finished, were interrupted, did not start
     servers: list = field(default_factory=list)  # local model servers this session started
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
@@ -41,7 +46,7 @@ class MLGymSession:
     stored: tuple[str, list[RunRecord]] | None = None  # controller: (session, records) of the stored run
     gates: list = field(default_factory=list)  # controller, at the end: the gates' results
     comparison: dict | None = None  # controller, at the end: this run against the stored one
-    isolation: dict | None = None  # trust.info of its sandbox (controller: check_isolation; workers: a copy)
+    isolation: IsolationInfo | None = None  # trust.info of its sandbox (controller: check_isolation; workers: a copy)
     workerinput: dict | None = None  # an xdist worker: what its controller sent (None on the controller)
 
     @classmethod
@@ -181,7 +186,7 @@ class MLGymSession:
 
     def header(self) -> list[str]:
         """The lines under pytest's own header: the run's settings, and the isolation warning."""
-        i, o = self.isolation or {}, self.options
+        i, o = self.isolation, self.options
         line = (f"mlgym: {len(self.tasks)} tasks ({o.size}), agents: {', '.join(a.name for a in o.agents)}, "
                 f"seeds: {o.seeds}, max steps: {o.max_steps}, sandbox: {o.backend}"
                 + (f", isolation: {i['mode']} [{i['description']}]" if i else "")
@@ -242,9 +247,9 @@ def resumed(store: ResultsStore, session: str | None = None) -> tuple[str, dict[
         if session:
             return session, {}
         raise pytest.UsageError(f"--mlgym-resume: nothing to resume: {store.path} has no runs")
-    session = session or records[-1].session
+    session = session or selection.last_session(records)
+    assert session is not None  # records is not empty
     done: dict[tuple, RunRecord] = {}
-    for r in records:
-        if r.session == session:
-            done.setdefault((r.task, r.agent, r.seed, r.size), r)
+    for r in selection.in_sessions(records, [session]):
+        done.setdefault((r.task, r.agent, r.seed, r.size), r)
     return session, done

@@ -21,6 +21,8 @@ import yaml
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import metric
+
 SIZES = ("lite", "full")
 FAMILY_FILES = Path(__file__).resolve().parent / "sdk" / "families" / "workspace"  # what task.yaml may `include`
 MAX_LIMIT = 1_000_000  # the largest number in task.yaml's limits (seconds: 11 days, MB: 1 TB, ...)
@@ -41,16 +43,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Metric(_Strict):
+class Metric(metric.Metric):
+    """``task.yaml``'s metric: its name is required; which score is better is ``metric.Metric``'s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
-    direction: Literal["max", "min"]
-
-    def better(self, a: float, b: float) -> bool:
-        """True when score ``a`` is strictly better than ``b``."""
-        return a > b if self.direction == "max" else a < b
-
-    def best(self, scores: list[float]) -> float | None:
-        return (max if self.direction == "max" else min)(scores) if scores else None
 
 
 class SizeSpec(_Strict):
@@ -95,7 +92,8 @@ class Knob(_Strict):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.type in ("int", "float") and not (self.low is not None and self.high is not None and self.low < self.high):
+        bounded = self.low is not None and self.high is not None and self.low < self.high
+        if self.type in ("int", "float") and not bounded:
             raise ValueError(f"knob {self.name}: {self.type} knobs need low < high")
         if self.log and not (self.low or 0) > 0:
             raise ValueError(f"knob {self.name}: a log-scale knob needs low > 0")

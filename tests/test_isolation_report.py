@@ -171,11 +171,12 @@ def test_an_offline_report_shows_the_weakest_isolation_of_its_runs(tmp_path):
                 baseline=6.0, tolerance=0.0, status="submitted", best_attempt=7.0, best_submission=7.0, finished_at=1.0)
     records = [RunRecord(**base, seed=0, isolation="bwrap"), RunRecord(**base, seed=1, isolation="unshare"),
                RunRecord(**{**base, "agent": "d"}, seed=0, sandbox="docker", isolation="docker")]
-    s = summary.build(records)
+    s = summary.build(records).as_dict()
     assert (s["isolation"]["mode"], s["isolation"]["weaker"], s["isolation"]["required"]) == ("unshare", True, None)
     assert s["tasks"]["tiny"]["agents"]["a"]["isolation"] == ["bwrap", "unshare"]
     dom = Dom(html.write(records, tmp_path / "report.html").read_text()).root
     assert dom.find("p", id="isolation").text().startswith("WARNING: isolation unshare is weaker than bwrap")
     weak = {r.attrs["data-isolation"]: "weak" in r.attrs["class"].split() for r in dom.find_all("details", cls="run")}
     assert weak == {"bwrap": False, "unshare": True, "docker": False}
-    assert summary.build([RunRecord(**base, seed=0, sandbox="docker", isolation="docker")])["isolation"]["weaker"] is False
+    assert summary.build([RunRecord(**base, seed=0, sandbox="docker", isolation="docker")]).as_dict()["isolation"][
+        "weaker"] is False

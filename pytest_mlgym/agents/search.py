@@ -30,6 +30,7 @@ import time
 from typing import cast
 
 from ..observation import CommandResult, Scored, ToolResult, events, last
+from ..metric import Metric
 from ..task import Knob
 from . import TaskInfo
 from .knobs import Line, clip, config_key, literal, parse_value, samples
@@ -337,7 +338,7 @@ class SearchAgent:
     def _key(self, t: Trial):
         if t.score is None:
             return (1, 0.0)
-        return (0, -t.score if self.task.direction == "max" else t.score)
+        return (0, Metric.of(self.task.direction).order(t.score))
 
     def _beats(self, t: Trial, other: Trial | None) -> bool:
         return t.score is not None and (other is None or other.score is None
@@ -376,7 +377,7 @@ class SearchAgent:
 
 
 def _better(direction: str, a: float, b: float) -> bool:
-    return a > b if direction == "max" else a < b
+    return Metric.of(direction).better(a, b)
 
 
 def _score(obs: str) -> tuple[float | None, str]:

@@ -10,8 +10,9 @@ the sha256 and size of the scored artefact and of the workspace files changed si
 from __future__ import annotations
 
 from ..fingerprint import tree_sha256
+from ..results import STATUSES
 from .env import PROTOCOLS, MLGymEnv
-from .limits import STATUSES, EpisodeLimits, ends
+from .limits import EpisodeLimits, ends
 from .registration import find_task, register, register_all
 from .spaces import AnyText
 from .state import EpisodeState, ScoreEvent, normalise

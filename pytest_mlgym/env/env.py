@@ -25,19 +25,14 @@ from .. import sandbox as sandboxes
 from ..evaluation import Evaluation, evaluate
 from ..fingerprint import ScoreFingerprints
 from ..observation import CommandResult, EpisodeEnded, Intro, LimitsLeft, Observation, Scored, say
+from ..results import PROTOCOLS
 from ..sandbox import SandboxConfig, truncate
 from ..task import Task, default_cache_dir, read_only
 from ..tools import ToolBox, docs, refuse_interactive
 from .limits import EpisodeLimits, ends
 from .registration import find_task
 from .spaces import AnyText
-from .state import EpisodeState, ScoreEvent, normalise
-
-# sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
-# in the episode; best attempt = the test score of the attempt with the best dev score.
-# mlgym: MLGym's own protocol (validate shows the test score; best attempt = the best test score,
-# selected on test feedback), for comparison with published numbers.
-PROTOCOLS = ("sealed", "mlgym")
+from .state import EpisodeState, ScoreEvent
 
 
 class MLGymEnv(gym.Env):
@@ -156,7 +151,7 @@ class MLGymEnv(gym.Env):
         spec, lim = self.task.spec, self.task.spec.limits
         m = spec.metric
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
-                f"Metric: {m.name} ({'higher' if m.direction == 'max' else 'lower'} is better). "
+                f"Metric: {m.name} ({m.word} is better). "
                 f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
                 f"Your workspace is the current folder, {self.workspace_name}. You have {self.max_steps} steps and "
                 f"{lim.episode_s / 60:g} minutes.")
@@ -226,7 +221,7 @@ class MLGymEnv(gym.Env):
         elif shown is None:
             text = say("no_dev_split")
         else:
-            st.best_normalised = max(st.best_normalised, normalise(shown, base, m.direction))
+            st.best_normalised = max(st.best_normalised, m.normalise(shown, base))
             verdict = say("verdict_better" if better else "verdict_not_better")
             text = say("score", metric=m.name, score=shown, verdict=verdict, baseline=base, split=split,
                        metrics=metrics)

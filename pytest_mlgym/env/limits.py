@@ -8,12 +8,10 @@ episode ends with that status, scored like any other limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ..observation import say
 
-Status = Literal["running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error"]
-STATUSES: tuple[str, ...] = ("running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error")
+# the statuses themselves (STATUSES, Status) are the run record's: pytest_mlgym.results
 TERMINATED = frozenset({"submitted", "invalid", "error", "cost_limit"})  # the episode ended (Gymnasium: terminated)
 TRUNCATED = frozenset({"step_limit", "time_limit"})  # a limit cut it short (Gymnasium: truncated)
 

@@ -28,10 +28,8 @@ class ScoreEvent:
 
 
 def normalise(score: float, baseline: float, direction: str) -> float:
-    """1.0 at the baseline, linear in the score, higher is better, for any sign of baseline."""
-    scale = abs(baseline) or 1.0
-    gain = (score - baseline) if direction == "max" else (baseline - score)
-    return 1.0 + gain / scale
+    """1.0 at the baseline, linear in the score, higher is better (``Metric.normalise``)."""
+    return Metric.of(direction).normalise(score, baseline)
 
 
 @dataclass

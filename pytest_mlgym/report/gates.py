@@ -25,11 +25,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import scoring
-from ..results import ResultsStore, RunRecord
-from .summary import GATED, RECORDED
+from .. import scoring, selection
+from ..metric import Metric
+from ..results import ResultsStore, RunRecord, ScoreKind
+from .summary import GATED, RECORDED, Summary
 
-HEADLINE = "best_submission"
+HEADLINE: ScoreKind = "best_submission"
 EPS = 1e-9  # float noise: a drop of exactly D passes
 
 
@@ -60,26 +61,26 @@ def stored_run(path: Path, exclude_session: str | None = None) -> tuple[str, lis
         path = path / "results.jsonl"
     if not path.is_file():
         raise StoredRunError(f"{path}: no such file (give a results.jsonl or the report folder holding one)")
-    records = [r for r in ResultsStore(path).read() if r.session != exclude_session]
-    if not records:
+    records = ResultsStore(path).read()
+    session = selection.last_session(records, exclude=exclude_session)
+    if session is None:
         raise StoredRunError(f"{path} holds no run records")
-    session = records[-1].session
-    return session, [r for r in records if r.session == session]
+    return session, selection.in_sessions(records, [session])
 
 
 def _agents_line(values: dict[str, float | None]) -> str:
     return ", ".join(f"{a} {'no run recorded' if v is None else f'{v:.3f}'}" for a, v in sorted(values.items()))
 
 
-def fail_under(summary: dict | None, agents: list[str], threshold: float) -> Gate:
+def fail_under(summary: Summary | None, agents: list[str], threshold: float) -> Gate:
     """Every agent under test (``agents``) must reach AUP >= threshold (best submission)."""
     name = "--mlgym-fail-under-aup"
     if not summary:
         return Gate(name, False, f"no run was recorded in this session, so no AUP to check against {threshold:g}")
-    aup = summary["aup"][HEADLINE]
+    aup = summary.aup[HEADLINE]
     values = {a: aup.get(a) for a in agents}
     low = {a: v for a, v in values.items() if v is None or v < threshold - EPS}
-    what = f"AUP@{summary['k']} (best submission, tau_max {summary['tau_max']:g})"
+    what = f"AUP@{summary.k} (best submission, tau_max {summary.tau_max:g})"
     if low:
         return Gate(name, False, f"{what} below {threshold:g}: {_agents_line(low)}")
     return Gate(name, True, f"{what} of every agent >= {threshold:g}: {_agents_line(values)}")
@@ -100,13 +101,7 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
         notes.append(f"stored runs of another size, not compared: {', '.join(old_other)}")
     old = [r for r in old if r.size in sizes] if sizes else old
 
-    def latest(records):  # the latest record per (task, agent, seed), as the summary does
-        out = {}
-        for r in sorted(records, key=lambda r: r.finished_at):
-            out[(r.task, r.agent, r.seed)] = r
-        return out
-
-    old_by, new_by = latest(old), latest(new)
+    old_by, new_by = selection.latest_per_run(old), selection.latest_per_run(new)  # as the summary does
     old_tasks, new_tasks = {k[0] for k in old_by}, {k[0] for k in new_by}
     old_agents, new_agents = {k[1] for k in old_by}, {k[1] for k in new_by}
     directions, baselines, metrics = {}, {}, {}
@@ -143,26 +138,27 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
             notes.append(f"agent {a}: seeds {_seeds(so)} in the stored run, {_seeds(sn)} here: "
                          f"compared on {_seeds(so & sn) or 'none'}")
 
-    runs = {side: defaultdict(list) for side in ("old", "new")}
+    runs: dict[str, dict[tuple[str, str], list[RunRecord]]] = {side: defaultdict(list) for side in ("old", "new")}
     for side, by in (("old", old_by), ("new", new_by)):
         for (t, a, seed), r in by.items():
             if t in tasks and a in agents and seed in seeds[a]:
                 runs[side][(t, a)].append(r)
-    rows, pairs = [], {kind: {} for kind in GATED}
+    rows: list[dict] = []
+    pairs: dict[str, dict[str, dict[str, dict[str, float | None]]]] = {kind: {} for kind in GATED}
     for a in agents:
         for kind in GATED:
             pairs[kind][a] = {t: {"old": _best(runs["old"][(t, a)], kind, directions[t]),
                                   "new": _best(runs["new"][(t, a)], kind, directions[t])} for t in tasks}
         for t in tasks:
-            o, n = pairs[HEADLINE][a][t]["old"], pairs[HEADLINE][a][t]["new"]
+            was, now = pairs[HEADLINE][a][t]["old"], pairs[HEADLINE][a][t]["new"]
             rows.append({"task": t, "agent": a, "metric": metrics[t], "direction": directions[t],
-                         "baseline": baselines[t], "old": o, "new": n, "change": _change(o, n, directions[t]),
+                         "baseline": baselines[t], "old": was, "new": now, "change": _change(was, now, directions[t]),
                          "runs": [len(runs["old"][(t, a)]), len(runs["new"][(t, a)])]})
     dirs = {t: directions[t] for t in tasks}
     base = {t: baselines[t] for t in tasks}
     sets = [pairs[kind][a] for kind in GATED for a in agents]
     tau = scoring.tau_max_for(*sets, directions=dirs, baselines=base) if tasks else scoring.DEFAULT_TAU_MAX
-    aup = {}  # agent -> kind -> old, new, change; empty with no task in common
+    aup: dict[str, dict[str, dict[str, float]]] = {}  # agent -> kind -> old, new, change; empty with no task in common
     for a in agents if tasks else ():
         aup[a] = {}
         for kind in GATED:
@@ -186,7 +182,7 @@ def _change(old: float | None, new: float | None, direction: str) -> str:
         return "better (no score before)"
     if new == old:
         return "same"
-    better = new > old if direction == "max" else new < old
+    better = Metric.of(direction).better(new, old)
     rel = f" ({(new - old) / abs(old):+.1%})" if old else ""
     return ("better" if better else "worse") + rel
 
@@ -201,7 +197,8 @@ def max_regression(comparison: dict, limit: float, stored: str) -> Gate:
     changes = {a: v[HEADLINE] for a, v in comparison["aup"].items()}
     what = (f"AUP (best submission, tau_max {comparison['tau_max']:g}, {len(comparison['tasks'])} common "
             f"task{'s' * (len(comparison['tasks']) != 1)}) against {stored}")
-    fmt = lambda items: ", ".join(f"{a} {c['old']:.3f} -> {c['new']:.3f} ({c['change']:+.3f})" for a, c in items)
+    def fmt(items):
+        return ", ".join(f"{a} {c['old']:.3f} -> {c['new']:.3f} ({c['change']:+.3f})" for a, c in items)
     bad = [(a, c) for a, c in sorted(changes.items()) if c["change"] < -limit - EPS]
     if bad:
         return Gate(name, False, f"{what} dropped by more than {limit:g}: {fmt(bad)}")

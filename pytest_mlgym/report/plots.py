@@ -10,7 +10,7 @@ import io
 
 from .. import scoring
 from ..results import RunRecord
-from .summary import KINDS, RECORDED
+from .summary import KINDS, RECORDED, Summary, TaskSummary
 
 TITLES = {"best_attempt": "best attempt", "best_submission": "best submission",
           "oracle_best_attempt": "oracle best attempt (test-selected)"}
@@ -46,25 +46,25 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def profiles(summary: dict) -> dict[str, str]:
+def profiles(summary: Summary) -> dict[str, str]:
     """The performance profiles ``rho(tau)`` of every method, one image per score kind."""
-    tasks = summary["tasks"]
-    directions = {t: v["direction"] for t, v in tasks.items()}
-    baselines = {t: v["baseline"] for t, v in tasks.items()}
-    methods = list(summary["aup"][KINDS[0]])
+    tasks, aup = summary.tasks, summary.aup
+    directions = {t: v.direction for t, v in tasks.items()}
+    baselines = {t: v.baseline for t, v in tasks.items()}
+    methods = list(aup[KINDS[0]])
     colour = colours(methods)
-    out = {}
+    out: dict[str, str] = {}
     for kind in KINDS:
-        scores = {t: {a: row[kind] for a, row in v["agents"].items()} for t, v in tasks.items()}
-        tau, rho = scoring.profile(scores, directions, baselines, tau_max=summary["tau_max"], baseline_name=RECORDED)
+        scores = {t: {a: getattr(row, kind) for a, row in v.agents.items()} for t, v in tasks.items()}
+        tau, rho = scoring.profile(scores, directions, baselines, tau_max=summary.tau_max, baseline_name=RECORDED)
         fig = _figure(5.6, 3.6)
         ax = fig.add_subplot()
-        for m in sorted(rho, key=lambda m: (-summary["aup"][kind][m], m)):
+        for m in sorted(rho, key=lambda m: (-aup[kind][m], m)):
             ours = m == RECORDED  # dashed and on top, so an agent that ties it still shows both
             ax.plot(tau, rho[m], drawstyle="steps-post", color=colour[m], lw=1.5 if ours else 2.2,
-                    ls="--" if ours else "-", zorder=3 if ours else 2, label=f"{_label(m)} (AUP {summary['aup'][kind][m]:.3f})")
+                    ls="--" if ours else "-", zorder=3 if ours else 2, label=f"{_label(m)} (AUP {aup[kind][m]:.3f})")
         ax.set(xlabel=r"$\tau$ (log$_{10}$ of the performance ratio)", ylabel=r"$\rho(\tau)$: fraction of tasks",
-               title=f"Performance profiles, {TITLES[kind]} @{summary['k']}", xlim=(0, summary["tau_max"]),
+               title=f"Performance profiles, {TITLES[kind]} @{summary.k}", xlim=(0, summary.tau_max),
                ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
@@ -72,7 +72,7 @@ def profiles(summary: dict) -> dict[str, str]:
     return out
 
 
-def task_steps(task: str, info: dict, runs: list[RunRecord], colour: dict[str, str]) -> str:
+def task_steps(task: str, info: TaskSummary, runs: list[RunRecord], colour: dict[str, str]) -> str:
     """Score over steps of each run of one task (validate/submit); the baseline is a dashed line."""
     fig = _figure(5.2, 2.6)
     ax = fig.add_subplot()
@@ -87,8 +87,8 @@ def task_steps(task: str, info: dict, runs: list[RunRecord], colour: dict[str, s
         subs = [(s.step, s.score) for s in r.scores if s.score is not None and s.kind != "validate"]
         if subs:
             ax.plot(*zip(*subs), marker="*", ms=10, ls="none", color=colour.get(r.agent, "#000000"))
-    ax.axhline(info["baseline"], color=colour[RECORDED], ls="--", lw=1, label="baseline")
-    ax.set(xlabel="step", ylabel=_label(info["metric"]), title=f"{_label(task)}: score over steps ({info['direction']}; "
+    ax.axhline(info.baseline, color=colour[RECORDED], ls="--", lw=1, label="baseline")
+    ax.set(xlabel="step", ylabel=_label(info.metric), title=f"{_label(task)}: score over steps ({info.direction}; "
                                                         f"* = submission)")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)

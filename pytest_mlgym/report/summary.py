@@ -1,26 +1,121 @@
-"""The summary of a set of run records: per task and agent, and AUP per agent (``summary.json``)."""
+"""The summary of a set of run records: per task and agent, and AUP per agent (``summary.json``).
+
+``build`` makes a typed ``Summary``; every renderer (terminal, report.html, plots, the gates, JUnit)
+reads that model, and the plugin sets its ``interrupted``, ``comparison`` and ``gates`` at the end
+of the run. ``Summary.as_dict`` is the JSON object of ``summary.json`` (the three optional keys
+only when set).
+"""
 from __future__ import annotations
 
 import json
 import os
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from .. import scoring
-from ..results import RunRecord
+from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only from Python 3.12
+
+from .. import scoring, selection
+from ..metric import Direction
+from ..results import GATED_KINDS, SCORE_KINDS, Protocol, RunRecord, ScoreKind
 from . import trust
+from .trust import IsolationInfo
 
 RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
 # best attempt: the test score of the attempt with the best dev score; best submission: the final
 # artefact's; oracle best attempt: the best test score, selected on test feedback (MLGym's "best
 # attempt"): reported, labelled, never gated on
-KINDS = ("best_attempt", "best_submission", "oracle_best_attempt")
-GATED = ("best_attempt", "best_submission")
-BOOTSTRAP = {"n": 1000, "confidence": 0.95, "seed": 0}  # the AUP intervals over seeds (aup_ci)
+KINDS = SCORE_KINDS
+GATED = GATED_KINDS
+OPTIONAL = ("interrupted", "comparison", "gates")  # set by the plugin; left out of the JSON when unset
+
+AUP = dict[ScoreKind, dict[str, float]]  # {kind: {method: AUP@k}}
 
 
-def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AgentRow(_Model):
+    """One agent on one task: its runs (seeds) and the best of k of each score kind."""
+
+    runs: int
+    passed: int
+    statuses: list[str]  # the runs' statuses, in seed order (str: a summary.json may come from elsewhere)
+    isolation: list[str | None] = []
+    reasons: list[str] = []
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+    best_attempt: float | None = None
+    best_submission: float | None = None
+    oracle_best_attempt: float | None = None
+
+
+class TaskSummary(_Model):
+    metric: str
+    direction: Direction
+    baseline: float
+    size: str = "lite"
+    protocol: Protocol = "sealed"
+    published: bool = False
+    agents: dict[str, AgentRow] = {}
+
+
+class Bootstrap(_Model):
+    """The AUP intervals over seeds (``aup_ci``): resamples, confidence, the generator's seed."""
+
+    n: int
+    confidence: float
+    seed: int
+
+
+BOOTSTRAP = Bootstrap(n=1000, confidence=0.95, seed=0)
+
+
+class Interrupted(_Model):
+    """After Ctrl-C: the runs recorded, those cut off mid-episode and those never started."""
+
+    finished: int = 0
+    interrupted: int = 0
+    not_started: int = 0
+
+
+class GateResult(TypedDict):
+    gate: str
+    passed: bool
+    message: str
+
+
+class Summary(_Model):
+    created: str = ""
+    sessions: list[str] = []
+    protocols: list[str] = []
+    isolation: IsolationInfo | None = None
+    k: int
+    tau_max: float
+    tasks: dict[str, TaskSummary]
+    aup: AUP
+    aup_ci: dict[ScoreKind, dict[str, tuple[float, float]]] = {}  # the bootstrap interval over seeds
+    aup_at: dict[str, AUP] = {}  # {"j": AUP@j}, j = 1..k
+    bootstrap: Bootstrap = BOOTSTRAP
+    interrupted: Interrupted | None = None
+    comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
+    gates: list[GateResult] | None = None
+
+    @classmethod
+    def of(cls, summary: Summary | Mapping) -> Summary:
+        """``summary`` itself, or the model of a ``summary.json`` object."""
+        return summary if isinstance(summary, Summary) else cls.model_validate(summary)
+
+    def as_dict(self) -> dict:
+        """The JSON object of ``summary.json``."""
+        return self.model_dump(exclude={k for k in OPTIONAL if getattr(self, k) is None})
+
+
+def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> Summary:
     """Group records by task and agent (the latest record wins per seed) and score them with AUP@k.
 
     Besides ``aup`` (``{kind: {method: AUP@k}}``, k the most runs of any task and agent):
@@ -31,53 +126,50 @@ def build(records: list[RunRecord], isolation: dict | None = None) -> dict:
     ``isolation`` is the session's (``trust.info``: mode, description, the backend's best, whether it
     is weaker, the required minimum); without it, the weakest isolation the records hold. Each row
     has its runs' ``isolation`` too, in seed order."""
-    latest: dict[tuple, RunRecord] = {}
-    for r in sorted(records, key=lambda r: r.finished_at):
-        latest[(r.task, r.agent, r.seed)] = r
+    latest = selection.latest_runs(records)
     by_task: dict[str, dict[str, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
-    for (task, agent, _), r in sorted(latest.items()):
-        by_task[task][agent].append(r)
+    for r in latest:
+        by_task[r.task][r.agent].append(r)
 
     tasks, directions, baselines = {}, {}, {}
-    scores = {kind: defaultdict(dict) for kind in KINDS}
-    per_run = {kind: defaultdict(dict) for kind in KINDS}  # every run's score, in seed order
+    scores: dict[str, dict[str, dict[str, float | None]]] = {kind: defaultdict(dict) for kind in KINDS}
+    per_run: dict[str, dict[str, dict[str, list[float | None]]]] = {kind: defaultdict(dict) for kind in KINDS}
     for task, runs in by_task.items():
         first = next(iter(runs.values()))[0]
         directions[task], baselines[task] = first.direction, first.baseline
-        tasks[task] = {"metric": first.metric, "direction": first.direction, "baseline": first.baseline,
-                       "size": first.size, "protocol": first.protocol, "published": first.published, "agents": {}}
+        agents = {}
         for agent, rs in runs.items():
-            row = {"runs": len(rs), "passed": sum(r.passed for r in rs),
-                   "statuses": [r.status for r in rs], "isolation": [r.isolation for r in rs],
-                   "reasons": [r.reason for r in rs if r.reason],
-                   "cost_usd": round(sum(r.cost_usd for r in rs), 6), "wall_s": round(sum(r.wall_s for r in rs), 3)}
+            best = {}
             for kind in KINDS:
                 per_run[kind][task][agent] = [getattr(r, kind) for r in rs]
-                row[kind] = scores[kind][task][agent] = scoring.best_of_k([getattr(r, kind) for r in rs],
-                                                                          first.direction)
-            tasks[task]["agents"][agent] = row
+                best[kind] = scores[kind][task][agent] = scoring.best_of_k(per_run[kind][task][agent], first.direction)
+            agents[agent] = AgentRow(runs=len(rs), passed=sum(r.passed for r in rs), statuses=[r.status for r in rs],
+                                     isolation=[r.isolation for r in rs], reasons=[r.reason for r in rs if r.reason],
+                                     cost_usd=round(sum(r.cost_usd for r in rs), 6),
+                                     wall_s=round(sum(r.wall_s for r in rs), 3), **best)
+        tasks[task] = TaskSummary(metric=first.metric, direction=first.direction, baseline=first.baseline,
+                                  size=first.size, protocol=first.protocol, published=first.published, agents=agents)
 
     tau = scoring.tau_max_for(*scores.values(), directions=directions, baselines=baselines)
     aup = {kind: scoring.aup(scores[kind], directions, baselines, tau_max=tau, baseline_name=RECORDED)
            for kind in KINDS}
     k = max((len(rs) for runs in by_task.values() for rs in runs.values()), default=0)
-    aup_ci = {kind: {m: list(ci) for m, ci in scoring.aup_bootstrap(
-        per_run[kind], directions, baselines, tau_max=tau, n_boot=BOOTSTRAP["n"], confidence=BOOTSTRAP["confidence"],
-        seed=BOOTSTRAP["seed"], baseline_name=RECORDED).items()} for kind in KINDS}
+    aup_ci = {kind: scoring.aup_bootstrap(
+        per_run[kind], directions, baselines, tau_max=tau, n_boot=BOOTSTRAP.n, confidence=BOOTSTRAP.confidence,
+        seed=BOOTSTRAP.seed, baseline_name=RECORDED) for kind in KINDS}
     aup_at = {str(j): {kind: scoring.aup(
         {t: {a: scoring.best_of_k(v[:j], directions[t]) for a, v in ms.items()} for t, ms in per_run[kind].items()},
         directions, baselines, tau_max=tau, baseline_name=RECORDED) for kind in KINDS} for j in range(1, k + 1)}
-    return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "sessions": sorted({r.session for r in latest.values()}),
-            "protocols": sorted({r.protocol for r in latest.values()}),
-            "isolation": isolation if isolation is not None else trust.of_records(latest.values()),
-            "k": k, "tau_max": tau, "tasks": tasks, "aup": aup, "aup_ci": aup_ci, "aup_at": aup_at,
-            "bootstrap": BOOTSTRAP}
+    return Summary(created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   sessions=sorted({r.session for r in latest}), protocols=sorted({r.protocol for r in latest}),
+                   isolation=isolation if isolation is not None else trust.of_records(latest),
+                   k=k, tau_max=tau, tasks=tasks, aup=aup, aup_ci=aup_ci, aup_at=aup_at,
+                   bootstrap=BOOTSTRAP)
 
 
-def write(summary: dict, path: Path) -> None:
+def write(summary: Summary, path: Path) -> None:
     """Write atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(summary.as_dict(), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .summary import RECORDED
+from .summary import RECORDED, Summary
 from .text import clean
 
 
@@ -14,17 +14,18 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def lines(summary: dict) -> list[str]:
+def lines(summary: Summary | dict) -> list[str]:
+    summary = Summary.of(summary)
     rows = [("task", "agent", "best attempt", "best submission", "baseline", "passed", "status")]
-    for task, t in sorted(summary["tasks"].items()):
-        for agent, a in sorted(t["agents"].items()):
-            rows.append((task, agent, _fmt(a["best_attempt"]), _fmt(a["best_submission"]),
-                         f"{_fmt(t['baseline'])} ({t['metric']}, {t['direction']})",
-                         f"{a['passed']}/{a['runs']}", ",".join(sorted(set(a["statuses"])))))
+    for task, t in sorted(summary.tasks.items()):
+        for agent, a in sorted(t.agents.items()):
+            rows.append((task, agent, _fmt(a.best_attempt), _fmt(a.best_submission),
+                         f"{_fmt(t.baseline)} ({t.metric}, {t.direction})",
+                         f"{a.passed}/{a.runs}", ",".join(sorted(set(a.statuses)))))
     out = _table(rows)
-    aup = summary["aup"]
+    aup = summary.aup
     methods = sorted(aup["best_attempt"], key=lambda m: (-aup["best_attempt"][m], m))
-    out += ["", f"AUP@{summary['k']} (tau_max {summary['tau_max']:g}; higher is better)"]
+    out += ["", f"AUP@{summary.k} (tau_max {summary.tau_max:g}; higher is better)"]
     oracle = aup.get("oracle_best_attempt", {})
     out += _table([("method", "best attempt", "best submission", "oracle (test-selected)")] +
                   [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}",
@@ -35,11 +36,12 @@ def lines(summary: dict) -> list[str]:
 def _table(rows: list[tuple]) -> list[str]:
     rows = [tuple(clean(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    def fmt(r):
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     return [fmt(rows[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows[1:]]
 
 
-def render(summary: dict, tr, report_dir: Path) -> None:
+def render(summary: Summary, tr, report_dir: Path) -> None:
     tr.write_sep("=", "mlgym results")
     for line in lines(summary):
         tr.write_line(clean(line))
@@ -49,7 +51,8 @@ def render(summary: dict, tr, report_dir: Path) -> None:
 
 def interrupted(counts: dict, tr) -> None:
     """After Ctrl-C: how many runs the report above holds, and how many ``--mlgym-resume`` would run."""
-    runs = lambda n: f"{n} run{'s' * (n != 1)}"
+    def runs(n):
+        return f"{n} run{'s' * (n != 1)}"
     line = f"{runs(counts['finished'])} finished and recorded; {runs(counts['interrupted'])} interrupted"
     if counts["not_started"]:
         line += f" and {counts['not_started']} not started"
@@ -65,8 +68,8 @@ def comparison_lines(c: dict) -> list[str]:
            f"compared on {len(c['tasks'])} common task{'s' * (len(c['tasks']) != 1)}, agents matched by name"]
     if c["rows"]:
         out += _table([("task", "agent", "stored", "now", "change", "runs (stored/now)")] +
-                      [(r["task"], r["agent"], _fmt(r["old"]), _fmt(r["new"]), r["change"], "/".join(map(str, r["runs"])))
-                       for r in c["rows"]])
+                      [(r["task"], r["agent"], _fmt(r["old"]), _fmt(r["new"]), r["change"],
+                        "/".join(map(str, r["runs"]))) for r in c["rows"]])
     if c["aup"]:
         ks = sorted(set(c["k"].values()))
         out += ["", f"AUP@{'/'.join(map(str, ks))} on the common tasks (tau_max {c['tau_max']:g}; each agent's stored "

@@ -8,6 +8,8 @@ capabilities). A backend another plugin adds has no known level.
 """
 from __future__ import annotations
 
+from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only from Python 3.12
+
 from ..sandbox import isolation as _isolation
 
 LEVELS = ("none", "unshare", "bwrap")  # the values of --mlgym-min-isolation, weakest first
@@ -17,6 +19,19 @@ DOCKER = ("docker: one container per episode, no network, a read-only image with
           "mounted, own PID namespace, no capabilities, memory and processes capped")
 HOW = "install bubblewrap (or run as root where user namespaces are off), or use --sandbox docker"
 FLAG = "--mlgym-min-isolation"
+
+
+class IsolationInfo(TypedDict):
+    """What ``info`` gives: the ``isolation`` object of ``summary.json`` (a plain dict, so workers get a copy)."""
+
+    backend: str
+    mode: str | None
+    description: str
+    best: str | None
+    weaker: bool
+    required: str | None
+    forced: str | None
+    machine_best: str | None
 
 
 class IsolationWarning(UserWarning):
@@ -33,33 +48,33 @@ def describe(mode: str | None) -> str:
 
 
 def info(backend: str, mode: str | None, *, required: str | None = None, forced: str | None = None,
-         machine_best: str | None = None) -> dict:
+         machine_best: str | None = None) -> IsolationInfo:
     """The ``isolation`` object of ``summary.json``: the mode in use and what it guarantees, the best
     of its backend, whether it is weaker, the required minimum (``--mlgym-min-isolation``), the
     ``MLGYM_ISOLATION`` value that forced it and the best this machine gives (local backend)."""
     best = BEST.get(backend, mode)
     weaker = mode in RANK and best in RANK and RANK[mode] < RANK[best]
-    return {"backend": backend, "mode": mode, "description": describe(mode), "best": best, "weaker": weaker,
-            "required": required, "forced": forced, "machine_best": machine_best}
+    return IsolationInfo(backend=backend, mode=mode, description=describe(mode), best=best, weaker=weaker,
+                         required=required, forced=forced, machine_best=machine_best)
 
 
-def of_records(records) -> dict:
+def of_records(records) -> IsolationInfo:
     """The isolation of a set of run records (a report made offline): their weakest mode."""
     modes = {(r.sandbox, r.isolation) for r in records}
     backend, mode = min(modes, key=lambda m: (RANK.get(m[1] or "", -1), m[0], m[1] or ""), default=("local", None))
     return info(backend, mode)
 
 
-def warning(i: dict) -> str | None:
+def warning(i: IsolationInfo) -> str | None:
     """The loud line for a mode weaker than its backend's best, or None."""
     if not i.get("weaker"):
         return None
-    mode, best = i["mode"], i["best"]
+    mode, best = i["mode"], i["best"] or ""  # weaker: both are ranked modes
     return (f"WARNING: isolation {mode} is weaker than {best} (the best of --sandbox {i['backend']}): agents can "
             f"read hidden answers and fake scores; {describe(mode)}; {_fix(i, best)}")
 
 
-def refusal(i: dict, required: str) -> str | None:
+def refusal(i: IsolationInfo, required: str) -> str | None:
     """The one-line usage error when the isolation is below ``required``, or None when it is enough."""
     mode = i["mode"]
     if mode not in RANK:
@@ -71,7 +86,7 @@ def refusal(i: dict, required: str) -> str | None:
             f"{_fix(i, required)}")
 
 
-def _fix(i: dict, target: str) -> str:
+def _fix(i: IsolationInfo, target: str) -> str:
     """How to get ``target``: unset ``MLGYM_ISOLATION`` where it forces a weaker mode than this
     machine gives, else install bubblewrap or use docker."""
     forced, machine = i.get("forced"), i.get("machine_best")
