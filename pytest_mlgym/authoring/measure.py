@@ -48,6 +48,7 @@ def run_baseline(task: Task, size: str = "lite", cache_dir: Path | None = None, 
             if code := re.search(r"\[exit code (-?\d+)\]\s*$", obs):
                 tail = [line for line in obs.splitlines()[:-1] if line.strip()][-1:] or ["no output"]
                 failed = f"the baseline command exited with {code.group(1)}: {tail[0][:200]}"
+        assert env.sandbox is not None  # Episode.start opened it
         try:
             ev = evaluate(task, size, env.sandbox, env.prepared, hidden=env.hidden, code_hidden=task.masked_paths())
         except EvaluatorFailed as e:  # not the artefact's fault: say so
@@ -71,9 +72,10 @@ def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = 
             say=print) -> dict:
     """Run the baseline ``runs`` times, print one line per run, write the results; return them."""
     task = load_task(task_dir)
-    task.size(size)  # the size must exist
+    spec = task.size(size)  # the size must exist
     metric = task.spec.metric.name
-    results = []
+    results: list[Result] = []
+    tests: list[float] = []  # the runs' test scores (every run has one)
     for i in range(runs):
         r = run_baseline(task, size)
         if r.test is None:
@@ -81,9 +83,9 @@ def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = 
         dev = f", dev {metric} = {r.dev!r}" if r.dev is not None else ", no dev split"
         say(f"{task.id} ({size}) run {i + 1}/{runs}: test {metric} = {r.test!r}{dev}, {r.seconds:.1f} s")
         results.append(r)
-    tests = [r.test for r in results]
+        tests.append(r.test)
     devs = [r.dev for r in results if r.dev is not None]
-    values: dict = {"baseline": tests[0] if runs == 1 else statistics.fmean(tests)}
+    values: dict[str, float | bool] = {"baseline": tests[0] if runs == 1 else statistics.fmean(tests)}
     if len(devs) == len(results):
         values["dev_baseline"] = devs[0] if runs == 1 else statistics.fmean(devs)
     else:
@@ -91,12 +93,12 @@ def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = 
             f"(tasks/CONTRACT.md: score() returns {{'dev': ..., 'test': ...}})")
     wall = statistics.fmean(r.seconds for r in results)
     values["seconds"] = round(wall, 1) if wall < 100 else round(wall)
-    if task.spec.sizes[size].published:
+    if spec.published:
         values["published"] = False  # a measured baseline replaces the published figure
-    out = {"values": values, "runs": [vars(r) for r in results]}
+    out: dict = {"values": values, "runs": [vars(r) for r in results]}
     if runs > 1:
         out["tolerance"] = tol = suggest_tolerance(tests)
-        now = task.spec.sizes[size].tolerance
+        now = spec.tolerance
         say(f"{task.id}: test {metric} over {runs} runs: mean {values['baseline']!r}, range "
             f"{max(tests) - min(tests):.6g}; suggested tolerance {tol:.6g} (3 std, at least the range; "
             f"now {now:g})" + (" -- the runs agreed to the bit: keep a tolerance for other CPUs" if tol == 0 else ""))

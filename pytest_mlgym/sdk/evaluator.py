@@ -174,7 +174,8 @@ def context(argv: list[str] | None = None) -> Context:
                    public_dir=Path(env["MLGYM_PUBLIC_DATA"]) if env.get("MLGYM_PUBLIC_DATA") else None)
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` (a message or an exception) as one line of at most ``limit`` characters."""
     return " ".join(str(text).split())[:limit]
 
 

@@ -214,6 +214,8 @@ def _child(path: str, seed: int) -> None:
     sys.path[0] = os.path.dirname(path)
     try:
         spec = importlib.util.spec_from_file_location("submission", path)
+        if spec is None or spec.loader is None:  # not a .py file
+            raise ImportError(f"no Python module loader for {os.path.basename(path)}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     except BaseException as e:  # SystemExit and KeyboardInterrupt included: report, never hang

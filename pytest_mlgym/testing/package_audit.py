@@ -79,8 +79,8 @@ def audit_prepare(task: Task, size: str = "lite", *, timeout: float = 1800) -> A
         raise TaskError(f"{task.path / 'task.yaml'}: prepare: the task has no prepare.py to audit")
     roots = packagedata.site_dirs()
     declared = task.package_paths()
-    with tempfile.TemporaryDirectory(prefix=f"mlgym-audit-{task.id}-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix=f"mlgym-audit-{task.id}-") as tmpdir:
+        tmp = Path(tmpdir)
         (tmp / "hook").mkdir()
         shutil.copyfile(_HOOK, tmp / "hook" / "sitecustomize.py")
         log = tmp / "opened.log"

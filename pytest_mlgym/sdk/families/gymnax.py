@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from .. import readers
 from ..evaluator import Context, EvaluatorError, Invalid
 
-ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu")  # gelu: jax's default (tanh approximation)
+Activation = Literal["tanh", "relu", "elu", "gelu", "silu"]  # gelu: jax's default (tanh approximation)
+ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ def gaussian(low: float, high: float, dims: int = 1) -> ActionRule:
     return ActionRule("gaussian", sample, {"log_std": ((dims,), -20.0, 5.0)})
 
 
+def _spec(info: ValidationInfo) -> Spec:
+    """The :class:`Spec` a :class:`Config` is validated against (its ``context``)."""
+    if info.context is None:
+        raise TypeError("validate a Config with context={'spec': spec}")
+    return info.context["spec"]
+
+
 class Config(BaseModel):
     """``config.json`` of a checkpoint folder; validated against the task's :class:`Spec`
     (passed as ``context={"spec": spec}``)."""
@@ -81,12 +89,12 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     env: str
     hidden: list[int]
-    activation: Literal[ACTIVATIONS]
+    activation: Activation
 
     @field_validator("env")
     @classmethod
     def _env(cls, value: str, info: ValidationInfo) -> str:
-        spec = info.context["spec"]
+        spec = _spec(info)
         if value != spec.env:
             raise ValueError(f'must be "{spec.env}"')
         return value
@@ -94,7 +102,7 @@ class Config(BaseModel):
     @field_validator("hidden")
     @classmethod
     def _hidden(cls, value: list[int], info: ValidationInfo) -> list[int]:
-        spec = info.context["spec"]
+        spec = _spec(info)
         if not 1 <= len(value) <= spec.max_layers or not all(1 <= h <= spec.max_width for h in value):
             raise ValueError(f"must be a list of 1 to {spec.max_layers} layer widths, each an integer in "
                              f"[1, {spec.max_width}]")
@@ -130,7 +138,7 @@ class Spec:
     def shapes(self, hidden: list[int]) -> dict[str, tuple]:
         """The arrays of one checkpoint and their shapes."""
         sizes = [self.obs_dim, *hidden, self.out_dim]
-        out = {}
+        out: dict[str, tuple[int, ...]] = {}
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             out[f"w{i}"], out[f"b{i}"] = (n_in, n_out), (n_out,)
         out["obs_mean"] = out["obs_std"] = (self.obs_dim,)
@@ -251,7 +259,9 @@ def make_reference(task_dir: Path, settings: dict, policy=None, sample: bool = F
         load_task(Path(task_dir)).copy_workspace(work / "ws")
         os.chdir(work / "ws")
         sys.path.insert(0, str(work / "ws"))
-        train, ppo = importlib.import_module("train"), importlib.import_module("gymnax_ppo")
+        # the task's own train.py, whose settings are module globals set here
+        train: Any = importlib.import_module("train")
+        ppo = importlib.import_module("gymnax_ppo")
         if sample:
             env, env_params = ppo.make_env(train)
             init, _ = ppo.make_train(train, train.POLICY, env, env_params, num_updates=1)

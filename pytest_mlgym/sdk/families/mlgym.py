@@ -30,10 +30,15 @@ import json
 import subprocess
 import sys
 import tempfile
+import types
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..evaluator import Context, EvaluatorError, Invalid
 from .. import readers
+
+if TYPE_CHECKING:
+    from ..untrusted import Untrusted
 
 WORKSPACE = "/home/agent/workspace"  # MLGym's agent workspace, as its evaluate scripts name it
 MAX_ARTEFACT = 64 << 20
@@ -171,12 +176,23 @@ def _copy_scripts(ctx: Context, cfg: dict, folder: Path) -> None:
 
 
 # -- PythonSubmissionTasks ---------------------------------------------------------------------------
+class _AgentModule(types.ModuleType):
+    """The agent's file as the evaluate script imports it: every function call runs in its own sandbox."""
+
+    def __init__(self, name: str, code: Untrusted) -> None:
+        super().__init__(name, "the agent's file: every call runs in its own sandbox")
+        self.__code = code
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        code = self.__code
+        return lambda *args: code.call(name, *args)
+
+
 def _python(ctx: Context, cfg: dict) -> dict:
     import contextlib
     import os
     import random
     import runpy
-    import types
 
     from ..untrusted import Untrusted, UntrustedError
 
@@ -189,9 +205,7 @@ def _python(ctx: Context, cfg: dict) -> dict:
         seed = ctx.stream("mlgym-evaluation", split).getrandbits(31)
         buf, saved, cwd, argv = io.StringIO(), sys.modules.get(module), os.getcwd(), sys.argv
         with Untrusted(ctx.artefact, seed=ctx.seed, budget_s=cfg.get("budget_s", 60)) as code:
-            proxy = types.ModuleType(module, "the agent's file: every call runs in its own sandbox")
-            proxy.__getattr__ = lambda name, code=code: (lambda *args: code.call(name, *args))
-            sys.modules[module] = proxy
+            sys.modules[module] = _AgentModule(module, code)
             random.seed(seed)
             try:
                 import numpy
