@@ -15,7 +15,7 @@ from pytest_mlgym.pysyntax import SyntaxCache
 
 STDLIB = Path(sys.modules["ast"].__file__).parent
 CORPUS = [STDLIB / "textwrap.py", STDLIB / "dataclasses.py", STDLIB / "json" / "decoder.py",
-          STDLIB / "string.py", Path(pysyntax.__file__).parent / "tools.py", Path(pysyntax.__file__).parent / "env.py"]
+          STDLIB / "string.py", Path(pysyntax.__file__).parent / "tools.py", Path(pysyntax.__file__).parent / "env" / "env.py"]
 # lines that change how the lines around them parse: open and closed brackets and strings,
 # continuations, decorators, block openers and their else/except, indentation, statements valid
 # only in some places, and what links statements (global, __future__)
