@@ -20,7 +20,7 @@ if [ "${MLGYM_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1 
 fi
 pip=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore)
 "${pip[@]}" "torch==${MLGYM_TORCH_VERSION:-2.13.0}"
-"${pip[@]}" -e ".[dev]"  # dev: ruff and mypy, which CI runs over the engine
+"${pip[@]}" -e ".[dev]"  # dev: ruff (CI runs it) and mypy (configured; the engine is not clean yet)
 # Inspect AI, for `python -m pytest_mlgym export --format inspect` (its logs open in `inspect view`)
 "${pip[@]}" "inspect_ai>=0.3"
 # data-only packages whose declared dependencies are dead or heavy: their files are all we read
