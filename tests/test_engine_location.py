@@ -38,7 +38,7 @@ scratch = Path(tempfile.mkdtemp())
 engine = None
 if sys.argv[2] == "docker":  # the docker backend scores in a container of its own
     from pytest_mlgym.sandbox import docker
-    engine = docker.engine()
+    engine = docker.engine_at()
 ev = run_evaluator(task, "lite", scratch / "answer.txt", task.prepare("lite"), scratch, engine=engine)
 print(json.dumps({"harness": pytest_mlgym.__file__, "metrics": ev.metrics, "reason": ev.reason}))
 '''

@@ -685,3 +685,16 @@ def test_close_kills_double_forked_daemons(backend, token):
     backend.require("kill_all")
     sb.close()
     assert _gone(token) == []
+
+
+# -- the contract suite shipped for third parties (pytest_mlgym.testing.sandbox_contract), over the shipped backends
+from pytest_mlgym.testing.sandbox_contract import SandboxContract  # noqa: E402
+
+
+class TestShippedContractLocal(SandboxContract):
+    backend = "local"
+
+
+@pytest.mark.docker
+class TestShippedContractDocker(SandboxContract):
+    backend = "docker"

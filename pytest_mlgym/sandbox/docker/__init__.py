@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from .bound import DockerSandbox
 from .container import ContainerSandbox
-from .engine import LABEL, OWNER, ROLE, Engine, _client, cleanup, engine, hosts, is_remote, labels
+from .engine import LABEL, OWNER, ROLE, Engine, _client, cleanup, engine_at, hosts, is_remote, labels
 from .image import ensure_image
 from .masks import image_masks, mask_mounts
 from .remote import RemoteDockerSandbox
 from .trusted import run_trusted
 
 __all__ = ["LABEL", "OWNER", "ROLE", "ContainerSandbox", "DockerSandbox", "Engine", "RemoteDockerSandbox", "_client",
-           "check", "cleanup", "engine", "ensure_image", "hosts", "image_masks", "is_remote", "labels", "mask_mounts",
-           "run_trusted"]
+           "check", "cleanup", "engine_at", "ensure_image", "hosts", "image_masks", "is_remote", "labels",
+           "mask_mounts", "run_trusted"]
 
 
 def check(options=None) -> None:

@@ -52,7 +52,8 @@ class Engine:
         return DockerRun(broker, src, seed)
 
 
-def engine(url: str | None = None, options: DockerOptions = DockerOptions()) -> Engine:
+def engine_at(url: str | None = None, options: DockerOptions = DockerOptions()) -> Engine:
+    """The engine at ``url`` (None: DOCKER_HOST or the default socket) with the session's options."""
     return Engine(url, _client(url), options.image)
 
 
