@@ -3,9 +3,9 @@
 Every backend subclasses :class:`Sandbox` (``base.py``): one persistent shell per episode (``cd``
 and variables persist), output truncated with a marker, the whole process group of a command that
 times out killed; its lifecycle (preflight ``check``, ``cleanup``, where its evaluator runs) is
-declared on the class, so a backend a plugin adds is treated like a shipped one. The shipped
-backends pass the contract suite in ``tests/test_sandbox_contract.py`` (not yet shipped in
-``pytest_mlgym.testing`` for third-party backends).
+declared on the class, so a backend a plugin adds is treated like a shipped one. Every backend
+passes the contract suite shipped in :mod:`pytest_mlgym.testing.sandbox_contract` (subclass
+``SandboxContract``, name the backend); the shipped ones also the longer ``tests/test_sandbox_contract.py``.
 
 Shipped backends: ``local`` (``local.py``: bash under ``isolation.wrap``) and ``docker``
 (``docker/``: a container per episode, its workspace bind-mounted on an engine of this machine, or
