@@ -48,7 +48,9 @@ class Episode:
 
     @property
     def workdir(self) -> str:
-        return self.env.sandbox.workdir
+        if (sb := self.env.sandbox) is None:
+            raise RuntimeError("the episode is closed")
+        return sb.workdir
 
     def __repr__(self) -> str:
         return f"<Episode {self.task.id} seed={self.seed} step={self.env.state.step} {self.env.state.status}>"
@@ -71,17 +73,18 @@ class Episode:
         policy = spec.policy if spec else getattr(agent, "policy", name)
         self.agent_name = name
         t0 = time.monotonic()
+        live: Agent | None = None  # the agent playing: the record reads its cost and usage
         try:
-            agent = spec.make() if spec else agent
-            agent.reset(self.task_info())
+            live = agent.make() if isinstance(agent, AgentSpec) else agent
+            live.reset(self.task_info())
             while not self.env.state.done:
-                action = agent.act(self.observation)
+                action = live.act(self.observation)
                 logged = len(self.env.state.trajectory)  # the index of the entry this step logs
                 try:
                     self.step(action)
                 except Exception as e:  # the harness failed, not the agent: still keep the record
                     self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
-                if thought := getattr(agent, "thought", None):
+                if thought := getattr(live, "thought", None):
                     self.env.state.trajectory.annotate(logged, thought=str(thought))
         except EpisodeEnd as e:  # the agent ran out of money or could not go on: score what is there
             self.env.finish(e.status, e.reason)
@@ -89,7 +92,7 @@ class Episode:
             where = traceback.extract_tb(e.__traceback__)[-1]
             self.env.finish("error", f"agent crashed: {_one_line(e)} "
                                      f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
-        record = self.run_record(name, policy, time.monotonic() - t0, agent)
+        record = self.run_record(name, policy, time.monotonic() - t0, live)
         if self.on_finish:
             self.on_finish(record)
         return record

@@ -123,8 +123,9 @@ def _run_here(task: Task, command: list[str], env: dict, scratch: Path, readonly
             try:
                 proc.communicate(timeout=5)
             except subprocess.TimeoutExpired:  # a process of its own session still holds the pipes
-                proc.stdout.close()
-                proc.stderr.close()
+                for pipe in (proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
                 proc.wait()
             return _result(task, None, "", "", start)
         return _result(task, proc.returncode, out, err, start)
@@ -161,7 +162,7 @@ def parse_metrics(stdout: str, metric: str, seconds: float = 0.0) -> Evaluation:
         return Evaluation(None, result, reason=str(result["invalid"])[:500], seconds=seconds)
     split = isinstance(result.get("test"), dict)
     metrics = result["test"] if split else result
-    dev = result.get("dev") if split and isinstance(result.get("dev"), dict) else {}
+    dev: dict = result["dev"] if split and isinstance(result.get("dev"), dict) else {}
     bad = _bad(metrics, metric, "test" if split else "")
     if bad or (dev and (bad := _bad(dev, metric, "dev"))):
         return Evaluation(None, metrics, reason=bad, seconds=seconds)

@@ -24,4 +24,5 @@ def pytest_mlgym_policies(config: pytest.Config):
 
 @hookspec
 def pytest_mlgym_sandboxes(config: pytest.Config):
-    """Return ``{backend name: "module:Class" or a factory(workdir, SandboxConfig)}`` for extra sandboxes."""
+    """Return ``{backend name: a Sandbox subclass, its "module:Class", or a factory(workdir, SandboxConfig)}``
+    for extra sandboxes; a subclass's class methods (``check``, ``cleanup``, ...) are its lifecycle."""

@@ -15,7 +15,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterable, Literal
 
-ScoreKind = Literal["validate", "submit", "autosubmit"]
+from .results import EventKind, Status
+
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Scored(Event):
     shown (``dev`` under the sealed protocol), ``score`` its score (None when invalid, or when the
     task has no dev split to show), ``better`` whether it beats ``baseline`` (the shown split's)."""
     type: ClassVar[str] = "score"
-    kind: ScoreKind
+    kind: EventKind
     split: Literal["dev", "test"]
     metric: str
     score: float | None
@@ -89,7 +90,7 @@ class LimitsLeft(Event):
 @dataclass(frozen=True)
 class EpisodeEnded(Event):
     type: ClassVar[str] = "ended"
-    status: str
+    status: Status
     reason: str
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
+from ..results import STATUSES, Status
 from ..task import load_yaml
 
 # litellm, when an agent imports it, must use its bundled price list, never fetch one at import
@@ -59,7 +60,9 @@ class EpisodeEnd(Exception):
     """Raised by an agent to end its episode with a status (``cost_limit``, ``error``) and a reason;
     what is in the workspace is still scored."""
 
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: Status, reason: str):
+        if status not in STATUSES or status in ("running", "submitted"):
+            raise ValueError(f"EpisodeEnd: {status!r} is not a status an episode can end with")
         super().__init__(reason)
         self.status, self.reason = status, reason
 

@@ -18,6 +18,7 @@ import posixpath
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import gymnasium as gym
 
@@ -25,8 +26,8 @@ from .. import sandbox as sandboxes
 from ..evaluation import Evaluation, evaluate
 from ..fingerprint import ScoreFingerprints
 from ..observation import CommandResult, EpisodeEnded, Intro, LimitsLeft, Observation, Scored, say
-from ..results import PROTOCOLS
-from ..sandbox import SandboxConfig, truncate
+from ..results import PROTOCOLS, EventKind, Protocol, Status
+from ..sandbox import Sandbox, SandboxConfig, truncate
 from ..task import Task, default_cache_dir, read_only
 from ..tools import ToolBox, docs, refuse_interactive
 from .limits import EpisodeLimits, ends
@@ -43,7 +44,7 @@ class MLGymEnv(gym.Env):
                  gpus: tuple[str, ...] = (), protocol: str = "sealed", sandbox_config: SandboxConfig | None = None):
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-        self.protocol = protocol
+        self.protocol: Protocol = "mlgym" if protocol == "mlgym" else "sealed"
         self.task = task if isinstance(task, Task) else find_task(task)
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
         self.sandbox_config = sandbox_config or SandboxConfig()  # the session's backend options; limits: the task's
@@ -54,7 +55,7 @@ class MLGymEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = AnyText()
         self.action_space = AnyText()
-        self.sandbox = None
+        self.sandbox: Sandbox | None = None
         self.state = EpisodeState(status="closed")
         self.limits = EpisodeLimits(max_steps, self.task.spec.limits.episode_s, self.task.spec.limits.step_s)
         self._tmp: Path | None = None
@@ -77,15 +78,15 @@ class MLGymEnv(gym.Env):
                             copy_function=_link_or_copy if linked else shutil.copy2)
             read_only(ws / spec.data_dir)
         lim = spec.limits
-        self.sandbox = sandboxes.create(self.backend, ws, dataclasses.replace(
+        self.sandbox = sb = sandboxes.create(self.backend, ws, dataclasses.replace(
             self.sandbox_config, memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb,
             cpu_s=lim.episode_s * (os.cpu_count() or 1), output_chars=lim.output_chars, readonly=(spec.data_dir,),
             hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
-        self.tools = ToolBox(self.sandbox, timeout=lim.step_s)
+        self.tools = ToolBox(sb, timeout=lim.step_s)
         self.state = EpisodeState()
         self.limits = EpisodeLimits(self.max_steps, lim.episode_s, lim.step_s)
-        self._fingerprints = ScoreFingerprints(self.sandbox, ws, skip=(spec.data_dir,), artefact=spec.artefact)
+        self._fingerprints = ScoreFingerprints(sb, ws, skip=(spec.data_dir,), artefact=spec.artefact)
         obs = self.intro()
         entry = self._add_step("(reset)", obs)
         # what an exporter needs to rebuild the agent's view: the task text whole (the saved
@@ -119,7 +120,7 @@ class MLGymEnv(gym.Env):
         elif refusal := refuse_interactive(cmd):
             obs = Observation(refusal)
         else:
-            res = self.sandbox.exec(cmd, self.limits.command_timeout(st.elapsed))
+            res = self._open().exec(cmd, self.limits.command_timeout(st.elapsed))
             text = res.output if res.returncode in (0, None) else \
                 say("exit_code", output=res.output, code=res.returncode)
             obs = Observation(text, (CommandResult(res.returncode, res.timed_out),))
@@ -160,7 +161,7 @@ class MLGymEnv(gym.Env):
     def workspace_name(self) -> str:
         """The workspace as the observations name it: the folder's name, never its path, which is a
         fresh temporary folder each reset (a seed gives the same observations; ``pwd`` shows it)."""
-        return posixpath.basename(posixpath.normpath(self.sandbox.workdir))
+        return posixpath.basename(posixpath.normpath(self._open().workdir))
 
     def task_meta(self) -> dict:
         spec = self.task.spec
@@ -180,13 +181,13 @@ class MLGymEnv(gym.Env):
         return (" on the dev split, which validate scores; your final artefact is scored on a hidden test "
                 f"split, where the baseline scores {self.size_spec.baseline:g}")
 
-    def _feedback(self, ev: Evaluation) -> tuple[float | None, dict, str]:
+    def _feedback(self, ev: Evaluation | ScoreEvent) -> tuple[float | None, dict, Literal["dev", "test"]]:
         """What the agent may see of an evaluation: the dev split (sealed) or the test split (mlgym)."""
         if self.protocol == "mlgym":
             return ev.score, ev.metrics, "test"
         return ev.dev_score, ev.dev_metrics, "dev"
 
-    def finish(self, status: str, reason: str = "") -> Observation:
+    def finish(self, status: Status, reason: str = "") -> Observation:
         """End the episode (step/time/cost limit, agent error) scoring what is there (autosubmission)."""
         if self.state.done:
             return Observation()
@@ -204,10 +205,10 @@ class MLGymEnv(gym.Env):
             say("ended", status=status, observation=obs)
         return Observation(ended, (*obs.events, EpisodeEnded(status, reason)))
 
-    def _score(self, kind: str) -> Observation:
+    def _score(self, kind: EventKind) -> Observation:
         st, m = self.state, self.task.spec.metric
         files = self._fingerprints.take() if self._fingerprints else {}
-        ev = evaluate(self.task, self.size, self.sandbox, self.prepared, hidden=self.hidden,
+        ev = evaluate(self.task, self.size, self._open(), self.prepared, hidden=self.hidden,
                       code_hidden=self.task.masked_paths())
         st.scores.append(ScoreEvent.of(st.step, kind, ev, st.elapsed))
         shown, metrics, split = self._feedback(ev)
@@ -256,6 +257,11 @@ class MLGymEnv(gym.Env):
 
     def _add_step(self, action: str, obs: str, reward: float = 0.0) -> dict:
         return self.state.trajectory.add_step(self.state.step, action, obs, reward, self.state.elapsed)
+
+    def _open(self) -> Sandbox:
+        if self.sandbox is None:
+            raise RuntimeError("no episode is open: call reset()")
+        return self.sandbox
 
     def _teardown(self) -> None:
         if self.sandbox is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..observation import say
+from ..results import Status
 
 # the statuses themselves (STATUSES, Status) are the run record's: pytest_mlgym.results
 TERMINATED = frozenset({"submitted", "invalid", "error", "cost_limit"})  # the episode ended (Gymnasium: terminated)
@@ -26,7 +27,7 @@ class EpisodeLimits:
         """How long the next shell command may run: a step's limit, never past the episode's end."""
         return max(0.1, min(self.step_s, self.episode_s - elapsed))
 
-    def reached(self, steps: int, elapsed: float) -> tuple[str, str] | None:
+    def reached(self, steps: int, elapsed: float) -> tuple[Status, str] | None:
         """``(status, reason)`` of the limit that ends the episode after ``steps`` steps, else None."""
         if elapsed > self.episode_s:
             return "time_limit", say("time_limit", seconds=self.episode_s)

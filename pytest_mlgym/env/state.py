@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 from ..evaluation import Evaluation
+from ..results import EventKind, Status
 from ..task import Metric
 from .trajectory import Trajectory
 
@@ -14,7 +15,7 @@ from .trajectory import Trajectory
 @dataclass
 class ScoreEvent:
     step: int
-    kind: str  # validate | submit | autosubmit
+    kind: EventKind
     score: float | None  # the test split's (sealed: never shown during the episode)
     metrics: dict
     reason: str
@@ -23,7 +24,7 @@ class ScoreEvent:
     dev_metrics: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, step: int, kind: str, ev: Evaluation, t: float) -> "ScoreEvent":
+    def of(cls, step: int, kind: EventKind, ev: Evaluation, t: float) -> "ScoreEvent":
         return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3), ev.dev_score, ev.dev_metrics)
 
 
@@ -36,7 +37,7 @@ def normalise(score: float, baseline: float, direction: str) -> float:
 class EpisodeState:
     started: float = field(default_factory=time.monotonic)
     step: int = 0
-    status: str = "running"
+    status: Status | Literal["closed"] = "running"  # closed: before the first reset
     reason: str = ""
     scores: list[ScoreEvent] = field(default_factory=list)
     best_normalised: float = 0.0

@@ -106,7 +106,7 @@ class Printer:
         if (tr := self.tr) is None:  # none with -p no:terminal
             return
         tw = getattr(tr, "_tw", None)
-        if not getattr(tr, "currentfspath", None) and getattr(tw, "width_of_current_line", 0):
+        if tw is not None and not getattr(tr, "currentfspath", None) and tw.width_of_current_line:
             tw.line()  # after progress dots: write_line would go on the same line
         tr.write_line(clean(text))  # also what a worker's file holds
 

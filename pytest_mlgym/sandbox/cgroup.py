@@ -109,6 +109,8 @@ class Group:
         every command, so the file stays open)."""
         if self._oom_fd is None:
             d = self.dirs.get("memory") or self.dirs.get("unified")
+            if d is None:
+                return 0
             for name in ("memory.oom_control", "memory.events"):
                 try:
                     self._oom_fd = os.open(d / name, os.O_RDONLY)  # not inherited by the sandbox (PEP 446)

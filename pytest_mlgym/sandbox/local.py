@@ -18,7 +18,7 @@ class LocalSandbox(ShellSandbox):
         self.files = HostFiles(workdir, readonly=config.readonly, disk_mb=config.disk_mb, cwd=lambda: self._cwd)
         self.root = self.files.root
         super().__init__(str(self.root), config)
-        self.isolation = isolation.available()
+        self.isolation = self._mode = isolation.available()
         self._group = cgroup.Group.create(config.pids, config.memory_mb)  # limits, and the list of its processes
         self._start()
 
@@ -45,7 +45,7 @@ class LocalSandbox(ShellSandbox):
     # -- the shell ---------------------------------------------------------------------------------
     def _spawn(self) -> subprocess.Popen:
         readonly = [self.root / p for p in self.config.readonly if (self.root / p).exists()]
-        argv = isolation.wrap(SHELL, mode=self.isolation, cwd=Path(self._cwd),
+        argv = isolation.wrap(SHELL, mode=self._mode, cwd=Path(self._cwd),
                               writable=[self.root], readonly=readonly, hidden=self.config.hidden,
                               network=self.config.network, tmp_size_mb=isolation.tmp_mb(self.config.memory_mb))
         try:

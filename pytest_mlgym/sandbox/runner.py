@@ -251,6 +251,7 @@ class LocalRun(Run):
             raise RunnerError(f"cannot start the agent's code: {e}") from None
 
     def fds(self) -> tuple[int, int]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         return os.dup(self.proc.stdin.fileno()), os.dup(self.proc.stdout.fileno())
 
     def alive(self) -> bool:

@@ -79,10 +79,11 @@ class ShellSandbox(Sandbox):
 
     def _send(self, line: bytes) -> None:
         """Write ``line`` to the shell unbuffered: one system call unless it is long (or interrupted)."""
-        data = memoryview(line)
+        assert self._proc is not None and self._proc.stdin is not None
+        fd, data = self._proc.stdin.fileno(), memoryview(line)
         try:
             while data:
-                data = data[os.write(self._proc.stdin.fileno(), data):]
+                data = data[os.write(fd, data):]
         except OSError:
             pass  # the shell died; reading its output sees EOF and restarts it
 
@@ -99,7 +100,8 @@ class ShellSandbox(Sandbox):
             pass
         for pipe in (self._proc.stdin, self._proc.stdout):
             try:
-                pipe.close()
+                if pipe is not None:
+                    pipe.close()
             except OSError:
                 pass
         code = self._proc.wait()
@@ -140,13 +142,15 @@ class ShellSandbox(Sandbox):
             code = self._kill()
             self._start()
             return ExecResult(code, out + f"\n[the shell exited (code {code}) and was restarted in {self._cwd}]")
-        code, _, cwd = status.partition(" ")
+        rc, _, cwd = status.partition(" ")
         self._cwd = cwd or self._cwd
-        return ExecResult(int(code), out)
+        return ExecResult(int(rc), out)
 
     def _read(self, deadline: float) -> tuple[str, str]:
         """Read until the marker line; return (output, "rc cwd" | "timeout" | "eof" | "disk <why>")."""
-        fd = self._proc.stdout.fileno()
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
         limit = self.config.output_chars
         half = limit // 2
         buf, dropped, scan = bytearray(), 0, 0
@@ -170,7 +174,7 @@ class ShellSandbox(Sandbox):
                 disk_check = time.monotonic() + max(1.0, 50 * (time.monotonic() - now))  # at most 2% of a core
             if now >= poll_at:  # the shell may have exited while a background process keeps the pipe open
                 poll_at = now + 0.05
-                if exited_at is None and self._proc.poll() is not None:
+                if exited_at is None and proc.poll() is not None:
                     exited_at = now
                 if exited_at is not None and now - exited_at > 0.2:
                     return self._text(buf, limit, dropped), "eof"

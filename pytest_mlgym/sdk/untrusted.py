@@ -100,9 +100,11 @@ class Untrusted:
 
     def _receive(self):
         while b"\n" not in self._buf:
-            self._wait(self._r)
+            if (r := self._r) is None:
+                raise UntrustedError(self._ended or "the agent's process is gone")
+            self._wait(r)
             try:
-                chunk = os.read(self._r, 1 << 20)
+                chunk = os.read(r, 1 << 20)
             except BlockingIOError:
                 continue
             if not chunk:

@@ -95,7 +95,7 @@ class ContainerSandbox(ShellSandbox):
         return f"{python}/usr/local/bin:/usr/bin:/bin"
 
     def _launch(self, root: Path, config: SandboxConfig, engine: engines.Engine) -> None:
-        import docker
+        import docker.types
 
         self.engine, self.host, self.client, self._root_on_host = engine, engine.url, engine.client, root
         python = "" if engine.image else f"{Path(sys.executable).parent}:"
@@ -136,14 +136,21 @@ class ContainerSandbox(ShellSandbox):
             raise e
         raise SandboxError(f"cannot start a container: {' '.join(str(e).split())[:300]}") from None
 
+    def _live(self):
+        """The episode's container (it is open)."""
+        if self.container is None:
+            raise SandboxError("the sandbox is closed")
+        return self.container
+
     def _ready(self) -> None:
         """After the placement lock: fill the workspace, then start the shell."""
         try:
             self._populate(self._root_on_host)
         except Exception as e:
             self._failed(e)
-        self.container.reload()
-        self.init_pid = int(self.container.attrs["State"]["Pid"])  # PID 1, as the host sees it
+        container = self._live()
+        container.reload()
+        self.init_pid = int(container.attrs["State"]["Pid"])  # PID 1, as the host sees it
         self._start()
 
     # -- the shell: a long-lived `docker exec -i` ---------------------------------------------
@@ -152,7 +159,7 @@ class ContainerSandbox(ShellSandbox):
                 "-w", self._cwd,
                 *[a for k, v in self.env.items() for a in ("-e", f"{k}={v}")],
                 # stderr joins stdout inside the container (SHELL): docker's two streams would lose their order
-                self.container.id, *SHELL]
+                self._live().id, *SHELL]
         try:
             return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
@@ -165,10 +172,10 @@ class ContainerSandbox(ShellSandbox):
         if self.container is None:
             return
         cid = self.container.id
-        procs = [f"/sys/fs/cgroup/{c}/docker/{cid}/cgroup.procs" for c in ("pids", "memory", "cpu")]
-        procs += [f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cgroup.procs",
+        files = [f"/sys/fs/cgroup/{c}/docker/{cid}/cgroup.procs" for c in ("pids", "memory", "cpu")]
+        files += [f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cgroup.procs",
                   f"/sys/fs/cgroup/docker/{cid}/cgroup.procs"]
-        path = next((p for p in procs if os.path.exists(p)), None)
+        path = next((p for p in files if os.path.exists(p)), None)
         if path is None:  # no cgroup visible from here (a remote engine): ask the container itself
             try:
                 self.container.exec_run(["bash", "-c", "kill -9 -1"], user=f"{UID}:{UID}")
@@ -187,9 +194,12 @@ class ContainerSandbox(ShellSandbox):
 
     def _oom_kills(self) -> int:
         """How many processes the kernel killed for memory in this container (cgroup v1 or v2)."""
-        for path in (f"/sys/fs/cgroup/memory/docker/{self.container.id}/memory.oom_control",
-                     f"/sys/fs/cgroup/system.slice/docker-{self.container.id}.scope/memory.events",
-                     f"/sys/fs/cgroup/docker/{self.container.id}/memory.events"):
+        if self.container is None:
+            return 0
+        cid = self.container.id
+        for path in (f"/sys/fs/cgroup/memory/docker/{cid}/memory.oom_control",
+                     f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.events",
+                     f"/sys/fs/cgroup/docker/{cid}/memory.events"):
             try:
                 for line in Path(path).read_text().splitlines():
                     if line.startswith("oom_kill "):

@@ -64,7 +64,7 @@ def hosts(options: DockerOptions = DockerOptions()) -> list[str | None]:
 
 def is_remote(url: str | None, options: DockerOptions = DockerOptions()) -> bool:
     """An engine that cannot see this machine's files (tcp://, ssh://): workspaces are copied."""
-    return bool(url) and not url.startswith(("unix://", "npipe://")) and not options.bind
+    return url is not None and bool(url) and not url.startswith(("unix://", "npipe://")) and not options.bind
 
 
 @functools.cache
@@ -100,13 +100,10 @@ def placement(options: DockerOptions) -> Iterator[Engine]:
     over idle engines, whatever else runs there); then the first given."""
     with FileLock(f"{SCHEDULE}.lock"):
         counts = _started()
-        best = None
-        for i, url in enumerate(hosts(options)):
-            client = _client(url)
-            key = (len(client.containers.list(filters={"status": "running"})), counts.get(str(url), 0), i)
-            if best is None or key < best[0]:
-                best = (key, url, client)
-        _, url, client = best
+        clients = [(url, _client(url)) for url in hosts(options)]  # at least one
+        busy = [(len(c.containers.list(filters={"status": "running"})), counts.get(str(u), 0), i)
+                for i, (u, c) in enumerate(clients)]
+        url, client = clients[min(busy)[2]]
         counts[str(url)] = counts.get(str(url), 0) + 1
         _counts_file().write_text(json.dumps(counts))
         yield Engine(url, client, options.image)

@@ -91,7 +91,7 @@ def image_masks(client, image: str, paths) -> tuple[dict[str, str], list]:
     ``packagedata.would_be``). ``mounts`` are SDK ``Mount`` objects binding ``/dev/null`` (there on
     every engine's machine) read-only over hidden files. A declared path that the image's copy of
     the package lacks is a one-line SandboxError: its data may be elsewhere in that version."""
-    import docker
+    import docker.types
 
     wanted = tuple(sorted({w for w in (packagedata.in_site(Path(p)) for p in paths) if w}))
     if not wanted:

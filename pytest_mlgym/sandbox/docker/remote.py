@@ -48,7 +48,7 @@ def _tar(entries: list[tuple[str, Path | bytes | None, int, int]]) -> bytes:
 
 def _entries(src: Path, readonly: tuple[str, ...] = (), prefix: str = ".") -> list:
     """Tar entries for a host folder's regular files and folders (links are not copied)."""
-    out = [(prefix, None, UID, 0o755)] if src.is_dir() else []
+    out: list[tuple[str, Path | None, int, int]] = [(prefix, None, UID, 0o755)] if src.is_dir() else []
     if not src.is_dir():
         return [(prefix, src, UID, 0o644)]
     ro = [src / r for r in readonly]
@@ -136,7 +136,7 @@ def read_file(sb, path: str, max_bytes: int | None = None) -> bytes:
             raise SandboxError(f"{path}: not a regular file inside the workspace")
         if first.size > limit:
             raise SandboxError(f"{path}: {first.size} bytes, over the limit of {limit}")
-        return tar.extractfile(first).read(limit + 1)
+        return _member(tar, first).read(limit + 1)
 
 
 def write_file(sb, path: str, data: bytes) -> None:
@@ -161,7 +161,7 @@ def copy_in(sb, src: Path, dest: str) -> None:
 def copy_out(sb, src: str, dest: Path, max_bytes: int = MAX_COPY_OUT) -> None:
     """A regular file, or a folder of regular files (no links), out of the container: refused on
     the apparent sizes in the tar headers before their bytes are read; refused, nothing is left."""
-    real, existed, written = resolve(sb, src), os.path.lexists(dest), []
+    real, existed, written = resolve(sb, src), os.path.lexists(dest), list[Path]()
     try:
         with _archive(sb, real, max_bytes) as (tar, reader):
             _extract(tar, reader, src, dest, max_bytes, written)
@@ -170,13 +170,20 @@ def copy_out(sb, src: str, dest: Path, max_bytes: int = MAX_COPY_OUT) -> None:
         raise
 
 
+def _member(tar: tarfile.TarFile, m: tarfile.TarInfo):
+    """A regular file's bytes in the archive."""
+    if (f := tar.extractfile(m)) is None:
+        raise SandboxError(f"{m.name}: not a regular file inside the workspace")
+    return f
+
+
 def _extract(tar: tarfile.TarFile, reader: _Capped, src: str, dest: Path, max_bytes: int, written: list[Path]) -> None:
     top, total = tar.next(), 0
     if top is None:
         raise SandboxError(f"{src}: No such file or directory")
     if not (top.isfile() or top.isdir()):
         raise SandboxError(f"{src}: not a regular file inside the workspace")
-    m = top
+    m: tarfile.TarInfo | None = top
     while m is not None:
         try:
             rel = PurePosixPath(m.name).relative_to(top.name)
@@ -196,7 +203,7 @@ def _extract(tar: tarfile.TarFile, reader: _Capped, src: str, dest: Path, max_by
             target.parent.mkdir(parents=True, exist_ok=True)
             written.append(target)
             with open(target, "wb") as out:
-                stream(tar.extractfile(m).read, out.fileno(), m.size)  # no more than the header says
+                stream(_member(tar, m).read, out.fileno(), m.size)  # no more than the header says
         if reader.count - total > HEADERS + 2 * CHUNK:  # headers of many (empty) files; what is read ahead
             raise SandboxError(f"{src}: too many files (over {HEADERS >> 20} MB of tar headers)")
         m = tar.next()
@@ -210,7 +217,7 @@ class RemoteDockerSandbox(ContainerSandbox):
     files_local = False  # the workspace is the engine's, not a folder of this machine
 
     def _workspace(self, root: Path, config: SandboxConfig, python: str) -> tuple[Path, dict, list]:
-        import docker
+        import docker.types
         return Path(WORKDIR), {}, [docker.types.Mount(WORKDIR, None, type="volume")]
 
     def _path(self, python: str) -> str:

@@ -32,8 +32,8 @@ class DockerRun(Run):
                 os.mkfifo(self.pipes / name, 0o600)
                 os.chown(self.pipes / name, RUNNER_UID, RUNNER_UID)
             os.chmod(self.pipes, 0o755)
-            self.r = os.open(self.pipes / "out", os.O_RDONLY | os.O_NONBLOCK)
-            self.w = None
+            self.r: int | None = os.open(self.pipes / "out", os.O_RDONLY | os.O_NONBLOCK)
+            self.w: int | None = None
             self.container = self._start()
             deadline = time.monotonic() + 120
             while self.w is None:  # the container's shell opens "out", then "in": then both are joined
@@ -63,7 +63,7 @@ class DockerRun(Run):
             for root in isolation.python_roots():
                 mounts[str(root)] = {"bind": str(root), "mode": "ro"}
         tmpfs = {"/tmp": f"rw,exec,size={isolation.tmp_mb(lim.memory_mb)}m"}
-        extra = []  # the task's package data masked, as in the agent's container
+        extra: list = []  # the task's package data masked, as in the agent's container
         if custom:
             masks, extra = docker_masks.image_masks(client, ensure_image(client, custom),
                                                     self.broker.hidden)
@@ -87,10 +87,13 @@ class DockerRun(Run):
         return container
 
     def fds(self) -> tuple[int, int]:
+        if self.w is None or self.r is None:
+            raise RunnerError("the agent code's container is gone")
         return os.dup(self.w), os.dup(self.r)
 
     def _state(self) -> dict:
         try:
+            assert self.container is not None
             self.container.reload()
             return self.container.attrs["State"]
         except Exception:  # gone

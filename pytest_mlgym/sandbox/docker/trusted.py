@@ -15,7 +15,7 @@ def run_trusted(engine: Engine, argv: list[str], *, cwd: Path, env: dict[str, st
     """Run trusted code (an evaluator) in a fresh container of its own on ``engine``: no
     network, ``cwd`` writable, ``readonly`` folders and the Python stack read-only, nothing else.
     Returns (exit code or None on timeout, stdout, stderr); the container is removed."""
-    import docker
+    import docker.types
 
     client, custom = engine.client, engine.image
     own(cwd)

@@ -19,6 +19,7 @@ NUM_MINIBATCHES, CLIP_EPS, VF_COEF, MAX_GRAD_NORM, SEED, OUT_DIR, ENV_NAME, MAX_
 import json
 import os
 import time
+from typing import Any
 
 import gymnax
 import jax
@@ -277,7 +278,8 @@ def save(s, head, carry):
         else:
             arrays["obs_mean"], arrays["obs_std"] = np.zeros_like(mean), np.ones_like(mean)
         arrays.update(head.arrays(carry["params"], k))
-        np.savez(os.path.join(s.OUT_DIR, f"seed{k}.npz"), **{n: a.astype(np.float32) for n, a in arrays.items()})
+        as_f32: dict[str, Any] = {n: a.astype(np.float32) for n, a in arrays.items()}
+        np.savez(os.path.join(s.OUT_DIR, f"seed{k}.npz"), **as_f32)
     with open(os.path.join(s.OUT_DIR, "config.json"), "w") as f:
         json.dump({"env": s.ENV_NAME, "hidden": [s.HIDDEN, s.HIDDEN], "activation": s.ACTIVATION}, f)
     print(f"wrote {s.OUT_DIR}/seed0..{s.NUM_SEEDS - 1}.npz and {s.OUT_DIR}/config.json")
