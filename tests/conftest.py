@@ -20,10 +20,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before a test using pytester sets it up, import what an in-process run must not import first:
     pytester drops, when the test ends, every module imported since it was made; numpy cannot be
     imported twice, and a docker client cached across runs then fails with "You can only merge
-    into CookieJar". Here rather than at the top of this file, so that collection does not pay."""
+    into CookieJar"; and a package keeps a dropped submodule as its attribute, so the plugin's lazy
+    ``from .report import summary`` would get the last run's module while the renderers import a new
+    one (two ``Summary`` classes). Here rather than at the top of this file, so that collection does not pay."""
     if "pytester" in getattr(item, "fixturenames", ()):
         import docker  # noqa: F401
         import pytest_mlgym.env  # noqa: F401
+        import pytest_mlgym.report.gates  # noqa: F401
+        import pytest_mlgym.report.html  # noqa: F401
+        import pytest_mlgym.report.summary  # noqa: F401
+        import pytest_mlgym.report.terminal  # noqa: F401
+        import pytest_mlgym.report.trust  # noqa: F401
 
 
 @pytest.fixture
