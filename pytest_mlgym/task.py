@@ -39,6 +39,13 @@ class DataMissing(TaskError):
 DATA_MISSING_EXIT = 3  # prepare.py's exit code for "the data for this size is not here"
 
 
+def _relative(value: str, inside: str) -> str:
+    """``value``, a relative path that stays inside ``inside`` (no ``..``), else a ValueError."""
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        raise ValueError(f"must be a path inside {inside}, got {value}")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,9 +93,7 @@ class Knob(_Strict):
     @field_validator("file")
     @classmethod
     def _inside_workspace(cls, value: str) -> str:
-        if Path(value).is_absolute() or ".." in Path(value).parts:
-            raise ValueError(f"must be a path inside the workspace, got {value}")
-        return value
+        return _relative(value, "the workspace")
 
     @model_validator(mode="after")
     def _range(self):
@@ -128,9 +133,7 @@ class PackageData(_Strict):
     @field_validator("path")
     @classmethod
     def _inside_package(cls, value: str) -> str:
-        if Path(value).is_absolute() or ".." in Path(value).parts:
-            raise ValueError(f"must be a path inside the package's folder, got {value}")
-        return value
+        return _relative(value, "the package's folder")
 
 
 class TaskSpec(_Strict):

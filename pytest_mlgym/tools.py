@@ -234,19 +234,19 @@ def _goto(tb: ToolBox, args, _):
 
 @tool("scroll_down", "scroll_down", "Move the window of the open file down by one window.")
 def _down(tb: ToolBox, args, _):
-    if args:
-        raise ToolError("takes no arguments; it moves by one window")
-    tb.need_file()
-    tb.top += tb.window
-    return tb.view()
+    return _scroll(tb, args, +1)
 
 
 @tool("scroll_up", "scroll_up", "Move the window of the open file up by one window.")
 def _up(tb: ToolBox, args, _):
+    return _scroll(tb, args, -1)
+
+
+def _scroll(tb: ToolBox, args, windows: int) -> str:
     if args:
         raise ToolError("takes no arguments; it moves by one window")
     tb.need_file()
-    tb.top = max(1, tb.top - tb.window)
+    tb.top = max(1, tb.top + windows * tb.window)
     return tb.view()
 
 
@@ -317,11 +317,16 @@ def _listing(hits: list[str], title: str, empty: str, unit: str) -> str:
     return say("listing_more", listing=listing, max=MAX_HITS, unit=unit) if len(hits) > MAX_HITS else listing
 
 
+def _what_and_where(args: list[str], usage: str, default: Callable[[], str]) -> tuple[str, str]:
+    """The two arguments of a search (what, and where: ``default()`` when not given)."""
+    if not 1 <= len(args) <= 2:
+        raise ToolError(usage)
+    return args[0], args[1] if len(args) == 2 else default()
+
+
 @tool("search_dir", "search_dir <text> [<dir>]", "List the files under <dir> (default: .) containing <text>.")
 def _search_dir(tb: ToolBox, args, _):
-    if not 1 <= len(args) <= 2:
-        raise ToolError("give the text and optionally a folder")
-    text, where = args[0], args[1] if len(args) == 2 else "."
+    text, where = _what_and_where(args, "give the text and optionally a folder", lambda: ".")
     out = tb.sh(f"grep -rIcF --exclude-dir=.git -e {shlex.quote(text)} -- {shlex.quote(where)} 2>&1 "
                 f"| grep -v ':0$' | head -n {MAX_HITS + 1}")
     return _listing(_hits(out, "grep"), say("dir_hits", text=text, where=where),
@@ -331,9 +336,7 @@ def _search_dir(tb: ToolBox, args, _):
 @tool("search_file", "search_file <text> [<path>]",
       "Show the lines of <path> (default: the open file) containing <text>.")
 def _search_file(tb: ToolBox, args, _):
-    if not 1 <= len(args) <= 2:
-        raise ToolError("give the text and optionally a file")
-    text, path = args[0], args[1] if len(args) == 2 else tb.need_file()
+    text, path = _what_and_where(args, "give the text and optionally a file", tb.need_file)
     out = tb.sh(f"grep -nF -e {shlex.quote(text)} -- {shlex.quote(path)} 2>&1 | head -n {MAX_HITS + 1}")
     return _listing([_cut(hit) for hit in _hits(out, "grep")], say("file_hits", text=text, path=path),
                     say("file_none", text=text, path=path), "matches")
@@ -341,9 +344,7 @@ def _search_file(tb: ToolBox, args, _):
 
 @tool("find_file", "find_file <name> [<dir>]", "Find files named <name> (wildcards allowed) under <dir> (default: .).")
 def _find_file(tb: ToolBox, args, _):
-    if not 1 <= len(args) <= 2:
-        raise ToolError("give a file name and optionally a folder")
-    name, where = args[0], args[1] if len(args) == 2 else "."
+    name, where = _what_and_where(args, "give a file name and optionally a folder", lambda: ".")
     out = tb.sh(f"find {shlex.quote(where)} -name {shlex.quote(name)} -not -path '*/.git/*' 2>&1 "
                 f"| head -n {MAX_HITS + 1}")
     return _listing(_hits(out, "find"), say("find_hits", name=name, where=where),

@@ -110,6 +110,16 @@ def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = 
     return out
 
 
+def measure_new(folder: Path, prog: str) -> bool:
+    """After ``new-task``/``import-mlgym`` wrote ``folder``: measure its lite baseline; False (said) if it fails."""
+    try:
+        measure(folder, "lite")
+    except (TaskError, yamledit.EditError) as e:
+        print(f"{prog}: measuring the baseline failed: {e}")
+        return False
+    return True
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("measure", help="run a task's baseline through the engine and write its scores into task.yaml")
     p.add_argument("dir", type=Path, help="the task folder")

@@ -326,8 +326,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..task import TaskError
-    from . import measure, yamledit
+    from . import measure
 
     try:
         plan = Plan(args.checkout, task_config(args.checkout, args.config), task_id=args.id, metric=args.metric,
@@ -338,11 +337,7 @@ def main(args) -> int:
         return 1
     print(f"import-mlgym: wrote {folder} ({plan.entrypoint}; metric {plan.metric} ({plan.direction}); artefact "
           f"{plan.artefact}; hidden: {', '.join(plan.helpers + plan.answers) or 'nothing'})")
-    if not args.no_measure:
-        try:
-            measure.measure(folder, "lite")
-        except (TaskError, yamledit.EditError) as e:
-            print(f"import-mlgym: measuring the baseline failed: {e}")
-            return 1
+    if not args.no_measure and not measure.measure_new(folder, "import-mlgym"):
+        return 1
     print(f"next: python -m pytest_mlgym check-task {folder}")
     return 0

@@ -53,8 +53,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    from ..task import TaskError
-    from . import measure, yamledit
+    from . import measure
 
     try:
         folder = new_task(args.id, args.dir, args.name)
@@ -62,11 +61,7 @@ def main(args) -> int:
         print(f"new-task: {e}")
         return 1
     print(f"new-task: wrote {folder}")
-    if not args.no_measure:
-        try:
-            measure.measure(folder, "lite")
-        except (TaskError, yamledit.EditError) as e:
-            print(f"new-task: measuring the baseline failed: {e}")
-            return 1
+    if not args.no_measure and not measure.measure_new(folder, "new-task"):
+        return 1
     print(f"next: edit it, then python -m pytest_mlgym measure {folder} && python -m pytest_mlgym check-task {folder}")
     return 0

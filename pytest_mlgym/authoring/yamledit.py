@@ -90,39 +90,31 @@ def _edit_flow(line: str, values: dict) -> str:
     return head + "{" + ",".join(items).strip() + "}" + tail
 
 
-def _closing(body: str) -> int | None:
+def _outside_quotes(text: str):
+    """``(i, c, depth)`` for each character of a flow collection's text that is not inside quotes,
+    ``depth`` the brackets open before it."""
     depth, quote = 0, None
-    for i, c in enumerate(body):
+    for i, c in enumerate(text):
         if quote:
             quote = None if c == quote else quote
-        elif c in "'\"":
+            continue
+        if c in "'\"":
             quote = c
-        elif c in "{[":
-            depth += 1
-        elif c in "}]":
-            if depth == 0:
-                return i if c == "}" else None
-            depth -= 1
+        yield i, c, depth
+        depth += (c in "{[") - (c in "}]")
+
+
+def _closing(body: str) -> int | None:
+    """Where the flow mapping that ``body`` continues closes (None: a list closes it, or nothing does)."""
+    for i, c, depth in _outside_quotes(body):
+        if c in "}]" and depth == 0:
+            return i if c == "}" else None
     return None
 
 
 def _split_items(inner: str) -> list[str]:
-    items, depth, quote, current = [], 0, None, ""
-    for c in inner:
-        if quote:
-            quote = None if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c in "{[":
-            depth += 1
-        elif c in "}]":
-            depth -= 1
-        elif c == "," and depth == 0:
-            items.append(current)
-            current = ""
-            continue
-        current += c
-    return items + [current]
+    cuts = [i for i, c, depth in _outside_quotes(inner) if c == "," and depth == 0]
+    return [inner[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(inner)])]
 
 
 def _edit_block(body: list[str], indent: int, values: dict) -> list[str]:
