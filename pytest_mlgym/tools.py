@@ -310,10 +310,11 @@ def _hits(out: str, program: str) -> list[str]:
     return hits
 
 
-def _listing(hits: list[str], title: str, empty: str, unit: str) -> str:
+def _listing(hits: list[str], kind: str, unit: str, **fields: str) -> str:
+    """The hits under the title ``<kind>_hits`` (at most MAX_HITS, saying so), or ``<kind>_none``."""
     if not hits:
-        return empty
-    listing = say("listing", title=title, hits="\n".join(hits[:MAX_HITS]))
+        return say(f"{kind}_none", **fields)
+    listing = say("listing", title=say(f"{kind}_hits", **fields), hits="\n".join(hits[:MAX_HITS]))
     return say("listing_more", listing=listing, max=MAX_HITS, unit=unit) if len(hits) > MAX_HITS else listing
 
 
@@ -329,8 +330,7 @@ def _search_dir(tb: ToolBox, args, _):
     text, where = _what_and_where(args, "give the text and optionally a folder", lambda: ".")
     out = tb.sh(f"grep -rIcF --exclude-dir=.git -e {shlex.quote(text)} -- {shlex.quote(where)} 2>&1 "
                 f"| grep -v ':0$' | head -n {MAX_HITS + 1}")
-    return _listing(_hits(out, "grep"), say("dir_hits", text=text, where=where),
-                    say("dir_none", text=text, where=where), "files")
+    return _listing(_hits(out, "grep"), "dir", "files", text=text, where=where)
 
 
 @tool("search_file", "search_file <text> [<path>]",
@@ -338,8 +338,7 @@ def _search_dir(tb: ToolBox, args, _):
 def _search_file(tb: ToolBox, args, _):
     text, path = _what_and_where(args, "give the text and optionally a file", tb.need_file)
     out = tb.sh(f"grep -nF -e {shlex.quote(text)} -- {shlex.quote(path)} 2>&1 | head -n {MAX_HITS + 1}")
-    return _listing([_cut(hit) for hit in _hits(out, "grep")], say("file_hits", text=text, path=path),
-                    say("file_none", text=text, path=path), "matches")
+    return _listing([_cut(hit) for hit in _hits(out, "grep")], "file", "matches", text=text, path=path)
 
 
 @tool("find_file", "find_file <name> [<dir>]", "Find files named <name> (wildcards allowed) under <dir> (default: .).")
@@ -347,5 +346,4 @@ def _find_file(tb: ToolBox, args, _):
     name, where = _what_and_where(args, "give a file name and optionally a folder", lambda: ".")
     out = tb.sh(f"find {shlex.quote(where)} -name {shlex.quote(name)} -not -path '*/.git/*' 2>&1 "
                 f"| head -n {MAX_HITS + 1}")
-    return _listing(_hits(out, "find"), say("find_hits", name=name, where=where),
-                    say("find_none", name=name, where=where), "files")
+    return _listing(_hits(out, "find"), "find", "files", name=name, where=where)
