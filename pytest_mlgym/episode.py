@@ -117,6 +117,7 @@ class Episode:
             oracle_best_attempt=res["oracle_best_attempt"], protocol=env.protocol,
             published=env.size_spec.published,
             status=env.state.status, reason=env.state.reason, steps=env.state.step, wall_s=round(wall_s, 3),
+            infra=env.state.reason.split(":", 1)[0] if env.state.status == "infra_error" else None,
             cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
             usage=list(getattr(agent, "usage", None) or []),
             sandbox=env.backend, isolation=info["isolation"], sandbox_host=info["host"], finished_at=time.time(),

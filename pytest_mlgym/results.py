@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from .metric import Direction, Metric
 
 # how an episode ended (``running`` only while it runs)
-Status = Literal["running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error"]
+Status = Literal["running", "submitted", "invalid", "step_limit", "time_limit", "cost_limit", "error", "infra_error"]
 STATUSES: tuple[str, ...] = get_args(Status)
 # sealed (the default): validate shows the dev split; test scores are recorded and shown to no one
 # in the episode; best attempt = the test score of the attempt with the best dev score.
@@ -71,6 +71,7 @@ class RunRecord(BaseModel):
     published: bool = False  # the size's baseline is a published figure: the run is not judged
     status: Status
     reason: str = ""
+    infra: str | None = None  # infra_error: the failing part's error class (e.g. RateLimitError), never the agent's
     steps: int = 0
     wall_s: float = 0.0
     cost_usd: float = 0.0

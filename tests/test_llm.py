@@ -101,8 +101,10 @@ def test_a_timed_out_call_is_retried(tiny, tmp_path):
 def test_a_model_that_keeps_failing_ends_the_episode_in_one_line(tiny, tmp_path):
     replies = [SOLVE[0], *[{"error": "server_error"}] * 5]
     rec, steps, _ = play(tiny, tmp_path, replies, num_retries=1)
-    assert rec.status == "error" and rec.reason.startswith("model call failed (after up to 1 retries): ")
-    assert "InternalServerError" in rec.reason and "\n" not in rec.reason
+    # the provider's failure, not the agent's: its own status, with the error class
+    assert rec.status == "infra_error" and rec.infra == "InternalServerError"
+    assert rec.reason.startswith("InternalServerError: ") and "(model call failed after up to 1 retries)" in rec.reason
+    assert "\n" not in rec.reason
     assert rec.best_submission == 6.0  # the untouched workspace was still scored
 
 

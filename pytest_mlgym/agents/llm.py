@@ -218,8 +218,8 @@ class LLMAgent:
                 self.context_limit = max(1, self._tokens(msgs) - 1)
                 continue
             except Exception as e:  # after litellm's own retries, every failure ends the episode
-                raise EpisodeEnd("error", f"model call failed (after up to {self.num_retries} retries): "
-                                          f"{_one_line(e)}") from None
+                raise EpisodeEnd("infra_error" if _provider_failure(e) else "error",
+                                 f"{_one_line(e)} (model call failed after up to {self.num_retries} retries)") from None
             break
         latency = time.monotonic() - t0
         usage = getattr(resp, "usage", None)
@@ -301,6 +301,14 @@ def _cost(resp) -> float:
         except Exception:  # a model without a price: free as far as we know
             cost = 0.0
     return float(cost or 0.0)
+
+
+def _provider_failure(e: BaseException) -> bool:
+    """Whether a failed call is the provider's (rate limit, 5xx, connection, timeout, auth...): an
+    infrastructure failure, never the agent's. Other exceptions are the harness's bugs (``error``)."""
+    import openai
+
+    return isinstance(e, (openai.APIError, litellm.Timeout))
 
 
 def _one_line(e: BaseException) -> str:

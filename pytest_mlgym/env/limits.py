@@ -14,7 +14,8 @@ from ..results import Status
 
 # the statuses themselves (STATUSES, Status) are the run record's: pytest_mlgym.results
 TERMINATED = frozenset({"submitted", "invalid", "error", "cost_limit"})  # the episode ended (Gymnasium: terminated)
-TRUNCATED = frozenset({"step_limit", "time_limit"})  # a limit cut it short (Gymnasium: truncated)
+# a limit, or the infrastructure (the model provider), cut it short (Gymnasium: truncated)
+TRUNCATED = frozenset({"step_limit", "time_limit", "infra_error"})
 
 
 @dataclass(frozen=True)
