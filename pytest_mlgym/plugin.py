@@ -7,6 +7,8 @@ back at the end and writes the summary, so reports are correct under pytest-xdis
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import types
 from pathlib import Path
 
@@ -82,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
         s.use_servers(s.workerinput.get("mlgym_servers", {}))
         s.isolation = s.workerinput.get("mlgym_isolation")  # the controller decided
     config.stash[SESSION] = s
+    s.saved_sigterm = _sigterm_as_interrupt()
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
     if s.is_controller:
         config.stash[PROGRESS] = Progress()
@@ -93,11 +96,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[LIVE] = live.FileWriter(Path(folder) / f"{s.workerinput['workerid']}.log")
 
 
+def _sigterm_as_interrupt():
+    """SIGTERM (a CI job's time-out, ``kill``) ends the run as Ctrl-C does: the episodes running are
+    interrupted, the summary of what finished is written, servers and sandboxes are stopped. A second
+    SIGTERM while that happens is ignored (a SIGKILL is not). Returns the handler it replaced."""
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt("SIGTERM")
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signals reach the main thread only (an in-process run from a thread)
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if (writer := config.stash.get(LIVE, None)) is not None:
         writer.stop() if isinstance(writer, live.Printer) else writer.close()
     if SESSION in config.stash:
         s = state(config)
+        if s.saved_sigterm is not None:  # an in-process run (pytester) gives its caller's handler back
+            signal.signal(signal.SIGTERM, s.saved_sigterm)
         s.stop_servers()
         if s.is_controller:  # nothing outlives the session, even after a crash (a killed worker's sandboxes)
             s.cleanup_sandboxes()

@@ -12,7 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -41,6 +41,7 @@ class MLGymSession:
     summary: Summary | None = None  # built on the controller at the end of the run (report.summary.build)
     interrupted: dict | None = None  # Ctrl-C: how many runs finished, were interrupted, did not start
     servers: list = field(default_factory=list)  # local model servers this session started
+    saved_sigterm: Any = None  # the SIGTERM handler before the plugin's (given back at the end)
     server_urls: dict[str, str] = field(default_factory=dict)  # agent name -> its server's base URL
     saved_env: dict[str, str | None] = field(default_factory=dict)  # restored at unconfigure
     stored: tuple[str, list[RunRecord]] | None = None  # controller: (session, records) of the stored run
@@ -168,7 +169,8 @@ class MLGymSession:
                 self.options.report_dir.mkdir(parents=True, exist_ok=True)
                 try:
                     log = self.options.report_dir / f"{spec.name}-server.log"
-                    server = LlamaServer(**spec.params["serve"], log=log)
+                    workers = int(getattr(self.config.option, "numprocesses", 0) or 0)  # they share its cores
+                    server = LlamaServer(**{"workers": workers, **spec.params["serve"]}, log=log)
                 except AgentError as e:
                     raise pytest.UsageError(f"--agent {spec.name}: {e}") from None
                 self.servers.append(server)

@@ -7,8 +7,10 @@ touches the filesystem of the task: everything goes through the env and its sand
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -98,8 +100,14 @@ class AgentSpec:
             raise AgentError(f"{where}: bad parameters for policy '{self.policy}': {e}") from None
 
     def check(self) -> None:
-        """Fail early, in one line, if this agent cannot run here (a missing API key, an unknown model)."""
-        check = getattr(self.policy_class(), "check", None)
+        """Fail early, in one line, if this agent cannot run here (bad parameters, a missing API key, an
+        unknown model, a server that does not answer)."""
+        cls = self.policy_class()
+        try:
+            inspect.signature(cls).bind(**self.params)
+        except TypeError as e:
+            raise AgentError(f"{self.source or self.name}: bad parameters for policy '{self.policy}': {e}") from None
+        check = getattr(cls, "check", None)
         if check is None:
             return
         try:
@@ -127,7 +135,7 @@ def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
         if not arg:
             raise AgentError("agent 'litellm' needs a model: --agent litellm:<litellm model string>, e.g. "
                              "litellm:anthropic/claude-sonnet-4-6, or an agents/NAME.yaml with policy: llm")
-        return AgentSpec(name, policy, {"model": arg, "name": name})
+        return AgentSpec(name, policy, {**_model_query(arg), "name": name})
     if policy in POLICIES:
         if policy == "replay":
             if not sep:
@@ -139,6 +147,39 @@ def resolve(name: str, agent_dirs: list[Path]) -> AgentSpec:
         return AgentSpec(name, policy)
     raise AgentError(f"unknown agent '{name}'; valid agents: {', '.join(choices(agent_dirs))} "
                      f"(or replay:PATH, litellm:MODEL; add agents/{name}.yaml to define it)")
+
+
+def _model_query(arg: str) -> dict[str, Any]:
+    """``MODEL?api_base=URL&input_cost_per_token=3e-6``: the model and the llm policy's parameters
+    (values: true/false, numbers, else text). No API keys: a name is shown in every
+    report."""
+    model, _, query = arg.partition("?")
+    if not model:
+        raise AgentError(f"litellm:{arg}: give the model before '?'")
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True) if query else []
+    except ValueError:
+        raise AgentError(f"litellm:{arg}: write its parameters as ?key=value&key=value") from None
+    params: dict[str, Any] = {"model": model}
+    for key, value in pairs:
+        if key in ("api_key", "name", "model"):
+            why = ("an API key in an agent's name would be in every report: export it, or write an "
+                   "agents/NAME.yaml with api_key: ${VAR}") if key == "api_key" else "it is set by the agent's name"
+            raise AgentError(f"litellm:{arg}: {key} cannot be given here ({why})")
+        params[key] = _scalar(value)
+    return params
+
+
+def _scalar(value: str) -> bool | int | float | str:
+    """A query value as the parameter it stands for: true/false, an int, a float (3e-6), else the text."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _from_yaml(name: str, path: Path) -> AgentSpec:

@@ -87,6 +87,8 @@ class LLMAgent:
             except scripted.ScriptError as e:
                 raise AgentError(str(e)) from None
             return
+        if api_base:
+            answers(api_base)
         env = litellm.validate_environment(model=model, api_key=api_key, api_base=api_base)
         if not env.get("keys_in_environment", True):
             keys = env.get("missing_keys") or ["an API key"]
@@ -279,6 +281,18 @@ class LLMAgent:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def answers(api_base: str, timeout_s: float = 5.0) -> None:
+    """Session start: the server at ``api_base`` answers HTTP (any status: an OpenAI-compatible server
+    may want a key for ``/models``), else one line saying so; every episode would fail otherwise."""
+    import httpx
+
+    try:
+        httpx.get(api_base.rstrip("/") + "/models", timeout=timeout_s)
+    except httpx.HTTPError as e:
+        raise AgentError(f"api_base {api_base} does not answer ({type(e).__name__}: {' '.join(str(e).split())[:200]}):"
+                         f" start its server or fix the URL") from None
+
+
 def supports_tools(model: str) -> bool:
     try:
         return bool(litellm.supports_function_calling(model=model))

@@ -57,16 +57,18 @@ class LlamaServer:
     """``python -m llama_cpp.server`` on 127.0.0.1 and a free port; ``url`` is its OpenAI base URL."""
 
     def __init__(self, gguf: str, n_ctx: int = 8192, threads: int | None = None, log: Path | None = None,
-                 startup_s: float = 120.0, **_):
+                 startup_s: float = 120.0, workers: int = 0, **_):
         self.model = resolve_gguf(gguf)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = log
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", str(n_ctx), "--n_threads", str(threads or os.cpu_count() or 1)]
+               "--port", str(self.port), "--n_ctx", str(n_ctx)]
+        n = threads or threads_for(workers)
+        cmd += ["--n_threads", str(n), "--n_threads_batch", str(n)]
         out = open(log, "ab") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + startup_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -88,6 +90,25 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+def threads_for(workers: int) -> int:
+    """Threads for a server that shares this process's cores with ``workers`` xdist workers running
+    episodes: the cores left to it, at least one (one thread per core on 2 shared cores was 3-7x
+    slower than one thread: the threads wait for each other on busy cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - max(workers, 1))
+
+
+def _die_with_parent() -> None:
+    """In the server's process before exec (Linux): SIGTERM when the session's process dies, even
+    by SIGKILL, so that no server (~1 GB) outlives its session."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: stop() at the session's end is all there is
+        pass
 
 
 def _free_port() -> int:
