@@ -159,13 +159,13 @@ def _model_query(arg: str) -> dict[str, Any]:
     try:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True) if query else []
     except ValueError:
-        raise AgentError(f"litellm:{arg}: write its parameters as ?key=value&key=value") from None
+        raise AgentError(f"litellm:{model}?...: write its parameters as ?key=value&key=value") from None
     params: dict[str, Any] = {"model": model}
     for key, value in pairs:
         if key in ("api_key", "name", "model"):
             why = ("an API key in an agent's name would be in every report: export it, or write an "
                    "agents/NAME.yaml with api_key: ${VAR}") if key == "api_key" else "it is set by the agent's name"
-            raise AgentError(f"litellm:{arg}: {key} cannot be given here ({why})")
+            raise AgentError(f"litellm:{model}?...: {key} cannot be given here ({why})")  # never echo a key
         params[key] = _scalar(value)
     return params
 
