@@ -83,10 +83,13 @@ class CommandResult(Event):
 
 @dataclass(frozen=True)
 class LimitsLeft(Event):
-    """What is left of the episode after this step."""
+    """What is left of the episode after this step, and where it leaves the agent: the open file
+    (None before the first ``open``) and the shell's current folder, as sandbox paths."""
     type: ClassVar[str] = "limits"
     steps: int
     seconds: float
+    open_file: str | None = None
+    cwd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,10 @@ TEMPLATES: dict[str, str] = {
     "docs_block": "Text goes on the following lines, ended by `{end}`.",
     "docs_other": "<anything else>",
     "docs_shell": "Runs in bash in your workspace (cd and variables persist).",
+    "docs_tools": "Each is a tool: call one per turn, with its arguments (<x> is required, [<x>] optional).",
+    "docs_block_tool": "The text goes in its `text` argument.",
+    "docs_bash": "bash <command>",
+    "docs_shell_tool": "Run a shell command in your workspace (cd and variables persist).",
     "docs_footer": "The artefact that is scored is `{artefact}` in the workspace. Each command may run for "
                    "{step_s:g} s;\nlonger ones are killed. Interactive programs (vim, nano, bare python, git, less) "
                    "are refused.",

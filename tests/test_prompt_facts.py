@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_mlgym import export
 from pytest_mlgym import sandbox as sandboxes
 from pytest_mlgym.agents import AgentSpec
 from pytest_mlgym.env import MLGymEnv
@@ -97,3 +98,66 @@ def test_the_facts_follow_the_tasks_limits(tiny, tmp_path, fake_backend):
         env.close()
     assert "Memory: 3000 MB" in text and "CPU cores you may use: 1.5." in text and "No GPU" in text
     assert "network is reachable" in text and "pip install" not in text
+
+
+# -- the llm harness's prompts, through litellm's provider mechanism ---------------------------------
+def play(task, tmp_path, replies, env_steps=20, **params):
+    """Run the llm agent on ``task`` with the scripted model; the record, the trajectory (the reset
+    first) and what the model was sent."""
+    from pytest_mlgym.agents import scripted  # imports litellm: never at collection
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump({"replies": replies}))
+    spec = AgentSpec("scripted", "llm", {"model": f"mlgym-scripted/{script}", "tool_calling": True,
+                                          "num_retries": 0, "name": "scripted", **params})
+    agent = spec.make()
+    ep = Episode.start(MLGymEnv(task, cache_dir=tmp_path / "cache", max_steps=env_steps), seed=0)
+    try:
+        rec = ep.run(agent, name="scripted")
+    finally:
+        ep.close()
+    return rec, list(ep.env.state.trajectory), scripted.HANDLER.requests[agent.episode]
+
+
+@pytest.mark.parametrize("tools", [True, False], ids=["tool-calls", "text-format"])
+def test_each_turn_says_the_open_file_the_current_folder_and_no_output(tiny, tmp_path, tools):
+    replies = [{"tool": "bash", "args": {"command": "mkdir sub && cd sub"}},
+               {"tool": "open", "args": {"path": "../answer.txt"}}, {"tool": "bash", "args": {"command": "true"}},
+               {"tool": "submit"}]
+    rec, steps, requests = play(tiny, tmp_path, replies, tool_calling=tools)
+    assert steps[1]["observation"] == steps[3]["observation"] == "(no output)"  # the env says so, for any agent
+    workdir = steps[2]["observation"].split("[File: ", 1)[1].split("/answer.txt", 1)[0]
+    moved = f"(Current directory: {workdir}/sub)"
+    cd, opened, silent = (requests[n]["messages"][-1]["content"] for n in (1, 2, 3))
+    assert cd.startswith("(no output)\n") and f"(Open file: n/a) {moved}" in cd
+    assert f"(Open file: {workdir}/answer.txt) {moved}" in opened and f"(Open file: {workdir}/answer.txt) {moved}" in silent
+    # export rebuilds the same turns from the saved trajectory
+    rebuilt = [m["content"] for m in export.conversation(export.Run(rec, steps)) if m["role"] == "user"]
+    assert f"(Open file: n/a) {moved}" in rebuilt[1] and f"(Open file: {workdir}/answer.txt) {moved}" in rebuilt[3]
+
+
+@pytest.mark.parametrize("tools", [True, False], ids=["tool-calls", "text-format"])
+def test_the_docs_match_the_calling_mode_and_every_schema_argument_is_described(tiny, tmp_path, tools):
+    _, _, requests = play(tiny, tmp_path, [{"tool": "submit"}], tool_calling=tools)
+    system = requests[0]["messages"][0]["content"]
+    assert "edit <start>:<end>" in system and "validate" in system
+    if not tools:  # the text format: block tools end with their end_of_ line; the rest is bash
+        assert "ended by `end_of_edit`" in system and "<anything else>" in system and not requests[0]["schemas"]
+        return
+    assert "end_of_" not in system and "<anything else>" not in system  # no text syntax for a tool-calling model
+    assert "bash <command>" in system and "`text` argument" in system
+    schemas = requests[0]["schemas"]
+    assert {s["function"]["name"] for s in schemas} >= {"open", "edit", "create", "insert", "search_dir", "bash"}
+    for s in schemas:
+        for arg, prop in s["function"]["parameters"]["properties"].items():
+            assert prop.get("description", "").strip(), (s["function"]["name"], arg)
+
+
+def test_the_first_message_and_the_counter_give_one_step_budget(tiny, tmp_path):
+    looks = [{"tool": "bash", "args": {"command": "true"}}] * 2
+    _, _, requests = play(tiny, tmp_path, [*looks, {"tool": "submit"}], env_steps=20, max_steps=8)
+    task = requests[0]["messages"][1]["content"]
+    assert "You have 8 steps" in task and "20 steps" not in task  # the agent's own budget binds
+    assert "(step 2/8;" in requests[1]["messages"][-1]["content"]
+    _, _, requests = play(tiny, tmp_path, [*looks, {"tool": "submit"}], env_steps=6, max_steps=8)
+    assert "You have 6 steps" in requests[0]["messages"][1]["content"]  # the env's, when it binds
+    assert "(step 2/6;" in requests[1]["messages"][-1]["content"]

@@ -124,16 +124,17 @@ class MLGymEnv(gym.Env):
             obs = Observation(refusal)
         else:
             res = self._open().exec(cmd, self.limits.command_timeout(st.elapsed))
-            text = res.output if res.returncode in (0, None) else \
-                say("exit_code", output=res.output, code=res.returncode)
+            output = res.output if res.output.strip() else say("no_output")
+            text = output if res.returncode in (0, None) else say("exit_code", output=output, code=res.returncode)
             obs = Observation(text, (CommandResult(res.returncode, res.timed_out),))
         obs = obs.retext(truncate(obs, max(spec.limits.output_chars, 120_000) if tool else spec.limits.output_chars))
         if not st.done and (limit := self.limits.reached(st.step, st.elapsed)):
             obs += "\n" + self.finish(*limit)
+        where = {"open_file": self.tools.file, "cwd": self._open().cwd}  # what the llm prompt shows
         obs = obs.with_events(LimitsLeft(max(0, self.limits.max_steps - st.step),
-                                         round(max(0.0, self.limits.episode_s - st.elapsed), 3)))
+                                         round(max(0.0, self.limits.episode_s - st.elapsed), 3), **where))
         reward = st.best_normalised - before
-        self._add_step(action, obs, reward)
+        self._add_step(action, obs, reward).update(where)
         return obs, reward, *ends(st.status), self.info()
 
     def render(self):
