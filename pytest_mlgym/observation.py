@@ -171,7 +171,7 @@ TEMPLATES: dict[str, str] = {
     "env_header": "Environment (this sandbox):",
     "env_python": "- Python {python}; installed: {packages}.",
     "env_no_packages": "none of the usual ML packages",
-    "env_no_python": "- No Python was found in the sandbox.",
+    "env_no_python": "- The installed Python packages could not be listed (no `python3` answered in the sandbox).",
     "env_no_network": "- No network: downloads and `pip install` fail; use what is installed.",
     "env_network": "- The network is reachable.",
     "env_memory": "- Memory: {memory_mb} MB for all your processes together (`free` shows the machine's, not "

@@ -87,6 +87,7 @@ class MLGymEnv(gym.Env):
             gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)})
         self.sandbox = sb = sandboxes.create(self.backend, ws, config)
         self.tools = ToolBox(sb, timeout=lim.step_s)
+        self.facts()  # probed (once per backend) before the episode's clock starts
         self.state = EpisodeState()
         self.limits = EpisodeLimits(self.max_steps, lim.episode_s, lim.step_s)
         self._fingerprints = ScoreFingerprints(sb, ws, skip=(spec.data_dir,), artefact=spec.artefact)
