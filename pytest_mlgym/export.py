@@ -125,7 +125,8 @@ def conversation(run: Run, final: bool = False) -> list[dict]:
         spent = sum(u.get("cost_usd", 0.0) for u in rec.usage if u.get("step", 0) <= k)
         left = max(0.0, episode_s - float(step.get("t", 0.0))) / 60
         messages.append({"role": "user", "step": k, "content": observation_turn(
-            prompts, obs, step=k + 1, max_steps=max_steps, spent=spent, cost_limit=COST_LIMIT, minutes_left=left)})
+            prompts, obs, step=k + 1, max_steps=max_steps, spent=spent, cost_limit=COST_LIMIT, minutes_left=left,
+            open_file=step.get("open_file"), cwd=step.get("cwd"))})
     return messages
 
 

@@ -31,10 +31,12 @@ class Event:
 
 @dataclass(frozen=True)
 class Intro(Event):
-    """The first observation: the task text, then the commands' docs."""
+    """The first observation: the task text (which ends with the sandbox's description), then the
+    commands' docs; ``sandbox`` is that description as data (:class:`pytest_mlgym.env.facts.SandboxFacts`)."""
     type: ClassVar[str] = "intro"
     task: str
     commands: str
+    sandbox: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,13 @@ class CommandResult(Event):
 
 @dataclass(frozen=True)
 class LimitsLeft(Event):
-    """What is left of the episode after this step."""
+    """What is left of the episode after this step, and where it leaves the agent: the open file
+    (None before the first ``open``) and the shell's current folder, as sandbox paths."""
     type: ClassVar[str] = "limits"
     steps: int
     seconds: float
+    open_file: str | None = None
+    cwd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,20 @@ TEMPLATES: dict[str, str] = {
     "time_limit": "episode time limit of {seconds:g} s reached",
     "step_limit": "step limit of {steps} reached",
     "unscorable": "harness error: the final artefact could not be scored: {error}",
+    "no_output": "(no output)",
+    # the end of the task text: the episode's budget, then the sandbox (pytest_mlgym.env.facts)
+    "budget": "You have {steps} steps and {minutes:g} minutes.",
+    "env_header": "Environment (this sandbox):",
+    "env_python": "- Python {python}; installed: {packages}.",
+    "env_no_packages": "none of the usual ML packages",
+    "env_no_python": "- The installed Python packages could not be listed (no `python3` answered in the sandbox).",
+    "env_no_network": "- No network: downloads and `pip install` fail; use what is installed.",
+    "env_network": "- The network is reachable.",
+    "env_memory": "- Memory: {memory_mb} MB for all your processes together (`free` shows the machine's, not "
+                  "this limit); a process that needs more is killed.",
+    "env_cpus": "- CPU cores you may use: {cpus:g}.",
+    "env_gpus": "- GPUs: {count} (CUDA numbers them from 0).",
+    "env_no_gpu": "- No GPU: everything runs on the CPU.",
     # the toolbox (pytest_mlgym.tools)
     "unparsable": "Could not parse the command line: {error}",
     "no_text": "`{tool}` takes no text after its first line. Usage: {usage}",
@@ -197,6 +216,10 @@ TEMPLATES: dict[str, str] = {
     "docs_block": "Text goes on the following lines, ended by `{end}`.",
     "docs_other": "<anything else>",
     "docs_shell": "Runs in bash in your workspace (cd and variables persist).",
+    "docs_tools": "Each is a tool: call one per turn, with its arguments (<x> is required, [<x>] optional).",
+    "docs_block_tool": "The text goes in its `text` argument.",
+    "docs_bash": "bash <command>",
+    "docs_shell_tool": "Run a shell command in your workspace (cd and variables persist).",
     "docs_footer": "The artefact that is scored is `{artefact}` in the workspace. Each command may run for "
                    "{step_s:g} s;\nlonger ones are killed. Interactive programs (vim, nano, bare python, git, less) "
                    "are refused.",

@@ -148,16 +148,16 @@ class LLMAgent:
 
     # -- messages ---------------------------------------------------------------------------
     def _observe(self, observation: str) -> None:
+        budget = min(self.max_steps, self.task.max_steps)  # one step count: the first message's and the counter's
         if not self.messages:  # the system prompt has the tool docs; the first message, the task
-            commands = docs(self.task.artefact, self.task.step_s)
+            commands = docs(self.task.artefact, self.task.step_s, tools=self.tools)
             system = system_message(self.prompts, commands, tools=self.tools, memory=self.memory)
-            task = task_message(observation, commands)
+            task = task_message(observation, commands, max_steps=budget)
             self.messages = [{"role": "system", "content": system}, {"role": "user", "content": task}]
             return
         left = max(0.0, self.task.episode_s - (time.monotonic() - self.started)) / 60
-        text = observation_turn(self.prompts, observation, step=self.step + 1,
-                                max_steps=min(self.max_steps, self.task.max_steps), spent=self.cost_usd,
-                                cost_limit=self.cost_limit, minutes_left=left)
+        text = observation_turn(self.prompts, observation, step=self.step + 1, max_steps=budget,
+                                spent=self.cost_usd, cost_limit=self.cost_limit, minutes_left=left)
         self._reply(text, observation=True)
 
     def _reply(self, text: str, observation: bool = False) -> None:

@@ -92,7 +92,8 @@ class ScriptedLLM(CustomLLM):
             if len(self.requests) > 200:  # keep the recent episodes only
                 self.requests.pop(next(iter(self.requests)))
             self.requests.setdefault(episode, []).append(
-                {"messages": messages, "tools": [t["function"]["name"] for t in optional_params.get("tools") or []]})
+                {"messages": messages, "tools": [t["function"]["name"] for t in optional_params.get("tools") or []],
+                 "schemas": optional_params.get("tools") or []})
         prompt_tokens = litellm.token_counter(model="gpt-4o", messages=messages)
         window = script.get("context_window")
         if window and prompt_tokens > window:  # rejected before any reply is used up, as a real API does

@@ -30,6 +30,7 @@ from ..results import PROTOCOLS, EventKind, Protocol, Status
 from ..sandbox import Sandbox, SandboxConfig, truncate
 from ..task import Task, default_cache_dir, read_only
 from ..tools import ToolBox, docs, refuse_interactive
+from .facts import SandboxFacts, facts, probe_key
 from .limits import EpisodeLimits, ends
 from .registration import find_task
 from .spaces import AnyText
@@ -56,6 +57,7 @@ class MLGymEnv(gym.Env):
         self.observation_space = AnyText()
         self.action_space = AnyText()
         self.sandbox: Sandbox | None = None
+        self.sandbox_used = self.sandbox_config  # the config of the episode's sandbox (the task's limits in it)
         self.state = EpisodeState(status="closed")
         self.limits = EpisodeLimits(max_steps, self.task.spec.limits.episode_s, self.task.spec.limits.step_s)
         self._tmp: Path | None = None
@@ -78,12 +80,14 @@ class MLGymEnv(gym.Env):
                             copy_function=_link_or_copy if linked else shutil.copy2)
             read_only(ws / spec.data_dir)
         lim = spec.limits
-        self.sandbox = sb = sandboxes.create(self.backend, ws, dataclasses.replace(
+        self.sandbox_used = config = dataclasses.replace(
             self.sandbox_config, memory_mb=lim.memory_mb, file_size_mb=lim.file_size_mb, disk_mb=lim.disk_mb,
             cpu_s=lim.episode_s * (os.cpu_count() or 1), output_chars=lim.output_chars, readonly=(spec.data_dir,),
             hidden=(*self.hidden, *self.task.masked_paths()), cpus=lim.cpus, pids=lim.pids, network=lim.network,
-            gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)}))
+            gpus=self.gpus, env={"MLGYM_SEED": str(seed if seed is not None else 0)})
+        self.sandbox = sb = sandboxes.create(self.backend, ws, config)
         self.tools = ToolBox(sb, timeout=lim.step_s)
+        self.facts()  # probed (once per backend) before the episode's clock starts
         self.state = EpisodeState()
         self.limits = EpisodeLimits(self.max_steps, lim.episode_s, lim.step_s)
         self._fingerprints = ScoreFingerprints(sb, ws, skip=(spec.data_dir,), artefact=spec.artefact)
@@ -121,16 +125,17 @@ class MLGymEnv(gym.Env):
             obs = Observation(refusal)
         else:
             res = self._open().exec(cmd, self.limits.command_timeout(st.elapsed))
-            text = res.output if res.returncode in (0, None) else \
-                say("exit_code", output=res.output, code=res.returncode)
+            output = res.output if res.output.strip() else say("no_output")
+            text = output if res.returncode in (0, None) else say("exit_code", output=output, code=res.returncode)
             obs = Observation(text, (CommandResult(res.returncode, res.timed_out),))
         obs = obs.retext(truncate(obs, max(spec.limits.output_chars, 120_000) if tool else spec.limits.output_chars))
         if not st.done and (limit := self.limits.reached(st.step, st.elapsed)):
             obs += "\n" + self.finish(*limit)
+        where = {"open_file": self.tools.file, "cwd": self._open().cwd}  # what the llm prompt shows
         obs = obs.with_events(LimitsLeft(max(0, self.limits.max_steps - st.step),
-                                         round(max(0.0, self.limits.episode_s - st.elapsed), 3)))
+                                         round(max(0.0, self.limits.episode_s - st.elapsed), 3), **where))
         reward = st.best_normalised - before
-        self._add_step(action, obs, reward)
+        self._add_step(action, obs, reward).update(where)
         return obs, reward, *ends(st.status), self.info()
 
     def render(self):
@@ -144,8 +149,14 @@ class MLGymEnv(gym.Env):
     def intro(self) -> Observation:
         spec, task = self.task.spec, self.task_text()
         commands = docs(spec.artefact, spec.limits.step_s)
+        sandbox = dataclasses.asdict(self.facts())
         return Observation(say("intro", task=task, commands=commands),
-                           (Intro(task, commands), LimitsLeft(self.max_steps, spec.limits.episode_s)))
+                           (Intro(task, commands, sandbox), LimitsLeft(self.max_steps, spec.limits.episode_s)))
+
+    def facts(self) -> SandboxFacts:
+        """The sandbox as the first observation describes it: probed inside it once per backend
+        configuration (cached), the rest from its config."""
+        return facts(self._open(), probe_key(self.backend, self.sandbox_config), self.sandbox_used)
 
     def task_text(self) -> str:
         """The first observation without the tool docs."""
@@ -154,8 +165,8 @@ class MLGymEnv(gym.Env):
         return (f"# Task: {spec.name}\n\n{spec.description.strip()}\n\n"
                 f"Metric: {m.name} ({m.word} is better). "
                 f"Baseline score: {self.feedback_baseline:g}{self._split_note()}. Beat it.\n"
-                f"Your workspace is the current folder, {self.workspace_name}. You have {self.max_steps} steps and "
-                f"{lim.episode_s / 60:g} minutes.")
+                f"Your workspace is the current folder, {self.workspace_name}. "
+                f"{say('budget', steps=self.max_steps, minutes=lim.episode_s / 60)}\n\n{self.facts().text()}")
 
     @property
     def workspace_name(self) -> str:

@@ -128,6 +128,11 @@ class Sandbox(abc.ABC):
         return None
 
     # -- what an episode does with it ---------------------------------------------------------------
+    @property
+    def cwd(self) -> str:
+        """The shell's current folder after the last command (``workdir`` where a backend does not track it)."""
+        return self.workdir
+
     @abc.abstractmethod
     def exec(self, cmd: str, timeout: float) -> ExecResult: ...
 

@@ -53,6 +53,10 @@ class ShellSandbox(Sandbox):
         self._proc: subprocess.Popen | None = None
         self._closed = False
 
+    @property
+    def cwd(self) -> str:
+        return self._cwd
+
     # -- what a backend says -----------------------------------------------------------------------
     @abc.abstractmethod
     def _spawn(self) -> subprocess.Popen:
