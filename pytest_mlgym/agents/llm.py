@@ -25,6 +25,7 @@ from filelock import FileLock
 
 from ..tooldocs import action_from_call, docs, schemas
 from . import AgentError, EpisodeEnd, TaskInfo, scripted
+from .calls import _one_line, complete
 from .chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
 from .serve import ACTION_GRAMMAR
 from .scripted import litellm  # imported there without fetching prices or printing warnings
@@ -204,14 +205,15 @@ class LLMAgent:
         while True:
             msgs = self._fitted()
             t0 = time.monotonic()
+            request = dict(
+                model=self.model, messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens,
+                tools=schemas(MEMORY if self.memory else None) if self.tools else None,
+                api_base=self.api_base, api_key=self.api_key,
+                metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing,
+                **({"extra_body": {"grammar": self.grammar}} if self.grammar else {}))
             try:
-                resp = litellm.completion(
-                    model=self.model, messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens,
-                    tools=schemas(MEMORY if self.memory else None) if self.tools else None,
-                    num_retries=self.num_retries, retry_strategy="exponential_backoff_retry",
-                    timeout=self.timeout_s, api_base=self.api_base, api_key=self.api_key,
-                    metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing,
-                    **({"extra_body": {"grammar": self.grammar}} if self.grammar else {}))
+                resp = complete(request, num_retries=self.num_retries, timeout_s=self.timeout_s,
+                                      deadline=self.started + self.task.episode_s)
             except litellm.ContextWindowExceededError as e:
                 if self.keep == 0:
                     raise EpisodeEnd("error", f"context window exceeded with every old observation already "
@@ -219,9 +221,6 @@ class LLMAgent:
                 self.keep //= 2  # the model's window is smaller than we thought: keep fewer
                 self.context_limit = max(1, self._tokens(msgs) - 1)
                 continue
-            except Exception as e:  # after litellm's own retries, every failure ends the episode
-                raise EpisodeEnd("infra_error" if _provider_failure(e) else "error",
-                                 f"{_one_line(e)} (model call failed after up to {self.num_retries} retries)") from None
             break
         latency = time.monotonic() - t0
         usage = getattr(resp, "usage", None)
@@ -315,18 +314,6 @@ def _cost(resp) -> float:
         except Exception:  # a model without a price: free as far as we know
             cost = 0.0
     return float(cost or 0.0)
-
-
-def _provider_failure(e: BaseException) -> bool:
-    """Whether a failed call is the provider's (rate limit, 5xx, connection, timeout, auth...): an
-    infrastructure failure, never the agent's. Other exceptions are the harness's bugs (``error``)."""
-    import openai
-
-    return isinstance(e, (openai.APIError, litellm.Timeout))
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
 
 
 def _safe(name: str) -> str:
