@@ -4,6 +4,7 @@ real call path by the ``mlgym-scripted`` provider (a ``litellm.CustomLLM``): a 4
 huge reply. litellm is imported by the tests that run, never at collection."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -78,3 +79,57 @@ def test_a_call_past_timeout_s_is_abandoned_and_retried(tiny, tmp_path):
 def test_only_failures_a_retry_can_cure_are_retried(tiny, tmp_path, error, retried):
     rec, _, requests, _ = play(tiny, tmp_path, [{"error": error}] * 3, num_retries=2)
     assert rec.status == "infra_error" and len(requests) == (3 if retried else 1)
+
+
+# -- replies cut at max_tokens ------------------------------------------------------------------------
+LONG_FILE = "".join(f"x{n} = {n}\n" for n in range(400))
+CUT = {"tool-calls": {"tool": "create", "args": {"path": "big.py", "text": LONG_FILE}, "finish": "length"},
+       "text-format": {"text": f"I will write it at once.\n```\ncreate big.py\n{LONG_FILE}", "finish": "length"}}
+
+
+@pytest.mark.parametrize("mode", list(CUT))
+def test_a_reply_cut_at_max_tokens_is_told_as_a_cut_reply_with_how_to_split_the_work(tiny, tmp_path, mode):
+    rec, steps, requests, _ = play(tiny, tmp_path, [CUT[mode], *SOLVE], tool_calling=mode == "tool-calls",
+                                   max_tokens=1000)
+    told = requests[1]["messages"][-1]
+    assert told["role"] == ("tool" if mode == "tool-calls" else "user")
+    assert "cut off by the token limit (1000 tokens a reply)" in told["content"]  # the limit, not bad JSON
+    assert "`create`" in told["content"] and "`edit`" in told["content"] and "JSON" not in told["content"]
+    for m in requests[1]["messages"]:  # the cut call stays in the history with arguments a provider can read
+        for call in m.get("tool_calls") or []:
+            assert isinstance(json.loads(call["function"]["arguments"]), dict)
+    assert steps[0]["action"] == "open answer.txt"  # nothing of the cut reply ran
+    assert rec.status == "submitted" and rec.best_submission == 10.0
+
+
+def test_cut_replies_have_their_own_larger_allowance_and_the_reason_says_when_it_ran_out(tiny, tmp_path):
+    rec, _, _, _ = play(tiny, tmp_path, [CUT["tool-calls"]] * 3 + SOLVE)
+    assert rec.status == "submitted" and rec.best_submission == 10.0  # two unparseable replies would end it
+    (tmp_path / "again").mkdir()
+    rec, _, requests, _ = play(tiny, tmp_path / "again", [CUT["tool-calls"]] * 4 + SOLVE)
+    assert rec.status == "error" and len(requests) == 4
+    assert rec.reason == ("4 replies in a row were cut off by the token limit (max_tokens 4096) before their "
+                          "command was complete")
+
+
+# -- text mode: one command block a reply --------------------------------------------------------------
+def test_a_text_reply_with_two_command_blocks_runs_nothing_and_is_told_the_count(tiny, tmp_path):
+    two = {"text": "DISCUSSION\nA 1, then a 7.\n```\necho 1 > answer.txt\n```\nand\n```\necho 7 > answer.txt\n```"}
+    rec, steps, requests, _ = play(tiny, tmp_path, [two, *SOLVE], tool_calling=False)
+    told = requests[1]["messages"][-1]["content"]
+    assert told.startswith("Your reply could not be used: it has 2 command blocks")
+    assert [s["action"] for s in steps][:1] == ["open answer.txt"]  # neither block ran: the starter 3 is there
+    assert steps[0]["observation"].endswith("1:3") and rec.status == "submitted" and rec.best_submission == 10.0
+
+
+# -- a huge reply ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["tool-calls", "text-format"])
+def test_a_huge_reply_is_kept_in_the_history_cut_to_a_bound_with_a_marker(tiny, tmp_path, mode):
+    huge = {"filler": 2_000_000, "tool": "bash", "args": {"command": "echo 7 > answer.txt"}}
+    rec, steps, requests, _ = play(tiny, tmp_path, [huge, {"tool": "submit"}], tool_calling=mode == "tool-calls")
+    assert steps[0]["action"] == "echo 7 > answer.txt"  # the reply's command, read from the whole reply
+    kept = [m for m in requests[1]["messages"] if m["role"] == "assistant"][0]["content"]
+    assert 10_000 < len(kept) < 25_000 and "characters of this reply cut to save context" in kept
+    assert len(steps[0]["thought"]) < 25_000
+    assert rec.usage[1]["prompt_tokens"] < 15_000  # the next prompt: not the 2 MB reply again
+    assert rec.status == "submitted" and rec.best_submission == 10.0

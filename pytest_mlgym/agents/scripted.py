@@ -16,7 +16,8 @@ A script is YAML::
       - error: rate_limit       # rate_limit | server_error | timeout | not_found | auth
       - {error: rate_limit, retry_after: 2}      # the error's HTTP response says `Retry-After: 2`
       - {hang: 30}              # the provider blocks 30 s before it answers (the rest of the entry)
-      - {text: "partial repl", finish: length}   # a reply cut off by the token limit
+      - {text: "partial repl", finish: length}   # a reply cut off by the token limit (a tool call
+                                                 # with it has its JSON arguments cut in half)
       - {filler: 2000000, text: "..."}           # 2 MB of text before the reply's text (a huge reply)
 
 An error is raised as litellm's exception class for it, carrying a real ``httpx.Response`` (status
@@ -132,9 +133,9 @@ class ScriptedLLM(CustomLLM):
         wanted = reply.get("tools") or ([{"tool": reply["tool"], "args": reply.get("args")}] if "tool" in reply else [])
         calls = None
         if wanted and tools:
+            cut = reply.get("finish") == "length"  # a call cut off by the token limit: its JSON ends halfway
             calls = [ChatCompletionMessageToolCall(id=f"call_{uuid.uuid4().hex[:12]}", type="function",
-                                                   function=Function(name=c["tool"],
-                                                                     arguments=json.dumps(c.get("args") or {})))
+                                                   function=Function(name=c["tool"], arguments=_json(c, cut)))
                      for c in wanted]
         elif wanted:  # no native tool calling: say the first command in the text format
             text = (text or "") + f"\n```\n{_as_text(wanted[0]['tool'], wanted[0].get('args') or {})}\n```"
@@ -146,6 +147,11 @@ class ScriptedLLM(CustomLLM):
         model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                                      total_tokens=prompt_tokens + completion_tokens)
         return model_response
+
+
+def _json(call: dict, cut: bool) -> str:
+    text = json.dumps(call.get("args") or {})
+    return text[:len(text) // 2] if cut else text
 
 
 def _as_text(tool: str, args: dict) -> str:
