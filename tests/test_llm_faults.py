@@ -79,6 +79,15 @@ def test_a_call_past_timeout_s_is_abandoned_and_retried(tiny, tmp_path):
 def test_only_failures_a_retry_can_cure_are_retried(tiny, tmp_path, error, retried):
     rec, _, requests, _ = play(tiny, tmp_path, [{"error": error}] * 3, num_retries=2)
     assert rec.status == "infra_error" and len(requests) == (3 if retried else 1)
+    assert rec.reason.endswith("(model call failed after up to 2 retries)" if retried else "is not retried)")
+
+
+def test_a_call_when_the_episodes_time_is_up_ends_it_as_a_time_limit_not_a_provider_failure():
+    from pytest_mlgym.agents import EpisodeEnd, calls
+    with pytest.raises(EpisodeEnd) as end:
+        calls.complete({"model": "mlgym-scripted/none.yaml", "messages": []}, num_retries=2, timeout_s=60,
+                       deadline=time.monotonic() - 1)
+    assert end.value.status == "time_limit"
 
 
 # -- replies cut at max_tokens ------------------------------------------------------------------------

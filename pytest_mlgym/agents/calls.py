@@ -49,7 +49,10 @@ def complete(request: dict[str, Any], *, num_retries: int, timeout_s: float, dea
             if not _provider_failure(e):
                 raise EpisodeEnd("error", failed) from None
             status = getattr(e, "status_code", None)
-            if attempt >= num_retries or (isinstance(status, int) and not litellm._should_retry(status)):
+            if isinstance(status, int) and not litellm._should_retry(status):  # a bad key, an unknown model
+                raise EpisodeEnd("infra_error", f"{_one_line(e)[:300]} (model call failed; HTTP {status} is not "
+                                                f"retried)") from None
+            if attempt >= num_retries:
                 raise EpisodeEnd("infra_error", failed) from None
             headers = _get_response_headers(e)
             asked = litellm.utils._get_retry_after_from_exception_header(headers) if headers else None
