@@ -151,7 +151,7 @@ class LLMAgent:
                     self.messages[-1]["tool_calls"][0]["function"]["arguments"] = "{}"
                 self._reply(self.prompts.get("cut_reply", CUT_REPLY).format(max_tokens=self.max_tokens).strip())
                 continue
-            action, error = self._parse(message, finish)
+            action, error = self._parse(message)
             if action is not None and action.split(" ", 1)[0].split("\n", 1)[0] in MEMORY and self.memory:
                 memory_calls += 1
                 self._reply(self._remember(action) if memory_calls <= MAX_MEMORY_CALLS else
@@ -236,7 +236,7 @@ class LLMAgent:
                 **({"extra_body": {"grammar": self.grammar}} if self.grammar else {}))
             try:
                 resp = complete(request, num_retries=self.num_retries, timeout_s=self.timeout_s,
-                                      deadline=self.started + self.task.episode_s)
+                                deadline=self.started + self.task.episode_s)
             except litellm.ContextWindowExceededError as e:
                 if self.keep == 0:
                     raise EpisodeEnd("error", f"context window exceeded with every old observation already "
@@ -263,7 +263,7 @@ class LLMAgent:
         self.messages.append({**message, "content": bounded_text(message["content"])})
         return message, choice.finish_reason or "stop"
 
-    def _parse(self, message: dict, finish: str) -> tuple[str | None, str]:
+    def _parse(self, message: dict) -> tuple[str | None, str]:
         calls = message.get("tool_calls") or []
         if calls:
             fn = calls[0]["function"]
