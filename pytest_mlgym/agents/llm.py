@@ -3,13 +3,22 @@
 ``agents/claude.yaml`` and friends name a litellm model and its settings; ``--agent
 litellm:<model>`` takes any litellm model string. Each step the model sees the observation with
 the step counter and what is left of its budget, and answers with one command: a native tool
-call (the ACI tools as function schemas) or, for models without tool calling, a fenced block of
-text. The history is the first message plus the last ``history`` observations in full; older
+call (the ACI tools as function schemas) or, for models without tool calling, one fenced block of
+text (a reply with several blocks runs none and gets a format error naming the count, as in MLGym).
+The history is the first message plus the last ``history`` observations in full; older
 observations become a one-line placeholder, and fewer are kept while the prompt is over the
-context limit. Retries with backoff on rate limits and server errors are litellm's own
-(``num_retries``, exponential backoff); cost and tokens per call come from litellm's pricing.
-An unparseable reply gets one corrective re-prompt, then ends the episode as an error; reaching
-``cost_limit`` ends it with status ``cost_limit`` (what is in the workspace is scored).
+context limit. A reply's text is kept in the history cut to ``calls.MAX_REPLY_CHARS`` (with a
+marker); the command is read from the whole reply.
+
+Each call goes through :mod:`.calls`: retries of what a retry can cure (429, 5xx, connection
+errors, timeouts) wait as litellm's retry arithmetic says, honouring ``Retry-After`` (one longer
+than the episode's time left ends it at once); each attempt is capped by ``timeout_s`` and the
+episode's time left, for any provider, a hanging one too; a provider's failure ends the episode as
+``infra_error``. Cost and tokens per call come from litellm's pricing. An unparseable reply gets
+one corrective re-prompt, then ends the episode as an error; a reply cut off at ``max_tokens``
+(finish reason ``length``) is told so, with how to split the work, and ends the episode only after
+``MAX_CUT_REPLIES`` in a row; reaching ``cost_limit`` ends it with status ``cost_limit`` (what is
+in the workspace is scored).
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ from filelock import FileLock
 
 from ..tooldocs import action_from_call, docs, schemas
 from . import AgentError, EpisodeEnd, TaskInfo, scripted
+from .calls import _one_line, bounded_text, complete
 from .chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
 from .serve import ACTION_GRAMMAR
 from .scripted import litellm  # imported there without fetching prices or printing warnings
@@ -36,6 +46,11 @@ FENCE = re.compile(r"```[^\n`]*\n(.*?)\n?```", re.S)
 MEMORY = {"memory_read": ("memory_read", "Show your notes from earlier attempts at this task."),
           "memory_write": ("memory_write <text>", "Add a note that your later attempts at this task will see.")}
 MAX_MEMORY_CALLS = 5  # memory calls in a row before the model must act
+MAX_CUT_REPLIES = 4  # replies in a row cut off by max_tokens that end the episode (unparseable ones: 2)
+CUT_REPLY = """Your reply was cut off by the token limit ({max_tokens} tokens a reply) before its command was
+complete, so nothing was run. Keep each reply well under the limit: to write a long file, `create`
+it with a short first part, then add the rest with `edit` or `insert` in parts of a few dozen lines,
+one part per step."""
 
 
 class LLMAgent:
@@ -124,10 +139,19 @@ class LLMAgent:
         if self.cost_usd >= self.cost_limit:
             raise EpisodeEnd("cost_limit", f"cost limit of ${self.cost_limit:g} reached "
                                            f"(${self.cost_usd:.4f} spent in {len(self.usage)} calls)")
-        bad, memory_calls = None, 0
+        bad, cut, memory_calls = None, 0, 0
         while True:
             message, finish = self._call()
-            action, error = self._parse(message, finish)
+            if _cut(message, finish):  # told as such, with its own allowance: not a format error
+                cut += 1
+                if cut >= MAX_CUT_REPLIES:
+                    raise EpisodeEnd("error", f"{cut} replies in a row were cut off by the token limit (max_tokens "
+                                              f"{self.max_tokens}) before their command was complete")
+                if message.get("tool_calls"):  # the history keeps a call whose arguments are JSON
+                    self.messages[-1]["tool_calls"][0]["function"]["arguments"] = "{}"
+                self._reply(self.prompts.get("cut_reply", CUT_REPLY).format(max_tokens=self.max_tokens).strip())
+                continue
+            action, error = self._parse(message)
             if action is not None and action.split(" ", 1)[0].split("\n", 1)[0] in MEMORY and self.memory:
                 memory_calls += 1
                 self._reply(self._remember(action) if memory_calls <= MAX_MEMORY_CALLS else
@@ -138,7 +162,7 @@ class LLMAgent:
                 blocks = list(FENCE.finditer(content))
                 if blocks and not message.get("tool_calls"):
                     content = content[:blocks[-1].start()] + content[blocks[-1].end():]
-                self.thought = content.strip().removeprefix("DISCUSSION").strip()
+                self.thought = bounded_text(content.strip().removeprefix("DISCUSSION").strip())
                 return action
             if bad is not None:
                 raise EpisodeEnd("error", f"unparseable reply after a corrective re-prompt: {error}")
@@ -204,14 +228,15 @@ class LLMAgent:
         while True:
             msgs = self._fitted()
             t0 = time.monotonic()
+            request = dict(
+                model=self.model, messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens,
+                tools=schemas(MEMORY if self.memory else None) if self.tools else None,
+                api_base=self.api_base, api_key=self.api_key,
+                metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing,
+                **({"extra_body": {"grammar": self.grammar}} if self.grammar else {}))
             try:
-                resp = litellm.completion(
-                    model=self.model, messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens,
-                    tools=schemas(MEMORY if self.memory else None) if self.tools else None,
-                    num_retries=self.num_retries, retry_strategy="exponential_backoff_retry",
-                    timeout=self.timeout_s, api_base=self.api_base, api_key=self.api_key,
-                    metadata={"mlgym_episode": self.episode, "mlgym_task": self.task.id}, **self.pricing,
-                    **({"extra_body": {"grammar": self.grammar}} if self.grammar else {}))
+                resp = complete(request, num_retries=self.num_retries, timeout_s=self.timeout_s,
+                                deadline=self.started + self.task.episode_s)
             except litellm.ContextWindowExceededError as e:
                 if self.keep == 0:
                     raise EpisodeEnd("error", f"context window exceeded with every old observation already "
@@ -219,9 +244,6 @@ class LLMAgent:
                 self.keep //= 2  # the model's window is smaller than we thought: keep fewer
                 self.context_limit = max(1, self._tokens(msgs) - 1)
                 continue
-            except Exception as e:  # after litellm's own retries, every failure ends the episode
-                raise EpisodeEnd("infra_error" if _provider_failure(e) else "error",
-                                 f"{_one_line(e)} (model call failed after up to {self.num_retries} retries)") from None
             break
         latency = time.monotonic() - t0
         usage = getattr(resp, "usage", None)
@@ -232,16 +254,16 @@ class LLMAgent:
         self.usage.append({"step": self.step, "model": self.model, "prompt_tokens": prompt,
                            "completion_tokens": completion, "cost_usd": round(cost, 8), "latency_s": round(latency, 3)})
         choice = resp.choices[0]
-        message = {"role": "assistant", "content": choice.message.content or ""}
+        message = {"role": "assistant", "content": choice.message.content or ""}  # parsed whole, stored bounded
         calls = getattr(choice.message, "tool_calls", None) or []
         if calls:
             message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
                 "name": c.function.name, "arguments": c.function.arguments or "{}"}} for c in calls]
             self.answer_to = [c.id for c in calls]
-        self.messages.append(message)
+        self.messages.append({**message, "content": bounded_text(message["content"])})
         return message, choice.finish_reason or "stop"
 
-    def _parse(self, message: dict, finish: str) -> tuple[str | None, str]:
+    def _parse(self, message: dict) -> tuple[str | None, str]:
         calls = message.get("tool_calls") or []
         if calls:
             fn = calls[0]["function"]
@@ -258,10 +280,10 @@ class LLMAgent:
             except Exception as e:  # ToolError: a message for the model
                 return None, str(e)
         blocks = FENCE.findall(message.get("content") or "")
-        if blocks and blocks[-1].strip():
-            return blocks[-1].strip("\n"), ""
-        if finish == "length":
-            return None, "your reply was cut off by the token limit before it gave a command"
+        if len(blocks) > 1:  # as MLGym: which one was meant is not for the harness to guess
+            return None, f"it has {len(blocks)} command blocks, and a reply runs exactly one, so none was run"
+        if blocks and blocks[0].strip():
+            return blocks[0].strip("\n"), ""
         return None, "it contains no command" + (" (no tool call)" if self.tools else " in a fenced block")
 
     # -- memory ------------------------------------------------------------------------------------
@@ -293,6 +315,22 @@ def answers(api_base: str, timeout_s: float = 5.0) -> None:
                          f" start its server or fix the URL") from None
 
 
+def _cut(message: dict, finish: str) -> bool:
+    """Whether a reply was cut off by the token limit before its command was complete: a tool call
+    whose JSON arguments end early, or a text reply without a closed command block."""
+    if finish != "length":
+        return False
+    calls = message.get("tool_calls") or []
+    if calls:
+        try:
+            json.loads(calls[0]["function"]["arguments"] or "{}")
+            return False
+        except ValueError:
+            return True
+    content = message.get("content") or ""
+    return not FENCE.search(content) or len(re.findall(r"^\s*```", content, re.M)) % 2 == 1
+
+
 def supports_tools(model: str) -> bool:
     try:
         return bool(litellm.supports_function_calling(model=model))
@@ -315,18 +353,6 @@ def _cost(resp) -> float:
         except Exception:  # a model without a price: free as far as we know
             cost = 0.0
     return float(cost or 0.0)
-
-
-def _provider_failure(e: BaseException) -> bool:
-    """Whether a failed call is the provider's (rate limit, 5xx, connection, timeout, auth...): an
-    infrastructure failure, never the agent's. Other exceptions are the harness's bugs (``error``)."""
-    import openai
-
-    return isinstance(e, (openai.APIError, litellm.Timeout))
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
 
 
 def _safe(name: str) -> str:

@@ -14,7 +14,15 @@ A script is YAML::
           python train.py
           ```
       - error: rate_limit       # rate_limit | server_error | timeout | not_found | auth
-      - {text: "partial repl", finish: length}   # a reply cut off by the token limit
+      - {error: rate_limit, retry_after: 2}      # the error's HTTP response says `Retry-After: 2`
+      - {hang: 30}              # the provider blocks 30 s before it answers (the rest of the entry)
+      - {text: "partial repl", finish: length}   # a reply cut off by the token limit (a tool call
+                                                 # with it has its JSON arguments cut in half)
+      - {filler: 2000000, text: "..."}           # 2 MB of text before the reply's text (a huge reply)
+
+An error is raised as litellm's exception class for it, carrying a real ``httpx.Response`` (status
+code and headers) as a provider's would, so litellm reads ``Retry-After`` from it as from any
+provider. ``delay_s`` is an older name of ``hang``.
 
 Each episode reads the script from its start (the agent sends an episode id in the call's
 metadata). Past the end the model answers ``submit``. Tokens are counted with litellm's token
@@ -30,6 +38,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+import httpx
 import yaml
 
 from ..task import load_yaml
@@ -42,14 +51,19 @@ from litellm import CustomLLM
 from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, ModelResponse, Usage
 
 PROVIDER = "mlgym-scripted"
-ERRORS = {
-    "rate_limit": lambda m: litellm.RateLimitError("scripted: rate limit", llm_provider=PROVIDER, model=m),
-    "server_error": lambda m: litellm.InternalServerError("scripted: server error", llm_provider=PROVIDER, model=m),
-    "timeout": lambda m: litellm.Timeout("scripted: timed out", model=m, llm_provider=PROVIDER),
-    "not_found": lambda m: litellm.NotFoundError(f"scripted: model {m} does not exist", llm_provider=PROVIDER,
-                                                 model=m),
-    "auth": lambda m: litellm.AuthenticationError("scripted: invalid API key", llm_provider=PROVIDER, model=m),
+PROVIDER_URL = "http://mlgym-scripted.invalid/v1/chat/completions"  # the request an error's response answers
+ERRORS = {  # name -> (HTTP status, litellm's class for it)
+    "rate_limit": (429, lambda m, r: litellm.RateLimitError("scripted: rate limit", llm_provider=PROVIDER, model=m,
+                                                            response=r)),
+    "server_error": (500, lambda m, r: litellm.InternalServerError("scripted: server error", llm_provider=PROVIDER,
+                                                                   model=m, response=r)),
+    "timeout": (408, lambda m, r: litellm.Timeout("scripted: timed out", model=m, llm_provider=PROVIDER, response=r)),
+    "not_found": (404, lambda m, r: litellm.NotFoundError(f"scripted: model {m} does not exist",
+                                                          llm_provider=PROVIDER, model=m, response=r)),
+    "auth": (401, lambda m, r: litellm.AuthenticationError("scripted: invalid API key", llm_provider=PROVIDER,
+                                                           model=m, response=r)),
 }
+FILLER = "All work and no play makes a dull reply. "
 
 
 class ScriptError(Exception):
@@ -67,9 +81,9 @@ def load(path: str | Path) -> dict:
     if not isinstance(raw, dict) or not isinstance(raw.get("replies"), list):
         raise ScriptError(f"{path}: a script is a list of replies (or a mapping with `replies:`)")
     for n, r in enumerate(raw["replies"], 1):
-        if not isinstance(r, dict) or not ({"tool", "tools", "text", "error"} & set(r)):
-            raise ScriptError(f"{path}: reply {n}: give `tool` (+ `args`), `tools` (a list of those), `text` "
-                              f"or `error`")
+        if not isinstance(r, dict) or not ({"tool", "tools", "text", "error", "hang"} & set(r)):
+            raise ScriptError(f"{path}: reply {n}: give `tool` (+ `args`), `tools` (a list of those), `text`, "
+                              f"`error` or `hang`")
         if "error" in r and r["error"] not in ERRORS:
             raise ScriptError(f"{path}: reply {n}: unknown error '{r['error']}'; valid: {', '.join(ERRORS)}")
     return raw
@@ -93,7 +107,7 @@ class ScriptedLLM(CustomLLM):
                 self.requests.pop(next(iter(self.requests)))
             self.requests.setdefault(episode, []).append(
                 {"messages": messages, "tools": [t["function"]["name"] for t in optional_params.get("tools") or []],
-                 "schemas": optional_params.get("tools") or []})
+                 "schemas": optional_params.get("tools") or [], "t": time.monotonic()})
         prompt_tokens = litellm.token_counter(model="gpt-4o", messages=messages)
         window = script.get("context_window")
         if window and prompt_tokens > window:  # rejected before any reply is used up, as a real API does
@@ -106,17 +120,22 @@ class ScriptedLLM(CustomLLM):
         replies = script["replies"]
         reply: dict = replies[n] if n < len(replies) else {"tool": "submit", "text": "The script is over: submitting."}
         if "error" in reply:
-            raise ERRORS[reply["error"]](model)
-        if reply.get("delay_s"):
-            time.sleep(float(reply["delay_s"]))
+            status, error = ERRORS[reply["error"]]
+            headers = {"Retry-After": str(reply["retry_after"])} if "retry_after" in reply else {}
+            raise error(model, httpx.Response(status, headers=headers, request=httpx.Request("POST", PROVIDER_URL)))
+        if reply.get("hang") or reply.get("delay_s"):
+            time.sleep(float(reply.get("hang") or reply["delay_s"]))
         tools = optional_params.get("tools")
         text = reply.get("text")
+        if reply.get("filler"):
+            n = int(reply["filler"])
+            text = (FILLER * (n // len(FILLER) + 1))[:n] + "\n" + (text or "")
         wanted = reply.get("tools") or ([{"tool": reply["tool"], "args": reply.get("args")}] if "tool" in reply else [])
         calls = None
         if wanted and tools:
+            cut = reply.get("finish") == "length"  # a call cut off by the token limit: its JSON ends halfway
             calls = [ChatCompletionMessageToolCall(id=f"call_{uuid.uuid4().hex[:12]}", type="function",
-                                                   function=Function(name=c["tool"],
-                                                                     arguments=json.dumps(c.get("args") or {})))
+                                                   function=Function(name=c["tool"], arguments=_json(c, cut)))
                      for c in wanted]
         elif wanted:  # no native tool calling: say the first command in the text format
             text = (text or "") + f"\n```\n{_as_text(wanted[0]['tool'], wanted[0].get('args') or {})}\n```"
@@ -128,6 +147,11 @@ class ScriptedLLM(CustomLLM):
         model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                                      total_tokens=prompt_tokens + completion_tokens)
         return model_response
+
+
+def _json(call: dict, cut: bool) -> str:
+    text = json.dumps(call.get("args") or {})
+    return text[:len(text) // 2] if cut else text
 
 
 def _as_text(tool: str, args: dict) -> str:
