@@ -78,9 +78,12 @@ def test_sigterm_to_a_parallel_run_reports_what_finished(bench, tmp_path):
     os.killpg(proc.pid, signal.SIGTERM)  # the whole process group, workers too, as a CI runner does
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out[-3000:]
-    finished = len(results.read_text().splitlines())
+    stored = len(results.read_text().splitlines())
     summary = json.loads((bench.path / "reports" / "summary.json").read_text())
-    assert summary["interrupted"]["finished"] == finished >= 1
+    finished = summary["interrupted"]["finished"]
+    # a worker may record the run it was finishing while the controller writes the summary: that
+    # record is kept (--mlgym-resume counts it), one per worker at most
+    assert 1 <= finished <= stored <= finished + 2
     assert "mlgym: interrupted" in out and f"{finished} run{'s' * (finished != 1)} finished and recorded" in out
 
 
