@@ -5,10 +5,11 @@ litellm:<model>`` takes any litellm model string. Each step the model sees the o
 the step counter and what is left of its budget, and answers with one command: a native tool
 call (the ACI tools as function schemas) or, for models without tool calling, one fenced block of
 text (a reply with several blocks runs none and gets a format error naming the count, as in MLGym).
-The history is the first message plus the last ``history`` observations in full; older
-observations become a one-line placeholder, and fewer are kept while the prompt is over the
-context limit. A reply's text is kept in the history cut to ``calls.MAX_REPLY_CHARS`` (with a
-marker); the command is read from the whole reply.
+What is sent is the history fitted to the context limit by :mod:`.context`: the task, the newest
+observation and the last ``history`` observations, the agent's last messages in full, older ones
+elided or dropped (long tool arguments cut), with incremental token counts. A reply's text is
+kept in the history cut to ``calls.MAX_REPLY_CHARS`` (with a marker); the command is read from the
+whole reply.
 
 Each call goes through :mod:`.calls`: retries of what a retry can cure (429, 5xx, connection
 errors, timeouts) wait as litellm's retry arithmetic says, honouring ``Retry-After`` (one longer
@@ -36,6 +37,7 @@ from ..tooldocs import action_from_call, docs, schemas
 from . import AgentError, EpisodeEnd, TaskInfo, scripted
 from .calls import _one_line, bounded_text, complete
 from .chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
+from .context import History, token_counter
 from .serve import ACTION_GRAMMAR
 from .scripted import litellm  # imported there without fetching prices or printing warnings
 
@@ -125,7 +127,7 @@ class LLMAgent:
         self.started = time.monotonic()
         self.messages: list[dict] = []
         self.step = 0
-        self.keep = self.history
+        self.context = History(token_counter(self.model), self.prompts, self.context_limit, keep=self.history)
         self.answer_to: list[str] = []  # tool-call ids the next observation answers
         self.cost_usd, self.tokens, self.usage = 0.0, 0, []
         self.thought = ""
@@ -197,36 +199,10 @@ class LLMAgent:
         else:
             self.messages.append({"role": "user", "content": text, **mark})
 
-    def _compressed(self) -> list[dict]:
-        """The messages to send: older observations replaced by a one-line placeholder."""
-        seen = [i for i, m in enumerate(self.messages) if "mlgym_observation" in m]
-        old = set(seen[:max(0, len(seen) - self.keep)])
-        out = []
-        for i, m in enumerate(self.messages):
-            m = {k: v for k, v in m.items() if k != "mlgym_observation"}
-            if i in old:
-                m["content"] = self.prompts["omitted"].format(step=self.messages[i]["mlgym_observation"],
-                                                              lines=m["content"].count("\n") + 1)
-            out.append(m)
-        return out
-
-    def _fitted(self) -> list[dict]:
-        while True:
-            msgs = self._compressed()
-            if self.keep == 0 or self._tokens(msgs) <= self.context_limit:
-                return msgs
-            self.keep -= 1
-
-    def _tokens(self, msgs: list[dict]) -> int:
-        try:
-            return litellm.token_counter(model=self.model, messages=msgs)
-        except Exception:  # an unknown tokenizer: count with the default one
-            return litellm.token_counter(messages=msgs)
-
     # -- one model call ---------------------------------------------------------------------------
     def _call(self) -> tuple[dict, str]:
         while True:
-            msgs = self._fitted()
+            msgs = self.context.fit(self.messages)
             t0 = time.monotonic()
             request = dict(
                 model=self.model, messages=msgs, temperature=self.temperature, max_tokens=self.max_tokens,
@@ -238,11 +214,10 @@ class LLMAgent:
                 resp = complete(request, num_retries=self.num_retries, timeout_s=self.timeout_s,
                                 deadline=self.started + self.task.episode_s)
             except litellm.ContextWindowExceededError as e:
-                if self.keep == 0:
-                    raise EpisodeEnd("error", f"context window exceeded with every old observation already "
-                                              f"omitted: {_one_line(e)}") from None
-                self.keep //= 2  # the model's window is smaller than we thought: keep fewer
-                self.context_limit = max(1, self._tokens(msgs) - 1)
+                if not self.context.shrink():  # the model's window is smaller than litellm says
+                    raise EpisodeEnd("error", f"context window exceeded with the history already trimmed to "
+                                              f"its least: {_one_line(e)}") from None
+                self.context_limit = self.context.limit  # for the agent's later episodes too
                 continue
             break
         latency = time.monotonic() - t0
