@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from pytest_mlgym.agents import AgentSpec
@@ -66,9 +67,9 @@ def step_of(message: dict) -> int:
 def newest_in_full(requests: list[dict], steps: list[dict]) -> list[bool]:
     """For each request after the first: whether its last message carries the last observation whole."""
     out = []
-    for r in requests:
+    for r in requests[1:]:
         last = r["messages"][-1]
-        if last["role"] == "tool":
+        if last["role"] != "system":
             out.append(steps[step_of(last) - 2]["observation"] in last["content"])
     return out
 
@@ -121,13 +122,18 @@ def test_an_observation_too_long_alone_is_cut_to_its_head_and_tail(tiny, tmp_pat
     assert all(valid_pairing(r["messages"]) for r in requests)
 
 
-def test_assistant_messages_that_alone_exceed_the_window_never_blind_the_agent(tiny, tmp_path):
+@pytest.mark.parametrize("tools", [True, False], ids=["tool-calls", "text-format"])
+def test_assistant_messages_that_alone_exceed_the_window_never_blind_the_agent(tiny, tmp_path, tools):
     # eight long commands (about 1,500 tokens each) in a 3,000-token window, then observations to read
     replies = [*[write(n) for n in range(1, 9)], *[echo(f"marker{n}") for n in range(4)], *SOLVE]
-    rec, steps, requests, _ = play(tiny, tmp_path, replies, script_extra={"context_window": 3000}, history=10)
+    rec, steps, requests, _ = play(tiny, tmp_path, replies, script_extra={"context_window": 3000}, history=10,
+                                   tool_calling=tools)
     assert rec.status == "submitted" and rec.best_submission == 10.0
     full = newest_in_full(requests, steps)
     assert len(full) >= 14 and all(full)  # every observation, the newest, reached the model whole
+    for r in requests:  # whole turns are dropped: the roles still alternate after the task
+        roles = [m["role"] for m in r["messages"][2:]]
+        assert roles == (["assistant", "tool"] if tools else ["assistant", "user"]) * (len(roles) // 2)
     for n in range(4):
         seen = [r["messages"][-1]["content"] for r in requests if f"marker{n}\n" in r["messages"][-1]["content"]]
         assert seen and "omitted" not in seen[-1]
