@@ -70,7 +70,8 @@ def bench(turns: int, keep: int, repeat: int, tail: int = 4) -> None:
         t0 = time.perf_counter()
         fit(agent)
         warms.append(time.perf_counter() - t0)
-    print(f"  history {keep}, tail {tail if tail < 1000 else 'all'}: {tokens(sent):,} tokens sent; "
+    shown = (tail if tail < 1000 else "all") if hasattr(agent, "context") else "all (the old rule)"
+    print(f"  history {keep}, tail {shown}: {tokens(sent):,} tokens sent; "
           f"cold fit (every message counted) "
           f"{statistics.median(colds) * 1000:.0f} ms, warm fit (one new turn) {statistics.median(warms) * 1000:.0f} ms")
 
