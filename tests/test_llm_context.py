@@ -168,4 +168,4 @@ def test_a_window_smaller_than_litellm_says_lowers_the_limit_and_keeps_the_newes
     assert full[:3] == [True] * 3 and all(full[-3:])  # cut only where it alone did not fit
     assert all(CUT in r["messages"][-1]["content"] for r, whole in zip(requests[1:], full) if not whole)
     assert len(requests) > len(rec.usage)  # some calls were refused, then sent again smaller
-    assert agent.context_limit < 2200
+    assert agent.context_limit < 5000  # lowered from litellm's 27,904 (counted with another tokenizer)
