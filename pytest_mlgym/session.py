@@ -23,6 +23,10 @@ from .results import ResultsStore, RunRecord
 from .sandbox import truncate
 from .task import Task, TaskError, discover
 
+# a test whose episode the infrastructure cut short (status infra_error): its record, for the plugin's
+# report hook, which makes the test an error
+INFRA_RECORD = pytest.StashKey[RunRecord]()
+
 if TYPE_CHECKING:  # the summary's module imports numpy: not at collection
     from .report.summary import Summary
     from .report.trust import IsolationInfo
@@ -219,6 +223,9 @@ class MLGymSession:
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))
+        if rec.status == "infra_error":  # the plugin reports the test as an error (plugin.pytest_runtest_makereport)
+            node.user_properties.append(("infra", rec.infra or "unknown"))
+            node.stash[INFRA_RECORD] = rec
 
 
 TRAJECTORY_OBSERVATION_CHARS = 4000  # observations are kept head and tail, with a marker
