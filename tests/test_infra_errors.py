@@ -117,3 +117,30 @@ def test_the_aup_rule_drops_infra_runs_from_k_and_a_task_left_with_no_counted_ru
                    baseline_name=summary.RECORDED)
     assert s.aup["best_submission"] == expected
     assert "AUP covers 1 of 2 tasks, not t2 (no counted run of flaky)" in s.infra.note()
+
+
+def test_resume_runs_again_the_infra_failures_and_only_them_and_reports_the_new_record(bench):
+    flaky, solver = agent_file(bench, "flaky", BEATS_THEN_FAILS), agent_file(bench, "solver", SOLVE)
+    args = ["tasks", flaky, solver, "--seeds=2", "-p", "no:cacheprovider"]
+    first = bench.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=2, errors=2)
+    (bench.path / "agents" / "flaky.yaml").write_text(yaml.safe_dump({"replies": SOLVE}))  # the provider is back
+
+    resumed = bench.runpytest_subprocess(*args, "--mlgym-resume")
+    resumed.assert_outcomes(passed=4)
+    session = records(bench)[0]["session"]
+    resumed.stdout.fnmatch_lines([f"*resuming session {session}: 2 runs already finished, 2 that failed for "
+                                  "infrastructure run again*"])
+    runs = records(bench)
+    assert [r["agent"] for r in runs].count("solver-agent") == 2  # finished runs are not run again
+    flaky_runs = [(r["seed"], r["status"]) for r in runs if r["agent"] == "flaky-agent"]
+    assert sorted(flaky_runs) == [(0, "infra_error"), (0, "submitted"), (1, "infra_error"), (1, "submitted")]
+    assert {r["session"] for r in runs} == {session}
+    s = json.loads((bench.path / "reports" / "summary.json").read_text())
+    row = s["tasks"]["tiny"]["agents"]["flaky-agent"]
+    assert (row["runs"], row["infra_errors"], row["statuses"]) == (2, 0, ["submitted", "submitted"])
+    assert s["infra"]["runs"] == 0 and s["aup"]["best_submission"]["flaky-agent"] > 0
+
+    again = bench.runpytest_subprocess(*args, "--mlgym-resume")  # all finished now: nothing runs
+    again.assert_outcomes(passed=4)
+    assert len(records(bench)) == 6
