@@ -36,10 +36,11 @@ def test_an_infra_failure_after_a_winning_validate_is_an_error_and_its_record_is
         "def test_best_attempt_beats_the_baseline(task, agent):\n"
         "    run = task.run(agent)\n"
         "    assert run.best_attempt > run.baseline\n")
-    result = bench.runpytest_subprocess("tasks", flaky, "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "-rA")
+    result = bench.runpytest_subprocess("tasks", flaky, "-n", "2", "-p", "no:cacheprovider", "--junitxml=reports/junit.xml",
+                                        "-rA")  # under xdist: the controller reports what the workers ran
     result.assert_outcomes(errors=2)  # neither passed nor failed
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["tasks/test_bench.py E*", "tasks/test_user.py E*"])
+    result.stdout.fnmatch_lines(["EE *[[]100%[]]"])  # E, not F or .
     for test in ("test_bench.py::test_agent_beats_baseline", "test_user.py::test_best_attempt_beats_the_baseline"):
         result.stdout.fnmatch_lines([f"ERROR tasks/{test}[[]tiny-flaky-agent-s0[]] - infrastructure failure "
                                      "(RateLimitError): tiny/flaky-agent/s0: *rate limit*"])
