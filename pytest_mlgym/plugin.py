@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from .config import OPTIONS, REPEATABLE
-from .report import live
-from .session import INFRA_RECORD, MLGymSession
+from .report import live, outcome
+from .session import MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
 PROGRESS = pytest.StashKey["Progress"]()
@@ -86,10 +86,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = s
     s.saved_sigterm = _sigterm_as_interrupt()
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
+    config.pluginmanager.register(outcome, "mlgym-outcome")  # an infra_error run's test is an error
     if s.is_controller:
         config.stash[PROGRESS] = Progress()
         config.pluginmanager.register(config.stash[PROGRESS], "mlgym-progress")
-        config.pluginmanager.register(InfraJUnit(config), "mlgym-infra-junit")
+        config.pluginmanager.register(outcome.InfraJUnit(config), "mlgym-infra-junit")
     if s.is_controller and s.options.live:
         config.stash[LIVE] = live.Printer(config)
         config.pluginmanager.register(config.stash[LIVE], "mlgym-live")
@@ -161,63 +162,6 @@ def pytest_configure_node(node) -> None:
         folder = state(node.config).options.report_dir / "live" / state(node.config).id
         printer.watch(folder)
         node.workerinput["mlgym_live"] = str(folder)
-
-
-# -- a run the infrastructure cut short is an error, never a pass or a fail -------------------------
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """The call of a test whose episode ended in ``infra_error`` fails with one line (whatever the
-    test asserted: a validate may have beaten the baseline before the provider failed);
-    ``pytest_report_teststatus`` and the JUnit reporter then show it as an error."""
-    report = yield
-    if report.when == "call" and (rec := item.stash.get(INFRA_RECORD, None)) is not None:
-        from .results import InfraFailure, infra_message
-
-        message = infra_message(rec)
-        try:
-            raise InfraFailure(message)
-        except InfraFailure:
-            longrepr = pytest.ExceptionInfo.from_current().getrepr(style="value")
-        if longrepr.reprcrash is not None:  # the short summary's line: the message alone
-            longrepr.reprcrash.message = message
-        report.outcome = "failed"
-        report.longrepr = longrepr
-    return report
-
-
-def _infra_failed(report: pytest.TestReport) -> bool:
-    """A call report failed by ``pytest_runtest_makereport`` for an infrastructure failure (also on
-    the xdist controller, which gets the report with its user properties)."""
-    return report.when == "call" and report.failed and any(k == "infra" for k, _ in report.user_properties)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
-    if _infra_failed(report):  # counted in "N errors", shown as E / ERROR
-        return "error", "E", ("ERROR", {"red": True})
-    return None
-
-
-class InfraJUnit:
-    """Controller, with ``--junitxml``: the test of an infrastructure failure is an ``<error>``, not a
-    ``<failure>`` (pytest's reporter writes a failure for any failed call; this runs after it)."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not _infra_failed(report):
-            return
-        try:
-            from _pytest.junitxml import xml_key
-        except ImportError:  # pragma: no cover - pytest moved it
-            return
-        if (xml := self.config.stash.get(xml_key, None)) is None:
-            return
-        for node in xml.node_reporter(report).nodes:
-            if node.tag == "failure":
-                node.tag = "error"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
