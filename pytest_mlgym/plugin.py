@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .config import OPTIONS, REPEATABLE
-from .report import live
+from .report import live, outcome
 from .session import MLGymSession
 
 SESSION = pytest.StashKey[MLGymSession]()
@@ -86,9 +86,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = s
     s.saved_sigterm = _sigterm_as_interrupt()
     config.pluginmanager.register(_task_fixtures(s), "mlgym-task-fixtures")
+    config.pluginmanager.register(outcome, "mlgym-outcome")  # an infra_error run's test is an error
     if s.is_controller:
         config.stash[PROGRESS] = Progress()
         config.pluginmanager.register(config.stash[PROGRESS], "mlgym-progress")
+        config.pluginmanager.register(outcome.InfraJUnit(config), "mlgym-infra-junit")
     if s.is_controller and s.options.live:
         config.stash[LIVE] = live.Printer(config)
         config.pluginmanager.register(config.stash[LIVE], "mlgym-live")

@@ -96,10 +96,25 @@ def versions() -> dict:
     return {"pytest_mlgym": __version__, "python": platform.python_version(), "platform": sys.platform}
 
 
+class InfraFailure(Exception):
+    """What a test whose episode ended in ``infra_error`` reports (the plugin makes the test an error)."""
+
+
+def infra_message(rec: RunRecord) -> str:
+    """The one line that reports a run the infrastructure cut short (status ``infra_error``)."""
+    cls = rec.infra or "unknown"
+    detail = rec.reason.removeprefix(f"{cls}: ") if rec.infra else rec.reason
+    return (f"infrastructure failure ({cls}): {rec.task}/{rec.agent}/s{rec.seed}: {detail}; recorded as "
+            f"infra_error, not the agent's failure: left out of AUP, --mlgym-resume runs it again")
+
+
 def judge(rec: RunRecord) -> tuple[bool, str]:
     """Did the run pass? The baseline policy must reproduce the recorded baseline within the task's
-    tolerance; every other agent must beat it with its best (last scored) submission."""
+    tolerance; every other agent must beat it with its best (last scored) submission. A run the
+    infrastructure cut short (``infra_error``) never passes, whatever it scored before."""
     m, base, sub = rec.metric, rec.baseline, rec.best_submission
+    if rec.status == "infra_error":
+        return False, infra_message(rec)
     if rec.published:
         return False, (f"{rec.task}: not judged: the {rec.size} baseline {base:g} is a published figure that "
                        f"the shipped baseline and evaluator were not measured to produce here ({m} = {sub})")

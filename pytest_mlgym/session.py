@@ -23,6 +23,10 @@ from .results import ResultsStore, RunRecord
 from .sandbox import truncate
 from .task import Task, TaskError, discover
 
+# a test whose episode the infrastructure cut short (status infra_error): its record, for the plugin's
+# report hook, which makes the test an error
+INFRA_RECORD = pytest.StashKey[RunRecord]()
+
 if TYPE_CHECKING:  # the summary's module imports numpy: not at collection
     from .report.summary import Summary
     from .report.trust import IsolationInfo
@@ -197,7 +201,8 @@ class MLGymSession:
                 + f", reports: {o.report_dir}"
                 + (f"; {len(self.broken)} broken task.yaml (reported as errors)" if self.broken else "")
                 + (f"; resuming session {self.id}: {len(self.done)} runs already finished"
-                   if self.options.resume else ""))
+                   + (f", {n} that failed for infrastructure run again" if (n := infra_failed(
+                       self.store, self.id, self.done)) else "") if self.options.resume else ""))
         warning = self.isolation_warning()
         return [line, warning] if warning else [line]
 
@@ -219,6 +224,9 @@ class MLGymSession:
             node.user_properties.append((key, getattr(rec, key)))
         if rec.reason:
             node.user_properties.append(("reason", rec.reason))
+        if rec.status == "infra_error":  # the plugin reports the test as an error (plugin.pytest_runtest_makereport)
+            node.user_properties.append(("infra", rec.infra or "unknown"))
+            node.stash[INFRA_RECORD] = rec
 
 
 TRAJECTORY_OBSERVATION_CHARS = 4000  # observations are kept head and tail, with a marker
@@ -243,7 +251,9 @@ def save_trajectory(report_dir: Path, rec: RunRecord, trajectory: list[dict]) ->
 
 def resumed(store: ResultsStore, session: str | None = None) -> tuple[str, dict[tuple, RunRecord]]:
     """``--mlgym-resume``: the session to continue (the last one recorded, unless given) and its
-    finished runs by (task, agent, seed, size); every finished run has exactly one record."""
+    finished runs by (task, agent, seed, size), each its latest record. A run whose latest record
+    ended in ``infra_error`` is not finished (the provider failed, not the agent): it runs again, and
+    its new record is the one every report uses (``selection``: the latest record of a run wins)."""
     records = store.read()
     if not records:
         if session:
@@ -251,7 +261,13 @@ def resumed(store: ResultsStore, session: str | None = None) -> tuple[str, dict[
         raise pytest.UsageError(f"--mlgym-resume: nothing to resume: {store.path} has no runs")
     session = session or selection.last_session(records)
     assert session is not None  # records is not empty
-    done: dict[tuple, RunRecord] = {}
-    for r in selection.in_sessions(records, [session]):
-        done.setdefault((r.task, r.agent, r.seed, r.size), r)
-    return session, done
+    latest: dict[tuple, RunRecord] = {}
+    for r in sorted(selection.in_sessions(records, [session]), key=lambda r: r.finished_at):  # stable: file order
+        latest[(r.task, r.agent, r.seed, r.size)] = r
+    return session, {k: r for k, r in latest.items() if r.status != "infra_error"}
+
+
+def infra_failed(store: ResultsStore, session: str, done: dict[tuple, RunRecord]) -> int:
+    """How many runs of ``session`` ``--mlgym-resume`` runs again because they failed for infrastructure."""
+    return len({(r.task, r.agent, r.seed, r.size) for r in store.read(session=session)
+                if r.status == "infra_error"} - set(done))

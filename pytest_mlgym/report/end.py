@@ -83,6 +83,13 @@ def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
         for kind, values in s.summary.aup.items():
             for method, value in sorted(values.items()):
                 xml.add_global_property(f"aup.{kind}.{method}", f"{value:.6f}")
+        infra = s.summary.infra  # runs left out of AUP: the provider failed, not the agent
+        xml.add_global_property("infra.runs", infra.runs)
+        for agent, classes in sorted(infra.agents.items()):
+            xml.add_global_property(f"infra.{agent}", ", ".join(f"{c}={n}" for c, n in sorted(classes.items())))
+        if infra.excluded_tasks:
+            xml.add_global_property("aup.tasks", ",".join(infra.aup_tasks))
+            xml.add_global_property("aup.excluded_tasks", ",".join(sorted(infra.excluded_tasks)))
     for gate in s.gates:
         xml.add_global_property(f"gate.{gate.name.removeprefix('--mlgym-').replace('-', '_')}", gate.line)
 

@@ -68,8 +68,19 @@ def stored_run(path: Path, exclude_session: str | None = None) -> tuple[str, lis
     return session, selection.in_sessions(records, [session])
 
 
-def _agents_line(values: dict[str, float | None]) -> str:
-    return ", ".join(f"{a} {'no run recorded' if v is None else f'{v:.3f}'}" for a, v in sorted(values.items()))
+def _agents_line(values: dict[str, float | None], summary: Summary | None = None) -> str:
+    rows = [(a, row) for t in summary.tasks.values() for a, row in t.agents.items()] if summary else []
+    recorded, counted = {a for a, _ in rows}, {a for a, row in rows if row.runs > row.infra_errors}
+
+    def value(a: str, v: float | None) -> str:
+        if v is not None:
+            return f"{v:.3f}"
+        if a not in recorded:
+            return "no run recorded"
+        if a not in counted:
+            return "no run counted (every run failed for infrastructure)"
+        return "no AUP (its tasks were left out of AUP for infrastructure failures)"
+    return ", ".join(f"{a} {value(a, v)}" for a, v in sorted(values.items()))
 
 
 def fail_under(summary: Summary | None, agents: list[str], threshold: float) -> Gate:
@@ -81,9 +92,10 @@ def fail_under(summary: Summary | None, agents: list[str], threshold: float) -> 
     values = {a: aup.get(a) for a in agents}
     low = {a: v for a, v in values.items() if v is None or v < threshold - EPS}
     what = f"AUP@{summary.k} (best submission, tau_max {summary.tau_max:g})"
+    left_out = f" ({note})" if (note := summary.infra.note()) else ""  # never a number that excluded runs silently
     if low:
-        return Gate(name, False, f"{what} below {threshold:g}: {_agents_line(low)}")
-    return Gate(name, True, f"{what} of every agent >= {threshold:g}: {_agents_line(values)}")
+        return Gate(name, False, f"{what} below {threshold:g}: {_agents_line(low, summary)}{left_out}")
+    return Gate(name, True, f"{what} of every agent >= {threshold:g}: {_agents_line(values)}{left_out}")
 
 
 def _best(records: list[RunRecord], kind: str, direction: str) -> float | None:
@@ -95,6 +107,10 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
     ``tasks`` (compared), ``rows`` (per task and agent), ``aup`` (per agent: old, new, change, per
     score kind), ``tau_max``, and ``notes`` (what differs between the runs and was left out)."""
     notes: list[str] = []
+    (old, n_old), (new, n_new) = _without_infra(old), _without_infra(new)
+    infra = {"old": n_old, "new": n_new}
+    if n_old or n_new:  # summary.INFRA_RULE: an infra-failed run says nothing about the agent
+        notes.append(f"runs that failed for infrastructure (infra_error), left out: {n_old} stored, {n_new} here")
     sizes = {r.size for r in new}
     old_other = sorted({f"{r.task} ({r.size})" for r in old if r.size not in sizes})
     if old_other and sizes:
@@ -166,7 +182,13 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
             aup[a][kind] = {"old": v["old"], "new": v["new"], "change": v["new"] - v["old"]}
     k = {a: len(seeds[a]) for a in agents}
     return {"tasks": tasks, "agents": agents, "seeds": {a: sorted(s) for a, s in seeds.items()}, "k": k,
-            "tau_max": tau, "rows": rows, "aup": aup, "notes": notes}
+            "tau_max": tau, "rows": rows, "aup": aup, "notes": notes, "infra": infra}
+
+
+def _without_infra(records: list[RunRecord]) -> tuple[list[RunRecord], int]:
+    """``records`` less the runs whose latest record ended in infra_error, and how many those were."""
+    failed = {k for k, r in selection.latest_per_run(records).items() if r.status == "infra_error"}
+    return [r for r in records if selection.run_key(r) not in failed], len(failed)
 
 
 def _seeds(s: set[int]) -> str:
@@ -197,6 +219,10 @@ def max_regression(comparison: dict, limit: float, stored: str) -> Gate:
     changes = {a: v[HEADLINE] for a, v in comparison["aup"].items()}
     what = (f"AUP (best submission, tau_max {comparison['tau_max']:g}, {len(comparison['tasks'])} common "
             f"task{'s' * (len(comparison['tasks']) != 1)}) against {stored}")
+    infra = comparison.get("infra") or {}
+    if infra.get("old") or infra.get("new"):  # never a number that excluded runs silently
+        what += (f" (left out: runs that failed for infrastructure, {infra.get('old', 0)} stored, "
+                 f"{infra.get('new', 0)} here)")
     def fmt(items):
         return ", ".join(f"{a} {c['old']:.3f} -> {c['new']:.3f} ({c['change']:+.3f})" for a, c in items)
     bad = [(a, c) for a, c in sorted(changes.items()) if c["change"] < -limit - EPS]

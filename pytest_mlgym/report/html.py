@@ -24,6 +24,7 @@ from ..results import ResultsStore, RunRecord, Score
 from . import summary as summary_mod
 from . import trust
 from .summary import KINDS, RECORDED, Summary
+from .terminal import infra_cell
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIELD_CHARS = 8000  # an action, thought or observation longer than this is cut to its head and tail
@@ -119,7 +120,8 @@ def _template():
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters.update(num=_num, ci=_ci, duration=_duration, slug=_slug, score=_score, dumps=json.dumps,
                        distinct=lambda xs: "; ".join(sorted(set(xs))),
-                       counts=lambda xs: ", ".join(f"{x} x{xs.count(x)}" for x in sorted(set(xs))))
+                       counts=lambda xs: ", ".join(f"{x} x{xs.count(x)}" for x in sorted(set(xs))),
+                       infra=infra_cell)
     return env.get_template("report.html.j2")
 
 

@@ -48,7 +48,8 @@ def _png(fig) -> str:
 
 def profiles(summary: Summary) -> dict[str, str]:
     """The performance profiles ``rho(tau)`` of every method, one image per score kind."""
-    tasks, aup = summary.tasks, summary.aup
+    aup = summary.aup  # over the tasks AUP covers (summary.INFRA_RULE leaves some out)
+    tasks = {t: v for t, v in summary.tasks.items() if t not in summary.infra.excluded_tasks}
     directions = {t: v.direction for t, v in tasks.items()}
     baselines = {t: v.baseline for t, v in tasks.items()}
     methods = list(aup[KINDS[0]])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,8 @@ class AgentRow(_Model):
     best_attempt: float | None = None
     best_submission: float | None = None
     oracle_best_attempt: float | None = None
+    infra_errors: int = 0  # runs the infrastructure cut short (infra_error): counted in runs, never scored
+    infra: dict[str, int] = {}  # their error classes (e.g. RateLimitError) and how many of each
 
 
 class TaskSummary(_Model):
@@ -73,6 +75,36 @@ class Bootstrap(_Model):
 
 
 BOOTSTRAP = Bootstrap(n=1000, confidence=0.95, seed=0)
+
+
+# the rule, also written in summary.json and README ("Reports"): an infra-failed run says nothing about the agent
+INFRA_RULE = ("runs that ended in infra_error (the model provider failed, not the agent) are left out of AUP, "
+              "AUP@j, the intervals and k; a task on which an agent has runs but every one failed for "
+              "infrastructure is left out of AUP for every method (scored as infeasible it would count the "
+              "provider's failure against the agent) and listed in excluded_tasks; --mlgym-resume runs them again")
+
+
+class Infra(_Model):
+    """Runs the infrastructure cut short, left out of AUP (``INFRA_RULE``)."""
+
+    runs: int = 0  # how many runs (of the latest per run) ended in infra_error
+    agents: dict[str, dict[str, int]] = {}  # agent -> error class -> runs
+    excluded_tasks: dict[str, list[str]] = {}  # task left out of AUP -> the agents with no run counted there
+    aup_tasks: list[str] = []  # the tasks AUP covers
+    rule: str = INFRA_RULE
+
+    def note(self) -> str:
+        """One line for the tables and the gates; empty when no run failed for infrastructure."""
+        if not self.runs:
+            return ""
+        who = "; ".join(f"{a}: {', '.join(f'{n} {c}' for c, n in sorted(cs.items()))}"
+                        for a, cs in sorted(self.agents.items()))
+        line = f"{self.runs} run{'s' * (self.runs != 1)} left out of AUP: infrastructure failures ({who})"
+        if self.excluded_tasks:
+            gone = "; ".join(f"{t} (no counted run of {', '.join(a)})" for t, a in sorted(self.excluded_tasks.items()))
+            n = len(self.aup_tasks) + len(self.excluded_tasks)
+            line += f"; AUP covers {len(self.aup_tasks)} of {n} tasks, not {gone}"
+        return line
 
 
 class Interrupted(_Model):
@@ -101,6 +133,7 @@ class Summary(_Model):
     aup_ci: dict[ScoreKind, dict[str, tuple[float, float]]] = {}  # the bootstrap interval over seeds
     aup_at: dict[str, AUP] = {}  # {"j": AUP@j}, j = 1..k
     bootstrap: Bootstrap = BOOTSTRAP
+    infra: Infra = Infra()  # runs left out of AUP for infrastructure failures, and the tasks AUP covers
     interrupted: Interrupted | None = None
     comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
     gates: list[GateResult] | None = None
@@ -130,6 +163,7 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
     by_task: dict[str, dict[str, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
     for r in latest:
         by_task[r.task][r.agent].append(r)
+    infra = Infra()
 
     tasks, directions, baselines = {}, {}, {}
     scores: dict[str, dict[str, dict[str, float | None]]] = {kind: defaultdict(dict) for kind in KINDS}
@@ -139,21 +173,34 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
         directions[task], baselines[task] = first.direction, first.baseline
         agents = {}
         for agent, rs in runs.items():
+            counted = [r for r in rs if r.status != "infra_error"]  # INFRA_RULE
+            classes = dict(Counter(r.infra or "unknown" for r in rs if r.status == "infra_error"))
+            for cls, n in classes.items():
+                infra.agents.setdefault(agent, {})[cls] = infra.agents.get(agent, {}).get(cls, 0) + n
+            if not counted:
+                infra.excluded_tasks.setdefault(task, []).append(agent)
             best = {}
             for kind in KINDS:
-                per_run[kind][task][agent] = [getattr(r, kind) for r in rs]
+                per_run[kind][task][agent] = [getattr(r, kind) for r in counted]
                 best[kind] = scores[kind][task][agent] = scoring.best_of_k(per_run[kind][task][agent], first.direction)
             agents[agent] = AgentRow(runs=len(rs), passed=sum(r.passed for r in rs), statuses=[r.status for r in rs],
                                      isolation=[r.isolation for r in rs], reasons=[r.reason for r in rs if r.reason],
                                      cost_usd=round(sum(r.cost_usd for r in rs), 6),
-                                     wall_s=round(sum(r.wall_s for r in rs), 3), **best)
+                                     wall_s=round(sum(r.wall_s for r in rs), 3), infra_errors=len(rs) - len(counted),
+                                     infra=classes, **best)
         tasks[task] = TaskSummary(metric=first.metric, direction=first.direction, baseline=first.baseline,
                                   size=first.size, protocol=first.protocol, published=first.published, agents=agents)
 
+    infra.runs = sum(sum(cs.values()) for cs in infra.agents.values())
+    for task in infra.excluded_tasks:  # left out of AUP for every method
+        for kind in KINDS:
+            scores[kind].pop(task, None)
+            per_run[kind].pop(task, None)
+    infra.aup_tasks = sorted(scores[KINDS[0]])
     tau = scoring.tau_max_for(*scores.values(), directions=directions, baselines=baselines)
     aup = {kind: scoring.aup(scores[kind], directions, baselines, tau_max=tau, baseline_name=RECORDED)
            for kind in KINDS}
-    k = max((len(rs) for runs in by_task.values() for rs in runs.values()), default=0)
+    k = max((len(v) for ms in per_run[KINDS[0]].values() for v in ms.values()), default=0)  # counted runs
     aup_ci = {kind: scoring.aup_bootstrap(
         per_run[kind], directions, baselines, tau_max=tau, n_boot=BOOTSTRAP.n, confidence=BOOTSTRAP.confidence,
         seed=BOOTSTRAP.seed, baseline_name=RECORDED) for kind in KINDS}
@@ -164,7 +211,7 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
                    sessions=sorted({r.session for r in latest}), protocols=sorted({r.protocol for r in latest}),
                    isolation=isolation if isolation is not None else trust.of_records(latest),
                    k=k, tau_max=tau, tasks=tasks, aup=aup, aup_ci=aup_ci, aup_at=aup_at,
-                   bootstrap=BOOTSTRAP)
+                   bootstrap=BOOTSTRAP, infra=infra)
 
 
 def write(summary: Summary, path: Path) -> None:

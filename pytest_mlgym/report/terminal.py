@@ -16,12 +16,12 @@ def _fmt(x) -> str:
 
 def lines(summary: Summary | dict) -> list[str]:
     summary = Summary.of(summary)
-    rows = [("task", "agent", "best attempt", "best submission", "baseline", "passed", "status")]
+    rows = [("task", "agent", "best attempt", "best submission", "baseline", "passed", "status", "infra failures")]
     for task, t in sorted(summary.tasks.items()):
         for agent, a in sorted(t.agents.items()):
             rows.append((task, agent, _fmt(a.best_attempt), _fmt(a.best_submission),
                          f"{_fmt(t.baseline)} ({t.metric}, {t.direction})",
-                         f"{a.passed}/{a.runs}", ",".join(sorted(set(a.statuses)))))
+                         f"{a.passed}/{a.runs}", ",".join(sorted(set(a.statuses))), infra_cell(a.infra)))
     out = _table(rows)
     aup = summary.aup
     methods = sorted(aup["best_attempt"], key=lambda m: (-aup["best_attempt"][m], m))
@@ -30,7 +30,16 @@ def lines(summary: Summary | dict) -> list[str]:
     out += _table([("method", "best attempt", "best submission", "oracle (test-selected)")] +
                   [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}",
                     f"{oracle[m]:.3f}" if m in oracle else "-") for m in methods])
+    if note := summary.infra.note():
+        out.append(f"note: {note} (--mlgym-resume runs them again)")
     return out
+
+
+def infra_cell(classes: dict[str, int]) -> str:
+    """A row's runs the infrastructure cut short, by error class: ``2 (RateLimitError)``; ``-`` if none."""
+    if not classes:
+        return "-"
+    return f"{sum(classes.values())} ({', '.join(f'{c} x{n}' if n > 1 else c for c, n in sorted(classes.items()))})"
 
 
 def _table(rows: list[tuple]) -> list[str]:
