@@ -68,24 +68,25 @@ def test_infra_failures_are_shown_apart_and_left_out_of_aup_with_a_visible_count
                                  "tiny*flaky-agent*-*-*0/2*infra_error*2 (RateLimitError x2)*",
                                  "tiny*solver-agent*10*10*2/2*submitted*-*"])
     result.stdout.fnmatch_lines(["note: 2 runs left out of AUP: infrastructure failures (flaky-agent: 2 "
-                                 "RateLimitError); AUP covers 0 of 1 tasks, not tiny (no counted run of flaky-agent)*"])
-    # the gate says what it left out, and cannot pass on a number that has no counted run
+                                 "RateLimitError); no AUP for flaky-agent (no counted run on tiny)*"])
+    # the gate says what it left out, and cannot pass on a number that has no counted run; the other
+    # agent is scored over every task, its AUP untouched by the provider's failure
     result.stdout.fnmatch_lines(["FAILED --mlgym-fail-under-aup: *flaky-agent no run counted (every run failed for "
-                                 "infrastructure), solver-agent no AUP (its tasks were left out of AUP for infrastructure "
-                                 "failures) (2 runs left out of AUP: infrastructure failures*"])
+                                 "infrastructure) (2 runs left out of AUP: infrastructure failures*"])
     s = json.loads((bench.path / "reports" / "summary.json").read_text())
     row = s["tasks"]["tiny"]["agents"]["flaky-agent"]
     assert (row["runs"], row["infra_errors"], row["infra"]) == (2, 2, {"RateLimitError": 2})
     assert s["tasks"]["tiny"]["agents"]["solver-agent"]["infra_errors"] == 0
     assert s["infra"]["runs"] == 2 and s["infra"]["agents"] == {"flaky-agent": {"RateLimitError": 2}}
-    assert s["infra"]["excluded_tasks"] == {"tiny": ["flaky-agent"]} and s["infra"]["aup_tasks"] == []
+    assert s["infra"]["unscored"] == {"flaky-agent": ["tiny"]}
+    assert s["aup"]["best_submission"]["solver-agent"] > s["aup"]["best_submission"]["(recorded baseline)"]
     assert "left out of AUP" in s["infra"]["rule"]
     assert "flaky-agent" not in s["aup"]["best_attempt"]  # its validate's 10 is not scored as the agent's
     page = (bench.path / "reports" / "report.html").read_text()
     assert "infra_error x2 <span class=infra>[infra failures: 2 (RateLimitError x2)]</span>" in page and "2 runs left out of AUP: infrastructure failures" in page
     props = {p.get("name"): p.get("value") for p in ET.parse(bench.path / "reports" / "junit.xml").iter("property")}
     assert props["infra.runs"] == "2" and props["infra.flaky-agent"] == "RateLimitError=2"
-    assert props["aup.excluded_tasks"] == "tiny"
+    assert props["aup.unscored.flaky-agent"] == "tiny"
 
     again = bench.runpytest_subprocess(*args, "--mlgym-compare=reports/results.jsonl", "--mlgym-max-regression=0.5")
     again.stdout.fnmatch_lines(["*--mlgym-max-regression: AUP * against */reports/results.jsonl (left out: runs that "
@@ -99,9 +100,9 @@ def _record(agent: str, seed: int, task: str, sub: float, status: str = "submitt
                      best_submission=sub, oracle_best_attempt=sub, finished_at=float(seed))
 
 
-def test_the_aup_rule_drops_infra_runs_from_k_and_a_task_left_with_no_counted_run():
+def test_the_aup_rule_drops_infra_runs_from_k_and_an_agent_left_with_no_counted_run_on_a_task():
     # the same records as real runs write them (test above): on t1 flaky's seed 1 failed for infrastructure
-    # after scoring 10; on t2 every flaky run did, so t2 is left out of AUP for every method
+    # after scoring 10; on t2 every flaky run did, so flaky gets no AUP, and good is scored on both tasks
     from pytest_mlgym.report import summary
     from pytest_mlgym.scoring import aup
 
@@ -109,15 +110,15 @@ def test_the_aup_rule_drops_infra_runs_from_k_and_a_task_left_with_no_counted_ru
                _record("flaky", 0, "t2", 10.0, "infra_error", "Timeout"), _record("good", 0, "t1", 8.0),
                _record("good", 1, "t1", 8.0), _record("good", 0, "t2", 9.0)]
     s = summary.build(records)
-    assert s.infra.excluded_tasks == {"t2": ["flaky"]} and s.infra.aup_tasks == ["t1"]
+    assert s.infra.unscored == {"flaky": ["t2"]}
     assert s.infra.agents == {"flaky": {"RateLimitError": 1, "Timeout": 1}} and s.infra.runs == 2
     row = s.tasks["t1"].agents["flaky"]
     assert (row.runs, row.infra_errors, row.best_submission) == (2, 1, 7.0)  # the 10 is not the agent's
     assert s.k == 2  # good's two counted runs; flaky has one on t1
-    expected = aup({"t1": {"flaky": 7.0, "good": 8.0}}, {"t1": "max"}, {"t1": 6.0}, tau_max=s.tau_max,
-                   baseline_name=summary.RECORDED)
-    assert s.aup["best_submission"] == expected
-    assert "AUP covers 1 of 2 tasks, not t2 (no counted run of flaky)" in s.infra.note()
+    expected = aup({"t1": {"good": 8.0}, "t2": {"good": 9.0}}, {"t1": "max", "t2": "max"}, {"t1": 6.0, "t2": 6.0},
+                   tau_max=s.tau_max, baseline_name=summary.RECORDED)
+    assert s.aup["best_submission"] == expected and "flaky" not in expected
+    assert "no AUP for flaky (no counted run on t2)" in s.infra.note()
 
 
 def test_resume_runs_again_the_infra_failures_and_only_them_and_reports_the_new_record(bench):

@@ -87,9 +87,8 @@ def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
         xml.add_global_property("infra.runs", infra.runs)
         for agent, classes in sorted(infra.agents.items()):
             xml.add_global_property(f"infra.{agent}", ", ".join(f"{c}={n}" for c, n in sorted(classes.items())))
-        if infra.excluded_tasks:
-            xml.add_global_property("aup.tasks", ",".join(infra.aup_tasks))
-            xml.add_global_property("aup.excluded_tasks", ",".join(sorted(infra.excluded_tasks)))
+        for agent, tasks in sorted(infra.unscored.items()):  # no AUP for it
+            xml.add_global_property(f"aup.unscored.{agent}", ",".join(tasks))
     for gate in s.gates:
         xml.add_global_property(f"gate.{gate.name.removeprefix('--mlgym-').replace('-', '_')}", gate.line)
 

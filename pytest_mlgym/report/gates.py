@@ -79,7 +79,10 @@ def _agents_line(values: dict[str, float | None], summary: Summary | None = None
             return "no run recorded"
         if a not in counted:
             return "no run counted (every run failed for infrastructure)"
-        return "no AUP (its tasks were left out of AUP for infrastructure failures)"
+        unscored = summary.infra.unscored.get(a) if summary else None
+        if unscored:
+            return f"not scored (every run on {', '.join(unscored)} failed for infrastructure)"
+        return "no AUP"
     return ", ".join(f"{a} {value(a, v)}" for a, v in sorted(values.items()))
 
 

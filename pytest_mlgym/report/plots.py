@@ -48,15 +48,16 @@ def _png(fig) -> str:
 
 def profiles(summary: Summary) -> dict[str, str]:
     """The performance profiles ``rho(tau)`` of every method, one image per score kind."""
-    aup = summary.aup  # over the tasks AUP covers (summary.INFRA_RULE leaves some out)
-    tasks = {t: v for t, v in summary.tasks.items() if t not in summary.infra.excluded_tasks}
+    aup = summary.aup  # the methods AUP scores (summary.INFRA_RULE leaves unscored agents out)
+    tasks = summary.tasks
     directions = {t: v.direction for t, v in tasks.items()}
     baselines = {t: v.baseline for t, v in tasks.items()}
     methods = list(aup[KINDS[0]])
     colour = colours(methods)
     out: dict[str, str] = {}
     for kind in KINDS:
-        scores = {t: {a: getattr(row, kind) for a, row in v.agents.items()} for t, v in tasks.items()}
+        scores = {t: {a: getattr(row, kind) for a, row in v.agents.items() if a in aup[kind]}
+                  for t, v in tasks.items()}
         tau, rho = scoring.profile(scores, directions, baselines, tau_max=summary.tau_max, baseline_name=RECORDED)
         fig = _figure(5.6, 3.6)
         ax = fig.add_subplot()

@@ -79,9 +79,10 @@ BOOTSTRAP = Bootstrap(n=1000, confidence=0.95, seed=0)
 
 # the rule, also written in summary.json and README ("Reports"): an infra-failed run says nothing about the agent
 INFRA_RULE = ("runs that ended in infra_error (the model provider failed, not the agent) are left out of AUP, "
-              "AUP@j, the intervals and k; a task on which an agent has runs but every one failed for "
-              "infrastructure is left out of AUP for every method (scored as infeasible it would count the "
-              "provider's failure against the agent) and listed in excluded_tasks; --mlgym-resume runs them again")
+              "AUP@j, the intervals and k; an agent with a task on which every run failed for infrastructure is "
+              "not scored (no AUP: listed in unscored with those tasks; scoring them as infeasible would count the "
+              "provider's failure against it, scoring it over its other tasks would not compare); every other "
+              "method is scored over all tasks; --mlgym-resume runs them again")
 
 
 class Infra(_Model):
@@ -89,8 +90,7 @@ class Infra(_Model):
 
     runs: int = 0  # how many runs (of the latest per run) ended in infra_error
     agents: dict[str, dict[str, int]] = {}  # agent -> error class -> runs
-    excluded_tasks: dict[str, list[str]] = {}  # task left out of AUP -> the agents with no run counted there
-    aup_tasks: list[str] = []  # the tasks AUP covers
+    unscored: dict[str, list[str]] = {}  # agent with no AUP -> the tasks where no run of it counted
     rule: str = INFRA_RULE
 
     def note(self) -> str:
@@ -100,10 +100,9 @@ class Infra(_Model):
         who = "; ".join(f"{a}: {', '.join(f'{n} {c}' for c, n in sorted(cs.items()))}"
                         for a, cs in sorted(self.agents.items()))
         line = f"{self.runs} run{'s' * (self.runs != 1)} left out of AUP: infrastructure failures ({who})"
-        if self.excluded_tasks:
-            gone = "; ".join(f"{t} (no counted run of {', '.join(a)})" for t, a in sorted(self.excluded_tasks.items()))
-            n = len(self.aup_tasks) + len(self.excluded_tasks)
-            line += f"; AUP covers {len(self.aup_tasks)} of {n} tasks, not {gone}"
+        if self.unscored:
+            line += "; no AUP for " + "; ".join(f"{a} (no counted run on {', '.join(ts)})"
+                                               for a, ts in sorted(self.unscored.items()))
         return line
 
 
@@ -178,7 +177,7 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
             for cls, n in classes.items():
                 infra.agents.setdefault(agent, {})[cls] = infra.agents.get(agent, {}).get(cls, 0) + n
             if not counted:
-                infra.excluded_tasks.setdefault(task, []).append(agent)
+                infra.unscored.setdefault(agent, []).append(task)
             best = {}
             for kind in KINDS:
                 per_run[kind][task][agent] = [getattr(r, kind) for r in counted]
@@ -192,11 +191,12 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
                                   size=first.size, protocol=first.protocol, published=first.published, agents=agents)
 
     infra.runs = sum(sum(cs.values()) for cs in infra.agents.values())
-    for task in infra.excluded_tasks:  # left out of AUP for every method
+    for agent in infra.unscored:  # no AUP for it; every other method over all tasks
+        infra.unscored[agent].sort()
         for kind in KINDS:
-            scores[kind].pop(task, None)
-            per_run[kind].pop(task, None)
-    infra.aup_tasks = sorted(scores[KINDS[0]])
+            for table in (scores[kind], per_run[kind]):
+                for by_agent in table.values():
+                    by_agent.pop(agent, None)
     tau = scoring.tau_max_for(*scores.values(), directions=directions, baselines=baselines)
     aup = {kind: scoring.aup(scores[kind], directions, baselines, tau_max=tau, baseline_name=RECORDED)
            for kind in KINDS}

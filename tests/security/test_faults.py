@@ -38,12 +38,13 @@ SOLVE = [  # a scripted model that solves the tiny task (target 7: score 10) in 
     {"tool": "validate"},
     {"tool": "submit"},
 ]
-# litellm retries with tenacity's exponential backoff (1 s, 2 s, ...): kept, 100 times shorter
+# the llm agent waits between retries what litellm's retry arithmetic says (exponential backoff,
+# 0.5 s, 1 s, ...; agents/calls.py): kept, 100 times shorter
 FAST_BACKOFF = """
-import tenacity
+from pytest_mlgym.agents.scripted import litellm
 
-_wait = tenacity.wait_exponential.__call__
-tenacity.wait_exponential.__call__ = lambda self, retry_state: _wait(self, retry_state) / 100
+_wait = litellm.utils._calculate_retry_after
+litellm.utils._calculate_retry_after = lambda *args, **kwargs: _wait(*args, **kwargs) / 100
 """
 # trusted test code in the inner run: says which worker runs each episode that blocks
 PID_FILE = """
@@ -126,12 +127,11 @@ FAULTS = {  # agent -> (the model's replies, agent settings, status, how the rea
     "timeouts": ([{"error": "timeout"}, {"error": "timeout"}, *SOLVE], {}, "submitted", ""),
     "truncated": ([{"text": "```\necho 7 > answ", "finish": "length"}, *SOLVE], {"tool_calling": False},
                   "submitted", ""),
-    "rate-limit-storm": ([{"error": "rate_limit"}] * 10, {"num_retries": 2}, "error",
-                         "model call failed (after up to 2 retries): RateLimitError"),
-    "server-down": ([SOLVE[0], *[{"error": "server_error"}] * 10], {"num_retries": 2}, "error",
-                    "model call failed (after up to 2 retries): InternalServerError"),
-    "bad-key": ([{"error": "auth"}] * 10, {}, "error",  # litellm retries even this one
-                "model call failed (after up to 3 retries): AuthenticationError"),
+    # the provider's failures: infra_error (a pytest error, never the agent's fail), the error class first
+    "rate-limit-storm": ([{"error": "rate_limit"}] * 10, {"num_retries": 2}, "infra_error", "RateLimitError: "),
+    "server-down": ([SOLVE[0], *[{"error": "server_error"}] * 10], {"num_retries": 2}, "infra_error",
+                    "InternalServerError: "),
+    "bad-key": ([{"error": "auth"}] * 10, {}, "infra_error", "AuthenticationError: "),  # not retried: HTTP 401
     "garbage": ([{"text": "\x00\ufffd}{ ]] lorem"}, {"tool": "no_such_tool", "args": {"x": [1]}}, *SOLVE], {},
                 "error", "unparseable reply after a corrective re-prompt: unknown tool 'no_such_tool'"),
 }
@@ -139,8 +139,9 @@ FAULTS = {  # agent -> (the model's replies, agent settings, status, how the rea
 
 def test_model_api_faults_end_every_run_with_one_record_and_the_session_reports(bench):
     """Eight scripted models at once, through litellm's real provider path: the retried faults
-    still solve the task; the others end their run as ``error`` with a one-line reason. Every run
-    has exactly one record, and the session reports all of them."""
+    still solve the task; a provider that keeps failing ends its run as ``infra_error`` (a pytest
+    error), garbage as ``error`` (a fail), each with a one-line reason. Every run has exactly one
+    record, and the session reports all of them."""
     (bench.path / "conftest.py").write_text(FAST_BACKOFF)
     agents = bench.path / "agents"
     agents.mkdir()
@@ -153,7 +154,8 @@ def test_model_api_faults_end_every_run_with_one_record_and_the_session_reports(
                                         "-p", "no:cacheprovider")
 
     passing = [n for n, f in FAULTS.items() if f[2] == "submitted"]
-    result.assert_outcomes(passed=len(passing), failed=len(FAULTS) - len(passing))
+    infra = [n for n, f in FAULTS.items() if f[2] == "infra_error"]
+    result.assert_outcomes(passed=len(passing), errors=len(infra), failed=len(FAULTS) - len(passing) - len(infra))
     assert result.ret == pytest.ExitCode.TESTS_FAILED and "INTERNALERROR" not in result.stdout.str()
     runs = records(bench.path)
     assert sorted(r["agent"] for r in runs) == sorted(FAULTS)  # one record per run: none lost, none doubled
@@ -167,10 +169,12 @@ def test_model_api_faults_end_every_run_with_one_record_and_the_session_reports(
             assert r["cost_usd"] > 0
         else:  # what the workspace held was still scored
             assert r["best_submission"] == 6.0 and not r["passed"]
+            assert r["infra"] == (reason.split(":")[0] if status == "infra_error" else None)
     summary = json.loads((bench.path / "reports" / "summary.json").read_text())
     assert set(summary["tasks"]["tiny"]["agents"]) == set(FAULTS) and "interrupted" not in summary
     result.stdout.fnmatch_lines(["*mlgym results*", *(f"tiny*{n} *" for n in sorted(FAULTS)), "AUP@1*"])
     result.stdout.fnmatch_lines(["FAILED *[[]tiny-garbage-s0[]]*"])
+    result.stdout.fnmatch_lines(["ERROR *[[]tiny-bad-key-s0[]]* - infrastructure failure (AuthenticationError)*"])
 
 
 # -- 2. kill -9 of a worker mid-episode --------------------------------------------------------------
