@@ -174,7 +174,8 @@ def test_model_api_faults_end_every_run_with_one_record_and_the_session_reports(
     assert set(summary["tasks"]["tiny"]["agents"]) == set(FAULTS) and "interrupted" not in summary
     result.stdout.fnmatch_lines(["*mlgym results*", *(f"tiny*{n} *" for n in sorted(FAULTS)), "AUP@1*"])
     result.stdout.fnmatch_lines(["FAILED *[[]tiny-garbage-s0[]]*"])
-    result.stdout.fnmatch_lines(["ERROR *[[]tiny-bad-key-s0[]]* - infrastructure failure (AuthenticationError)*"])
+    result.stdout.fnmatch_lines(["infrastructure failure (AuthenticationError): tiny/bad-key/s0: *"])
+    result.stdout.fnmatch_lines(["ERROR *[[]tiny-bad-key-s0[]]*"])
 
 
 # -- 2. kill -9 of a worker mid-episode --------------------------------------------------------------
