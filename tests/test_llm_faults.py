@@ -61,11 +61,24 @@ def test_a_retry_after_longer_than_the_episodes_time_left_ends_it_at_once(tiny, 
 
 # -- a call's timeout: timeout_s and the episode's time left, for any provider -------------------------
 def test_a_provider_that_hangs_is_abandoned_when_the_episodes_time_is_up(tiny, tmp_path):
+    # a call still running when the episode's time runs out is the episode's time limit, never an
+    # infra_error: a model must not buy a re-run (--mlgym-resume) by answering slowly at the end
     rec, _, requests, wall = play(tiny, tmp_path, [SOLVE[0], {"hang": 60}, *SOLVE[1:]], episode_s=6)
-    assert rec.status == "infra_error" and rec.infra == "Timeout" and len(requests) == 2
-    assert rec.reason.startswith("Timeout: ") and "the episode's time left" in rec.reason
+    assert rec.status == "time_limit" and rec.infra is None and len(requests) == 2
+    assert rec.reason.startswith("the episode's time ran out during a model call (Timeout: ")
+    assert "the episode's time left" in rec.reason
     assert wall < 6 + 15  # abandoned at the cap (plus scoring), not after the provider's 60 s
     assert rec.best_submission == 6.0
+
+
+@pytest.mark.parametrize("error", ["bad_request", "content_policy"])
+def test_a_request_the_provider_refuses_for_its_content_is_not_an_infra_error(tiny, tmp_path, error):
+    # attack: a model that provokes a 400 (what it wrote into its history) when it does badly would
+    # otherwise have its run left out of AUP and re-run by --mlgym-resume: a free re-roll
+    rec, _, requests, _ = play(tiny, tmp_path, [SOLVE[0], {"error": error}, *SOLVE[1:]], num_retries=2)
+    assert rec.status == "error" and rec.infra is None and len(requests) == 2  # not retried either
+    assert "BadRequestError" in rec.reason or "ContentPolicyViolationError" in rec.reason
+    assert rec.best_submission == 6.0  # the workspace was still scored
 
 
 def test_a_call_past_timeout_s_is_abandoned_and_retried(tiny, tmp_path):

@@ -46,6 +46,11 @@ def complete(request: dict[str, Any], *, num_retries: int, timeout_s: float, dea
             raise
         except Exception as e:
             failed = f"{_one_line(e)} (model call failed after up to {num_retries} retries)"
+            if isinstance(e, litellm.Timeout) and deadline - time.monotonic() < 1.0:
+                # the episode's time ran out while the model was answering: its time limit, not a provider
+                # failure (a model must not buy a re-run, --mlgym-resume, by answering slowly at the end)
+                raise EpisodeEnd("time_limit", f"the episode's time ran out during a model call "
+                                               f"({_one_line(e)[:200]})") from None
             if not _provider_failure(e):
                 raise EpisodeEnd("error", failed) from None
             status = getattr(e, "status_code", None)
@@ -101,10 +106,14 @@ def bounded_text(text: str, limit: int = MAX_REPLY_CHARS) -> str:
 
 
 def _provider_failure(e: BaseException) -> bool:
-    """Whether a failed call is the provider's (rate limit, 5xx, connection, timeout, auth...): an
-    infrastructure failure, never the agent's. Other exceptions are the harness's bugs (``error``)."""
+    """Whether a failed call is the provider's (rate limit, 5xx, connection, timeout, a bad key or an
+    unknown model): an infrastructure failure, never the agent's. A request the provider refuses for
+    what it holds (400 BadRequest, content policy, 422) is not: the agent's own history made it, and a
+    model must not buy a re-run (``--mlgym-resume``) by provoking one. Other exceptions are ``error``."""
     import openai
 
+    if isinstance(e, (openai.BadRequestError, openai.UnprocessableEntityError)):
+        return False
     return isinstance(e, (openai.APIError, litellm.Timeout))
 
 

@@ -13,7 +13,7 @@ A script is YAML::
           ```
           python train.py
           ```
-      - error: rate_limit       # rate_limit | server_error | timeout | not_found | auth
+      - error: rate_limit       # rate_limit | server_error | timeout | not_found | auth | bad_request | content_policy
       - {error: rate_limit, retry_after: 2}      # the error's HTTP response says `Retry-After: 2`
       - {hang: 30}              # the provider blocks 30 s before it answers (the rest of the entry)
       - {text: "partial repl", finish: length}   # a reply cut off by the token limit (a tool call
@@ -62,6 +62,10 @@ ERRORS = {  # name -> (HTTP status, litellm's class for it)
                                                           llm_provider=PROVIDER, model=m, response=r)),
     "auth": (401, lambda m, r: litellm.AuthenticationError("scripted: invalid API key", llm_provider=PROVIDER,
                                                            model=m, response=r)),
+    "bad_request": (400, lambda m, r: litellm.BadRequestError("scripted: the request holds what the API refuses",
+                                                              llm_provider=PROVIDER, model=m, response=r)),
+    "content_policy": (400, lambda m, r: litellm.ContentPolicyViolationError(
+        "scripted: the request violates the content policy", llm_provider=PROVIDER, model=m, response=r)),
 }
 FILLER = "All work and no play makes a dull reply. "
 
