@@ -10,33 +10,15 @@ import pytest
 import yaml
 
 from pytest_mlgym.agents import AgentError, AgentSpec, resolve
-from pytest_mlgym.env import MLGymEnv
-from pytest_mlgym.episode import Episode
+from scripted_play import SOLVE, play_scripted
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLVE = [  # open, edit, run, validate, submit: the tiny task's target is 7
-    {"tool": "open", "args": {"path": "answer.txt"}, "text": "Let me read the current answer."},
-    {"tool": "edit", "args": {"start": 1, "end": 1, "text": "7\n"}, "text": "I will try 7."},
-    {"tool": "bash", "args": {"command": "cat answer.txt"}},
-    {"tool": "validate"},
-    {"tool": "submit"},
-]
 
 
 def play(task, tmp_path, replies, script_extra=None, env_steps=20, **params):
-    from pytest_mlgym.agents import scripted  # imports litellm: never at collection
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump({"replies": replies, **(script_extra or {})}))
-    spec = AgentSpec("scripted", "llm", {"model": f"mlgym-scripted/{script}", "tool_calling": True,
-                                          "num_retries": 3, "name": "scripted", **params})
-    agent = spec.make()
-    env = MLGymEnv(task, cache_dir=tmp_path / "cache", max_steps=env_steps)
-    ep = Episode.start(env, seed=0)
-    try:
-        rec = ep.run(agent, name="scripted")
-    finally:
-        ep.close()
-    return rec, env.state.trajectory[1:], scripted.HANDLER.requests[agent.episode]
+    p = play_scripted(task, tmp_path, replies, script_extra=script_extra, env_steps=env_steps,
+                      **{"num_retries": 3, **params})
+    return p.record, p.steps, p.requests
 
 
 @pytest.mark.parametrize("tools", [True, False], ids=["tool-calls", "text-format"])

@@ -8,11 +8,8 @@ import json
 import re
 
 import pytest
-import yaml
 
-from pytest_mlgym.agents import AgentSpec
-from pytest_mlgym.env import MLGymEnv
-from pytest_mlgym.episode import Episode
+from scripted_play import play_scripted
 
 SOLVE = [{"tool": "open", "args": {"path": "answer.txt"}}, {"tool": "edit", "args": {"start": 1, "end": 1, "text": "7\n"}},
          {"tool": "validate"}, {"tool": "submit"}]
@@ -20,18 +17,9 @@ CUT = "characters cut to save context"
 
 
 def play(task, tmp_path, replies, script_extra=None, env_steps=40, **params):
-    from pytest_mlgym.agents import scripted  # imports litellm: never at collection
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump({"replies": replies, **(script_extra or {})}))
-    agent = AgentSpec("scripted", "llm", {"model": f"mlgym-scripted/{script}", "tool_calling": True,
-                                          "num_retries": 0, "name": "scripted", **params}).make()
-    env = MLGymEnv(task, cache_dir=tmp_path / "cache", max_steps=env_steps)
-    ep = Episode.start(env, seed=0)
-    try:
-        rec = ep.run(agent, name="scripted")
-    finally:
-        ep.close()
-    return rec, env.state.trajectory[1:], scripted.HANDLER.requests[agent.episode], agent
+    p = play_scripted(task, tmp_path, replies, script_extra=script_extra, env_steps=env_steps,
+                      **{"num_retries": 0, **params})
+    return p.record, p.steps, p.requests, p.agent
 
 
 def create(n: int, lines: int = 150) -> dict:

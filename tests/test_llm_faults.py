@@ -8,39 +8,13 @@ import json
 import time
 
 import pytest
-import yaml
 
-from pytest_mlgym.agents import AgentSpec
-from pytest_mlgym.env import MLGymEnv
-from pytest_mlgym.episode import Episode
-
-SOLVE = [  # open, edit, run, validate, submit: the tiny task's target is 7
-    {"tool": "open", "args": {"path": "answer.txt"}},
-    {"tool": "edit", "args": {"start": 1, "end": 1, "text": "7\n"}},
-    {"tool": "bash", "args": {"command": "cat answer.txt"}},
-    {"tool": "validate"},
-    {"tool": "submit"},
-]
-
+from scripted_play import SOLVE, play_scripted
 
 def play(task, tmp_path, replies, episode_s: float | None = None, **params):
     """One episode of the scripted model on ``task``: its record, steps and requests, and its wall time."""
-    from pytest_mlgym.agents import scripted  # imports litellm: never at collection
-    if episode_s is not None:
-        limits = task.spec.limits.model_copy(update={"episode_s": episode_s})
-        task = type(task)(task.spec.model_copy(update={"limits": limits}), task.path)
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump({"replies": replies}))
-    agent = AgentSpec("scripted", "llm", {"model": f"mlgym-scripted/{script}", "tool_calling": True,
-                                          "num_retries": 3, "name": "scripted", **params}).make()
-    env = MLGymEnv(task, cache_dir=tmp_path / "cache", max_steps=20)
-    ep = Episode.start(env, seed=0)
-    t0 = time.monotonic()
-    try:
-        rec = ep.run(agent, name="scripted")
-    finally:
-        ep.close()
-    return rec, env.state.trajectory[1:], scripted.HANDLER.requests[agent.episode], time.monotonic() - t0
+    p = play_scripted(task, tmp_path, replies, episode_s=episode_s, **{"num_retries": 3, **params})
+    return p.record, p.steps, p.requests, p.wall_s
 
 
 # -- retries honour Retry-After ----------------------------------------------------------------------
