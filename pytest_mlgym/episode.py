@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .errors import one_line
 from .agents import Agent, AgentSpec, EpisodeEnd, TaskInfo
 from .env import MLGymEnv
 from .results import RunRecord, Score, judge
@@ -83,14 +84,14 @@ class Episode:
                 try:
                     self.step(action)
                 except Exception as e:  # the harness failed, not the agent: still keep the record
-                    self.env.finish("error", f"harness error on step {self.env.state.step}: {_one_line(e)}")
+                    self.env.finish("error", f"harness error on step {self.env.state.step}: {one_line(e, 500)}")
                 if thought := getattr(live, "thought", None):
                     self.env.state.trajectory.annotate(logged, thought=str(thought))
         except EpisodeEnd as e:  # the agent ran out of money or could not go on: score what is there
             self.env.finish(e.status, e.reason)
         except Exception as e:  # an agent crash is a result, not a harness failure
             where = traceback.extract_tb(e.__traceback__)[-1]
-            self.env.finish("error", f"agent crashed: {_one_line(e)} "
+            self.env.finish("error", f"agent crashed: {one_line(e, 500)} "
                                      f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
         record = self.run_record(name, policy, time.monotonic() - t0, live)
         if self.on_finish:
@@ -129,7 +130,3 @@ class Episode:
 
     def close(self) -> None:
         self.env.close()
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:500]

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from ..errors import one_line
 from . import EpisodeEnd
 from .scripted import litellm
 
@@ -45,17 +46,17 @@ def complete(request: dict[str, Any], *, num_retries: int, timeout_s: float, dea
         except litellm.ContextWindowExceededError:
             raise
         except Exception as e:
-            failed = f"{_one_line(e)} (model call failed after up to {num_retries} retries)"
+            failed = f"{one_line(e)} (model call failed after up to {num_retries} retries)"
             if isinstance(e, litellm.Timeout) and deadline - time.monotonic() < 1.0:
                 # the episode's time ran out while the model was answering: its time limit, not a provider
                 # failure (a model must not buy a re-run, --mlgym-resume, by answering slowly at the end)
                 raise EpisodeEnd("time_limit", f"the episode's time ran out during a model call "
-                                               f"({_one_line(e)[:200]})") from None
+                                               f"({one_line(e)[:200]})") from None
             if not _provider_failure(e):
                 raise EpisodeEnd("error", failed) from None
             status = getattr(e, "status_code", None)
             if isinstance(status, int) and not litellm._should_retry(status):  # a bad key, an unknown model
-                raise EpisodeEnd("infra_error", f"{_one_line(e)[:300]} (model call failed; HTTP {status} is not "
+                raise EpisodeEnd("infra_error", f"{one_line(e)[:300]} (model call failed; HTTP {status} is not "
                                                 f"retried)") from None
             if attempt >= num_retries:
                 raise EpisodeEnd("infra_error", failed) from None
@@ -63,11 +64,11 @@ def complete(request: dict[str, Any], *, num_retries: int, timeout_s: float, dea
             asked = litellm.utils._get_retry_after_from_exception_header(headers) if headers else None
             left = deadline - time.monotonic()
             if asked is not None and asked > left:
-                raise EpisodeEnd("infra_error", f"{_one_line(e)[:300]} (the provider asks to retry after {asked} s, "
+                raise EpisodeEnd("infra_error", f"{one_line(e)[:300]} (the provider asks to retry after {asked} s, "
                                                 f"more than the {left:.0f} s left in the episode)") from None
             wait = litellm.utils._calculate_retry_after(num_retries - attempt, num_retries, headers)
             if wait >= left:
-                raise EpisodeEnd("infra_error", f"{_one_line(e)[:300]} (no time left in the episode to retry "
+                raise EpisodeEnd("infra_error", f"{one_line(e)[:300]} (no time left in the episode to retry "
                                                 f"after {wait:.1f} s)") from None
             time.sleep(wait)
             attempt += 1
@@ -115,7 +116,3 @@ def _provider_failure(e: BaseException) -> bool:
     if isinstance(e, (openai.BadRequestError, openai.UnprocessableEntityError)):
         return False
     return isinstance(e, (openai.APIError, litellm.Timeout))
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]

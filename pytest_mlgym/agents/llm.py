@@ -35,7 +35,8 @@ from filelock import FileLock
 
 from ..tooldocs import action_from_call, docs, schemas
 from . import AgentError, EpisodeEnd, TaskInfo, scripted
-from .calls import _one_line, bounded_text, complete
+from ..errors import one_line
+from .calls import bounded_text, complete
 from .chat import COST_LIMIT, load_prompts, observation_turn, system_message, task_message
 from .context import History, token_counter
 from .serve import ACTION_GRAMMAR
@@ -216,7 +217,7 @@ class LLMAgent:
             except litellm.ContextWindowExceededError as e:
                 if not self.context.shrink():  # the model's window is smaller than litellm says
                     raise EpisodeEnd("error", f"context window exceeded with the history already trimmed to "
-                                              f"its least: {_one_line(e)}") from None
+                                              f"its least: {one_line(e)}") from None
                 self.context_limit = self.context.limit  # for the agent's later episodes too
                 continue
             break

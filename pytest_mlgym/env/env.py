@@ -22,6 +22,7 @@ from typing import Literal
 
 import gymnasium as gym
 
+from ..errors import one_line
 from .. import sandbox as sandboxes
 from ..evaluation import Evaluation, evaluate
 from ..fingerprint import ScoreFingerprints
@@ -205,7 +206,7 @@ class MLGymEnv(gym.Env):
         try:
             obs = self._score("autosubmit")
         except Exception as e:  # the harness could not score: its failure, recorded, never the agent's
-            status, why = "error", say("unscorable", error=_one_line(e))
+            status, why = "error", say("unscorable", error=one_line(e, 300))
             reason = "; ".join(r for r in (reason, why) if r)
             obs = Observation(why)
         if not self._stepping:  # ended between steps (agent error, cost limit): into the last entry
@@ -289,7 +290,3 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:  # another filesystem
         shutil.copy2(src, dst)
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]
