@@ -3,7 +3,7 @@
 The policy is a softmax over a few action templates (edits of the baseline ``strategy.py``, the
 text actions an agent would send). Each episode runs in ``gymnasium.make("mlgym/battle_of_sexes")``:
 reset, the sampled edit, ``validate``; its return is the env's reward, the gain in the best
-baseline-normalised score (1.0 = the baseline), scored by the task's trusted evaluator. Episodes
+normalised score (0 = the baseline, 1 = the reference solution), scored by the task's trusted evaluator. Episodes
 run two at a time in Gymnasium's async vector env. Each iteration prints the batch's mean return;
 the policy learns to prefer the edit that makes the row player always play its favourite move.
 

@@ -4,6 +4,7 @@
     python -m pytest_mlgym export --format sft|inspect [reports/results.jsonl] [--out DIR]
     python -m pytest_mlgym check-task DIR [--quick] [--size lite]    # the generic checks of a task folder
     python -m pytest_mlgym measure DIR [--size lite] [--runs N]       # baseline scores into task.yaml
+    python -m pytest_mlgym measure DIR --reference                   # reference anchors into task.yaml
     python -m pytest_mlgym new-task ID [--dir tasks]                  # a new task folder that passes check-task
     python -m pytest_mlgym import-mlgym MLGYM_CHECKOUT TASK_CONFIG [--out DIR]   # a task of an MLGym checkout
 """

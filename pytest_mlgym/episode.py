@@ -116,13 +116,16 @@ class Episode:
             tolerance=env.size_spec.tolerance, scores=[Score(**vars(s)) for s in env.state.scores],
             best_attempt=res["best_attempt"], best_submission=res["best_submission"],
             oracle_best_attempt=res["oracle_best_attempt"], protocol=env.protocol,
-            published=env.size_spec.published,
+            published=env.size_spec.published, reference=env.size_spec.reference,
+            normalise=env.size_spec.normalise, optimum=env.size_spec.optimum,
             status=env.state.status, reason=env.state.reason, steps=env.state.step, wall_s=round(wall_s, 3),
             infra=env.state.reason.split(":", 1)[0] if env.state.status == "infra_error" else None,
             cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
             usage=list(getattr(agent, "usage", None) or []),
             sandbox=env.backend, isolation=info["isolation"], sandbox_host=info["host"], finished_at=time.time(),
         )
+        rec.normalised_best_submission = rec.normalised(rec.best_submission)
+        rec.normalised_best_attempt = rec.normalised(rec.best_attempt)
         rec.passed, rec.verdict = judge(rec)
         return rec
 

@@ -154,7 +154,7 @@ def metadata(run: Run) -> dict:
     return {"task": rec.task, "agent": rec.agent, "policy": rec.policy, "seed": rec.seed, "session": rec.session,
             "size": rec.size, "metric": rec.metric, "direction": rec.direction, "score": sub,
             "best_attempt": rec.best_attempt, "baseline": rec.baseline,
-            "normalised": None if sub is None else round(Metric.of(rec.direction).normalise(sub, rec.baseline), 6),
+            "normalised": rec.normalised(sub),  # 0 = baseline, 1 = reference (None: no reference anchor)
             "passed": rec.passed, "verdict": rec.verdict, "status": rec.status, "steps": rec.steps,
             "wall_s": rec.wall_s, "cost_usd": rec.cost_usd, "tokens": rec.tokens, "trajectory": rec.trajectory,
             "artefact": (last or {}).get("artefact")}
@@ -229,9 +229,10 @@ def eval_log(key: tuple[str, str, str], runs: list[Run]):
     score_metrics = {}
     if valid:
         best = Metric.of(first.direction).best(r.record.best_submission for r in valid)
-        norm = [metadata(r)["normalised"] for r in valid]
-        score_metrics = {"best": EvalMetric(name="best", value=best),
-                         "mean_normalised": EvalMetric(name="mean_normalised", value=sum(norm) / len(norm))}
+        norm = [n for r in valid if (n := metadata(r)["normalised"]) is not None]
+        score_metrics = {"best": EvalMetric(name="best", value=best)}
+        if norm:  # runs whose size declares a reference anchor
+            score_metrics["mean_normalised"] = EvalMetric(name="mean_normalised", value=sum(norm) / len(norm))
     return EvalLog(
         status="success",
         eval=EvalSpec(

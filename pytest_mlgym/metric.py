@@ -1,7 +1,7 @@
 """Which score is better: the one place that knows what a metric's direction means.
 
 A ``Metric`` is a name and a direction (``"max"``: higher is better, ``"min"``: lower is better).
-Every module that compares, ranks, picks or normalises scores asks a ``Metric`` (``task.yaml``'s
+Every module that compares, ranks or picks scores asks a ``Metric`` (``task.yaml``'s
 metric is one; ``Metric.of(direction)`` gives the unnamed one of a run record's direction), so the
 rule is written once:
 
@@ -9,8 +9,6 @@ rule is written once:
 * ``best(scores)`` / ``worst(scores)``: of the scores that are numbers (``None`` and NaN skipped),
   ``None`` when there is none;
 * ``order(score)``: a sort key that puts better scores first (``sorted(xs, key=m.order)``);
-* ``normalise(score, baseline)``: 1.0 at the baseline, linear in the score, higher is better, for
-  any sign of the baseline (``scale = |baseline|``, or 1 at a zero baseline);
 * ``word`` (``"higher"``/``"lower"``) and ``sign`` (``">"``/``"<"``) for the texts that say it.
 """
 from __future__ import annotations
@@ -75,12 +73,6 @@ class Metric(BaseModel):
         """The worst of ``scores``; ``None`` and NaN are skipped, ``None`` if nothing is left."""
         vals = _numbers(scores)
         return None if not vals else min(vals) if self.is_max else max(vals)
-
-    def normalise(self, score: float, baseline: float) -> float:
-        """1.0 at the baseline, linear in the score, higher is better, for any sign of baseline."""
-        scale = abs(baseline) or 1.0
-        gain = (score - baseline) if self.is_max else (baseline - score)
-        return 1.0 + gain / scale
 
 
 @lru_cache(maxsize=None)

@@ -18,6 +18,7 @@ from typing import Literal, get_args
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
+from .anchors import Form, normalised
 from .metric import Direction, Metric
 
 # how an episode ended (``running`` only while it runs)
@@ -67,6 +68,13 @@ class RunRecord(BaseModel):
     best_attempt: float | None = None
     best_submission: float | None = None
     oracle_best_attempt: float | None = None
+    # the normalised score's anchors on the test split (pytest_mlgym.anchors: 0 = baseline, 1 = reference;
+    # None: the size declares no reference) and the run's two gated scores on that scale
+    reference: float | None = None
+    normalise: Form = "linear"
+    optimum: float | None = None
+    normalised_best_submission: float | None = None
+    normalised_best_attempt: float | None = None
     protocol: Protocol = "sealed"
     published: bool = False  # the size's baseline is a published figure: the run is not judged
     status: Status
@@ -85,6 +93,10 @@ class RunRecord(BaseModel):
     verdict: str = ""
     versions: dict = Field(default_factory=lambda: versions())
     finished_at: float = 0.0
+
+    def normalised(self, score: float | None) -> float | None:
+        """``score`` (a test score of this run's task and size) on the normalised scale of its anchors."""
+        return normalised(self.direction, score, self.baseline, self.reference, self.normalise, self.optimum)
 
     def __repr__(self) -> str:  # short, for pytest's assertion messages
         return (f"<run {self.task}/{self.agent}/s{self.seed}: {self.status}, "

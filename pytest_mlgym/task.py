@@ -22,6 +22,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import metric
+from .anchors import Anchors, Form, make as make_anchors
 
 SIZES = ("lite", "full")
 FAMILY_FILES = Path(__file__).resolve().parent / "sdk" / "families" / "workspace"  # what task.yaml may `include`
@@ -65,9 +66,20 @@ class SizeSpec(_Strict):
     # True: the baseline is a published figure the shipped baseline/evaluator were not measured to
     # produce here; such a size is kept out of pass/fail (the baseline run is not judged) and AUP's reference
     published: bool = False
+    # the normalised score's 1 (0 is the baseline; pytest_mlgym.anchors): the reference solution's test
+    # and dev scores at this size (or a known optimum, or the published best); None: no normalised score
+    reference: float | None = None
+    dev_reference: float | None = None
+    normalise: Form = "linear"  # "log": log distance to ``optimum`` (a metric with a known optimum)
+    optimum: float | None = None
     # small JSON files of this size's public data (e.g. a training budget), written as
     # <data_dir>/<name> without a prepare.py: {"budget.json": {"env_steps": 1000000}}
     public: dict[str, dict] = {}
+
+    def anchors(self, direction: str, split: Literal["test", "dev"] = "test") -> Anchors | None:
+        """The normalised score's anchors on ``split`` (None when this size declares no reference there)."""
+        base, ref = (self.baseline, self.reference) if split == "test" else (self.dev_baseline, self.dev_reference)
+        return make_anchors(direction, base, ref, self.normalise, self.optimum)
 
     @field_validator("public")
     @classmethod
@@ -161,6 +173,28 @@ class TaskSpec(_Strict):
     # engine files copied into the workspace beside workspace/'s own (code several tasks share, e.g. a
     # PPO trainer): names of files in pytest_mlgym/sdk/families/workspace/, kept under the same name
     include: list[str] = []
+
+    @field_validator("sizes")
+    @classmethod
+    def _anchors(cls, sizes: dict, info) -> dict:
+        metric = info.data.get("metric")
+        if metric is None:  # the metric's own error is reported
+            return sizes
+        for name, size in sizes.items():
+            if size.dev_reference is not None and size.dev_baseline is None:
+                raise ValueError(f"{name}.dev_reference needs a dev_baseline (the dev split's 0)")
+            if (size.normalise != "linear" or size.optimum is not None) and size.reference is None:
+                raise ValueError(f"{name}.normalise/optimum need a reference (the normalised score's 1)")
+            for split, base, ref in (("reference", size.baseline, size.reference),
+                                     ("dev_reference", size.dev_baseline, size.dev_reference)):
+                if ref is None or base is None:
+                    continue
+                try:
+                    Anchors(direction=metric.direction, baseline=base, reference=ref, form=size.normalise,
+                                    optimum=size.optimum)
+                except ValidationError as e:
+                    raise ValueError(f"{name}.{split}: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        return sizes
 
     @field_validator("include")
     @classmethod

@@ -74,6 +74,7 @@ def test_new_task_passes_check_task_out_of_the_box(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     lite = load_task(folder).spec.sizes["lite"]
     assert lite.baseline > 0.3 and lite.dev_baseline > 0.3 and lite.seconds is not None  # measured
+    assert lite.reference > lite.baseline and lite.dev_reference > lite.dev_baseline  # the reference's anchors too
     assert len((folder / "private" / "secret").read_text().strip()) == 64
     assert "# lite: measured by" in (folder / "task.yaml").read_text()  # the template's comment kept
     result = cli("check-task", str(folder), "--require-reference")

@@ -16,8 +16,8 @@ def test_rl_example_learns_to_prefer_the_better_edit_from_the_env_reward(tmp_pat
     curve = [float(x) for x in re.findall(r"^iteration \d+: mean return ([\d.]+)", proc.stdout, re.MULTILINE)]
     p_best = [float(x) for x in re.findall(r"p\(best edit\) ([\d.]+)", proc.stdout)]
     assert len(curve) == 3, proc.stdout
-    # returns are baseline-normalised: 1.0 is the baseline strategy, always playing 0 scores about 1.56
-    assert all(0.8 < r < 1.6 for r in curve), proc.stdout
+    # returns are normalised: 0 is the baseline strategy, 1 the reference; always playing 0 scores about 1.05
+    assert all(0 <= r < 1.2 for r in curve), proc.stdout
     assert curve[-1] > curve[0], f"the learning curve did not improve:\n{proc.stdout}"
     assert "preferred edit: always play 0" in proc.stdout, proc.stdout
     assert p_best[-1] > p_best[0] > 1 / 5, proc.stdout

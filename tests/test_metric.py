@@ -6,7 +6,7 @@ import math
 import pytest
 
 from pytest_mlgym import scoring
-from pytest_mlgym.env import normalise
+from pytest_mlgym.anchors import normalised
 from pytest_mlgym.metric import Metric
 from pytest_mlgym.results import RunRecord, judge
 from pytest_mlgym.task import Metric as TaskMetric
@@ -25,9 +25,7 @@ def test_better_best_worst_order():
     assert (MAX.word, MAX.sign, MIN.word, MIN.sign) == ("higher", ">", "lower", "<")
 
 
-def test_normalise_and_unknown_directions():
-    assert MAX.normalise(6, 6) == MIN.normalise(-0.2, -0.2) == MAX.normalise(0, 0) == 1.0
-    assert MAX.normalise(9, 6) == 1.5 and MIN.normalise(3, 6) == 1.5 and MAX.normalise(1, 0) == 2.0
+def test_unknown_directions():
     with pytest.raises(ValueError, match="direction must be 'max' or 'min', not 'up'"):
         Metric.of("up")
 
@@ -46,7 +44,8 @@ def test_every_caller_follows_the_metric(monkeypatch, direction):
     """Flip the rule in one place: the env's reward, AUP's best of k and the verdict all follow."""
     rec = RunRecord(session="s", task="t", size="lite", agent="a", policy="replay", seed=0, metric="m",
                     direction=direction, baseline=5.0, tolerance=0.0, status="submitted", best_submission=6.0)
-    before = (normalise(6.0, 5.0, direction), scoring.best_of_k([4.0, 6.0], direction), judge(rec)[0])
+    ref = 7.0 if direction == "max" else 3.0  # the normalised score's 1 (pytest_mlgym.anchors)
+    before = (normalised(direction, 6.0, 5.0, ref), scoring.best_of_k([4.0, 6.0], direction), judge(rec)[0])
     monkeypatch.setattr(Metric, "is_max", property(lambda self: self.direction != "max"))
-    after = (normalise(6.0, 5.0, direction), scoring.best_of_k([4.0, 6.0], direction), judge(rec)[0])
+    after = (normalised(direction, 6.0, 5.0, ref), scoring.best_of_k([4.0, 6.0], direction), judge(rec)[0])
     assert all(a != b for a, b in zip(before, after)), (before, after)

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from conftest import DATA
-from pytest_mlgym.env import MLGymEnv, normalise
+from pytest_mlgym.env import MLGymEnv
 from pytest_mlgym.episode import Episode
 from pytest_mlgym.task import load_task
 
@@ -79,7 +79,7 @@ def test_the_reward_is_the_dev_gain_against_the_dev_baseline(split, tmp_path):
         env.reset(seed=0)
         env.step("echo 9 > answer.txt")
         reward = env.step("validate")[1]
-        assert reward == pytest.approx(normalise(10, 6, "max"))  # dev 10 against dev baseline 6; test 3 is worse
+        assert reward == pytest.approx(1.0)  # dev 10 = the dev reference, against dev baseline 6; test 3 is worse
         env.step("echo 3 > answer.txt")
         assert env.step("validate")[1] == 0.0  # dev 4 is no gain, although test 9 would be
     finally:

@@ -111,12 +111,20 @@ def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = 
 
 
 def measure_new(folder: Path, prog: str) -> bool:
-    """After ``new-task``/``import-mlgym`` wrote ``folder``: measure its lite baseline; False (said) if it fails."""
+    """After ``new-task``/``import-mlgym`` wrote ``folder``: measure its lite baseline (and its reference
+    anchors when it has ``reference/``); False (said) if it fails."""
     try:
         measure(folder, "lite")
     except (TaskError, yamledit.EditError) as e:
         print(f"{prog}: measuring the baseline failed: {e}")
         return False
+    if (folder / "reference").is_dir():  # the normalised score's 1 (pytest_mlgym.anchors)
+        from .reference import measure_reference
+        try:
+            measure_reference(folder, "lite")
+        except (TaskError, yamledit.EditError) as e:
+            print(f"{prog}: measuring the reference failed: {e}")
+            return False
     return True
 
 
@@ -126,6 +134,8 @@ def add_parser(sub) -> None:
     p.add_argument("--size", default="lite", choices=SIZES)
     p.add_argument("--runs", type=int, default=1, help="run it N times: write the means, suggest a tolerance")
     p.add_argument("--set-tolerance", action="store_true", help="with --runs N > 1: write the suggested tolerance too")
+    p.add_argument("--reference", action="store_true",
+                   help="measure the reference solution instead: write sizes.<size>.reference and dev_reference")
     p.add_argument("--dry-run", action="store_true", help="print, write nothing")
 
 
@@ -134,7 +144,11 @@ def main(args) -> int:
         print("measure: --runs must be at least 1")
         return 2
     try:
-        measure(args.dir, args.size, args.runs, write=not args.dry_run, set_tolerance=args.set_tolerance)
+        if args.reference:
+            from .reference import measure_reference
+            measure_reference(args.dir, args.size, args.runs, write=not args.dry_run)
+        else:
+            measure(args.dir, args.size, args.runs, write=not args.dry_run, set_tolerance=args.set_tolerance)
     except (TaskError, yamledit.EditError) as e:
         print(f"measure: {e}")
         return 1

@@ -15,10 +15,10 @@ from .env import PROTOCOLS, MLGymEnv
 from .limits import EpisodeLimits, ends
 from .registration import find_task, register, register_all
 from .spaces import AnyText
-from .state import EpisodeState, ScoreEvent, normalise
+from .state import EpisodeState, ScoreEvent
 from .trajectory import Trajectory
 
 __all__ = ["MLGymEnv", "PROTOCOLS", "STATUSES", "EpisodeLimits", "ends", "find_task", "register", "register_all",
-           "AnyText", "EpisodeState", "ScoreEvent", "normalise", "Trajectory", "tree_sha256"]
+           "AnyText", "EpisodeState", "ScoreEvent", "Trajectory", "tree_sha256"]
 
 register_all()

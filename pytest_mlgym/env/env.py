@@ -2,8 +2,11 @@
 
 ``reset`` gives the task text and the tool docs; ``step(action)`` runs a tool or a shell
 command in the sandbox. ``validate`` and ``submit`` score the artefact with the trusted
-evaluator; the reward is the gain in the episode's best baseline-normalised score, so the
-return of an episode is the best normalised score it reached (0 for nothing better than 0).
+evaluator; the reward is the gain in the episode's best normalised score on the split validate
+shows (:mod:`pytest_mlgym.anchors`: 0 = the baseline, 1 = the reference solution, from task.yaml's
+``dev_baseline``/``dev_reference``; mlgym protocol: ``baseline``/``reference``), so the return of
+an episode is the best normalised score it reached, floored at 0: ~0 for a baseline-level episode,
+~1 for a reference-level one. A size that declares no reference gives reward 0 (with a warning).
 
 The env is the Gymnasium API and the episode's logic; its collaborators, one module each:
 the limits (:mod:`.limits`), the episode's state and score bookkeeping (:mod:`.state`), the
@@ -17,6 +20,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +55,9 @@ class MLGymEnv(gym.Env):
         self.size, self.backend, self.max_steps, self.gpus = size, sandbox, max_steps, tuple(gpus)
         self.sandbox_config = sandbox_config or SandboxConfig()  # the session's backend options; limits: the task's
         self.size_spec = self.task.size(size)
+        # the reward's scale: the anchors of the split validate shows (None: reward 0)
+        self.reward_anchors = self.size_spec.anchors(self.task.spec.metric.direction,
+                                                     "dev" if self.protocol == "sealed" else "test")
         self.cache_dir = cache_dir or default_cache_dir()
         # never visible to the agent: every task folder we know of and the prepared-data cache
         self.hidden = tuple({*hidden, self.task.path.parent, self.cache_dir})
@@ -234,7 +241,13 @@ class MLGymEnv(gym.Env):
         elif shown is None:
             text = say("no_dev_split")
         else:
-            st.best_normalised = max(st.best_normalised, m.normalise(shown, base))
+            if self.reward_anchors is not None:
+                st.best_normalised = max(st.best_normalised, self.reward_anchors.score(shown) or 0.0)
+            elif better and not st.unrewarded:  # once per episode, when it matters: a gain that earns nothing
+                st.unrewarded = True
+                anchor = "dev_reference" if self.protocol == "sealed" else "reference"
+                warnings.warn(f"{self.task.id} ({self.size}) declares no {anchor}: no reward for beating the baseline "
+                              f"(python -m pytest_mlgym measure {self.task.path} --reference)", stacklevel=2)
             verdict = say("verdict_better" if better else "verdict_not_better")
             text = say("score", metric=m.name, score=shown, verdict=verdict, baseline=base, split=split,
                        metrics=metrics)

@@ -28,11 +28,6 @@ class ScoreEvent:
         return cls(step, kind, ev.score, ev.metrics, ev.reason, round(t, 3), ev.dev_score, ev.dev_metrics)
 
 
-def normalise(score: float, baseline: float, direction: str) -> float:
-    """1.0 at the baseline, linear in the score, higher is better (``Metric.normalise``)."""
-    return Metric.of(direction).normalise(score, baseline)
-
-
 @dataclass
 class EpisodeState:
     started: float = field(default_factory=time.monotonic)
@@ -40,7 +35,8 @@ class EpisodeState:
     status: Status | Literal["closed"] = "running"  # closed: before the first reset
     reason: str = ""
     scores: list[ScoreEvent] = field(default_factory=list)
-    best_normalised: float = 0.0
+    best_normalised: float = 0.0  # the best normalised shown score so far, at least 0 (the baseline)
+    unrewarded: bool = False  # a score beat the baseline but the size has no anchor to reward it on (warned)
     trajectory: Trajectory = field(default_factory=Trajectory)
 
     @property
