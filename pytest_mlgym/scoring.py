@@ -154,8 +154,8 @@ RunScores = Mapping[str, Mapping[str, Sequence["float | None"]]]
 
 def aup_bootstrap(run_scores: RunScores, directions: Mapping[str, str], baselines: Mapping[str, float],
                   tau_max: float | None = None, points: int = 500, n_boot: int = 1000,
-                  confidence: float = 0.95, seed: int = 0, baseline_name: str = "baseline"
-                  ) -> dict[str, tuple[float, float]]:
+                  confidence: float = 0.95, seed: int = 0, baseline_name: str = "baseline",
+                  draws: int | None = None) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of AUP@k over seeds: ``{method: (low, high)}``.
 
     ``run_scores`` is ``{task: {method: [score of each run (seed)]}}``. Each of ``n_boot``
@@ -164,7 +164,8 @@ def aup_bootstrap(run_scores: RunScores, directions: Mapping[str, str], baseline
     ``confidence`` of the replicates. The baseline score and ``tau_max`` stay fixed (``tau_max``
     defaults to ``tau_max_for`` the best-of-k scores of all runs, so the point estimate is
     ``aup(best-of-k scores)``). All replicates are computed at once (numpy, no Python loop over
-    them); the same ``seed`` gives the same intervals.
+    them); the same ``seed`` gives the same intervals. ``draws=j`` draws at most j of each (task,
+    method)'s runs (still with replacement): the interval of AUP@j for j seeds drawn from all of them.
     """
     if baseline_name in {m for t in run_scores for m in run_scores[t]}:
         raise ValueError(f"a method is already named {baseline_name!r}")
@@ -188,7 +189,8 @@ def aup_bootstrap(run_scores: RunScores, directions: Mapping[str, str], baseline
     rng = np.random.default_rng(seed)
     draw = np.floor(rng.random((n_boot, T, M, kmax)) * n[..., None]).astype(np.int64)
     picked = np.take_along_axis(np.broadcast_to(padded, (n_boot, T, M, kmax)), draw, axis=-1)
-    picked = np.where(np.arange(kmax) < n[..., None], picked, np.nan)  # only k draws for k runs
+    k = n if draws is None else np.minimum(n, draws)
+    picked = np.where(np.arange(kmax) < k[..., None], picked, np.nan)  # only k draws for k runs
     is_max = _is_max(tasks, directions)
     scored = ~np.isnan(picked)
     hi = np.max(np.where(scored, picked, -np.inf), axis=-1)

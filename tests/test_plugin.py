@@ -37,6 +37,10 @@ def test_baseline_agent_passes_and_reports_are_written(bench):
     props = {p.get("name"): p.get("value") for p in ET.parse(bench.path / "junit.xml").iter("property")}
     assert props["metric"] == "score" and props["baseline"] == "6.0" and props["status"] == "submitted"
     assert props["best_submission"] == "6.0" and props["passed"] == "True"
+    # the baseline on tiny (baseline 6, reference 10): normalised 0, one seed, so no interval
+    assert props["stats.iqm.baseline"] == props["stats.mean.baseline"] == "0.000"
+    assert summary["stats"]["agents"]["baseline"]["iqm"]["best_submission"]["value"] == 0.0
+    assert rec["reference"] == 10.0 and rec["normalised_best_submission"] == 0.0
 
 
 def test_failing_agent_fails_its_test_and_is_still_recorded(bench):

@@ -83,3 +83,22 @@ def test_screenshot(page):
     assert img.size == (1280, 2000)
     colours = img.resize((320, 500)).getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 50  # tables and plots, not a blank page
+
+
+def test_the_aggregate_statistics_and_the_aup_at_j_plot_are_shown(page):
+    dom = dom_after_js(page)
+    section = dom.find("section", id="stats")
+    assert "hidden" not in section.attrs
+    rows = section.find("table", id="stats-agents").find_all("tr")
+    assert len(rows) == 3  # the header and two agents, each with its interval
+    assert all("[" in td.text() for td in rows[1].find_all("td")[2:])
+    assert section.find("img", id="aup-at-plot").attrs["src"].startswith("data:image/png;base64,")
+    import numpy as np
+    from PIL import Image
+
+    tmp, path = page
+    shot = tmp / "stats.png"
+    chromium(tmp, f"--screenshot={shot}", "--window-size=1280,1200", path.as_uri() + "#stats")
+    px = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
+    blue = int((np.abs(px - [31, 119, 180]).max(axis=-1) < 30).sum())
+    assert blue > 200, blue  # the first agent's line and band of the AUP@j plot (plots.colours)

@@ -24,6 +24,7 @@ EVIL_OBS = "</pre></li></ol></details></section><script>document.title='owned'</
 
 # task -> (direction, baseline); agent -> seed -> task -> [(step, kind, score)] (the last scored is the submission)
 TASKS = {"alpha": ("max", 1.0), "beta": ("min", 10.0), "gamma": ("max", 0.5)}
+REFERENCES = {"alpha": 3.0, "beta": 4.0, "gamma": 1.0}  # the normalised score's 1 (pytest_mlgym.anchors)
 RUNS = {
     "good": {0: {"alpha": [(2, "validate", 1.5), (4, "submit", 2.0)],
                  "beta": [(2, "validate", 4.0), (3, "submit", 5.0)],
@@ -86,6 +87,7 @@ def make_records(report_dir: Path, session: str = "s1", evil: bool = True) -> li
                 t += 1
                 rec = RunRecord(session=session, task=task, size="lite", agent=agent, policy="replay", seed=seed,
                                 metric="score", direction=direction, baseline=base, tolerance=0.0, scores=scores,
+                                reference=REFERENCES[task],
                                 best_attempt=att, oracle_best_attempt=att, best_submission=sub, status="submitted" if sub is not None else "invalid",
                                 steps=last, wall_s=10.0 * (seed + 1), cost_usd=0.25 if agent == "good" else 0.0,
                                 passed=sub is not None and (sub > base if direction == "max" else sub < base),

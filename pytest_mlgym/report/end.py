@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import gates, summary, terminal
+from . import aggregate, gates, summary, terminal
 
 if TYPE_CHECKING:
     from ..results import RunRecord
@@ -89,6 +89,8 @@ def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
             xml.add_global_property(f"infra.{agent}", ", ".join(f"{c}={n}" for c, n in sorted(classes.items())))
         for agent, tasks in sorted(infra.unscored.items()):  # no AUP for it
             xml.add_global_property(f"aup.unscored.{agent}", ",".join(tasks))
+        for prop, text in aggregate.junit_properties(s.summary.stats).items():  # stats.iqm.<agent>, stats.mean.<agent>
+            xml.add_global_property(prop, text)
     for gate in s.gates:
         xml.add_global_property(f"gate.{gate.name.removeprefix('--mlgym-').replace('-', '_')}", gate.line)
 

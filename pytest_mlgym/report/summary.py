@@ -21,7 +21,8 @@ from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only 
 from .. import scoring, selection
 from ..metric import Direction
 from ..results import GATED_KINDS, SCORE_KINDS, Protocol, RunRecord, ScoreKind
-from . import trust
+from . import aggregate, trust
+from .aggregate import Stats
 from .trust import IsolationInfo
 
 RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more method in AUP
@@ -133,6 +134,7 @@ class Summary(_Model):
     aup_at: dict[str, AUP] = {}  # {"j": AUP@j}, j = 1..k
     bootstrap: Bootstrap = BOOTSTRAP
     infra: Infra = Infra()  # runs left out of AUP for infrastructure failures, and the tasks AUP covers
+    stats: Stats = Stats()  # mean/IQM of normalised scores, per-task means, AUP@j, with intervals (aggregate.py)
     interrupted: Interrupted | None = None
     comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
     gates: list[GateResult] | None = None
@@ -211,7 +213,8 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
                    sessions=sorted({r.session for r in latest}), protocols=sorted({r.protocol for r in latest}),
                    isolation=isolation if isolation is not None else trust.of_records(latest),
                    k=k, tau_max=tau, tasks=tasks, aup=aup, aup_ci=aup_ci, aup_at=aup_at,
-                   bootstrap=BOOTSTRAP, infra=infra)
+                   bootstrap=BOOTSTRAP, infra=infra,
+                   stats=aggregate.build(records, aup_at, tau, baseline_name=RECORDED))
 
 
 def write(summary: Summary, path: Path) -> None:

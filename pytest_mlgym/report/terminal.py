@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .aggregate import fmt
 from .summary import RECORDED, Summary
 from .text import clean
 
@@ -30,8 +31,23 @@ def lines(summary: Summary | dict) -> list[str]:
     out += _table([("method", "best attempt", "best submission", "oracle (test-selected)")] +
                   [(m, f"{aup['best_attempt'][m]:.3f}", f"{aup['best_submission'][m]:.3f}",
                     f"{oracle[m]:.3f}" if m in oracle else "-") for m in methods])
+    out += stats_lines(summary)
     if note := summary.infra.note():
         out.append(f"note: {note} (--mlgym-resume runs them again)")
+    return out
+
+
+def stats_lines(summary: Summary) -> list[str]:
+    """One line per agent: mean and IQM of the normalised best submission, with intervals."""
+    st = summary.stats
+    if not st.agents:
+        return []
+    out = ["", f"normalised best submission (0 = baseline, 1 = reference; {st.confidence:.0%} intervals)"]
+    for agent, row in sorted(st.agents.items()):
+        out.append(f"  {agent}: IQM {fmt(row.iqm.get('best_submission'))}, mean {fmt(row.mean.get('best_submission'))}"
+                   f" ({row.tasks} tasks x {row.seeds} seed{'s' * (row.seeds != 1)})")
+    if st.unanchored:
+        out.append(f"  left out (no reference anchor): {', '.join(st.unanchored)}")
     return out
 
 
