@@ -79,6 +79,23 @@ class Anchors(BaseModel):
         return self.optimum - s if self.direction == "max" else s - self.optimum
 
 
+def check_size(name: str, size, direction: str) -> None:
+    """task.yaml's ``sizes.<name>`` (a ``task.SizeSpec``): a ValueError, one line, when its anchors make
+    no scale on either split (checked when the task loads)."""
+    if size.dev_reference is not None and size.dev_baseline is None:
+        raise ValueError(f"{name}.dev_reference needs a dev_baseline (the dev split's 0)")
+    if (size.normalise != "linear" or size.optimum is not None) and size.reference is None:
+        raise ValueError(f"{name}.normalise/optimum need a reference (the normalised score's 1)")
+    for split, base, ref in (("reference", size.baseline, size.reference),
+                             ("dev_reference", size.dev_baseline, size.dev_reference)):
+        if ref is None or base is None:
+            continue
+        try:
+            Anchors(direction=direction, baseline=base, reference=ref, form=size.normalise, optimum=size.optimum)
+        except ValidationError as e:
+            raise ValueError(f"{name}.{split}: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
 def make(direction: str, baseline: float | None, reference: float | None, form: str = "linear",
          optimum: float | None = None) -> Anchors | None:
     """The anchors, or None when there is no baseline or reference or they do not make a scale (a

@@ -22,7 +22,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import metric
-from .anchors import Anchors, Form, make as make_anchors
+from .anchors import Anchors, Form, check_size as check_anchors, make as make_anchors
 
 SIZES = ("lite", "full")
 FAMILY_FILES = Path(__file__).resolve().parent / "sdk" / "families" / "workspace"  # what task.yaml may `include`
@@ -177,23 +177,9 @@ class TaskSpec(_Strict):
     @field_validator("sizes")
     @classmethod
     def _anchors(cls, sizes: dict, info) -> dict:
-        metric = info.data.get("metric")
-        if metric is None:  # the metric's own error is reported
-            return sizes
-        for name, size in sizes.items():
-            if size.dev_reference is not None and size.dev_baseline is None:
-                raise ValueError(f"{name}.dev_reference needs a dev_baseline (the dev split's 0)")
-            if (size.normalise != "linear" or size.optimum is not None) and size.reference is None:
-                raise ValueError(f"{name}.normalise/optimum need a reference (the normalised score's 1)")
-            for split, base, ref in (("reference", size.baseline, size.reference),
-                                     ("dev_reference", size.dev_baseline, size.dev_reference)):
-                if ref is None or base is None:
-                    continue
-                try:
-                    Anchors(direction=metric.direction, baseline=base, reference=ref, form=size.normalise,
-                                    optimum=size.optimum)
-                except ValidationError as e:
-                    raise ValueError(f"{name}.{split}: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        if (metric := info.data.get("metric")) is not None:  # else the metric's own error is reported
+            for name, size in sizes.items():
+                check_anchors(name, size, metric.direction)
         return sizes
 
     @field_validator("include")
