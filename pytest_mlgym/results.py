@@ -18,6 +18,7 @@ from typing import Literal, get_args
 from filelock import FileLock
 from pydantic import BaseModel, Field
 
+from .compute import Compute
 from .metric import Direction, Metric
 
 # how an episode ended (``running`` only while it runs)
@@ -81,6 +82,7 @@ class RunRecord(BaseModel):
     sandbox: str = "local"
     isolation: str | None = None
     sandbox_host: str | None = None  # the Docker Engine that ran it (--sandbox docker)
+    compute: Compute = Compute()  # the machine that ran the sandbox and what it used (compute.py)
     passed: bool = False
     verdict: str = ""
     versions: dict = Field(default_factory=lambda: versions())
