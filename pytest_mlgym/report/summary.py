@@ -21,6 +21,7 @@ from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only 
 from .. import scoring, selection
 from ..metric import Direction
 from ..results import GATED_KINDS, SCORE_KINDS, Protocol, RunRecord, ScoreKind
+from . import cost as cost_mod
 from . import trust
 from .trust import IsolationInfo
 
@@ -133,6 +134,7 @@ class Summary(_Model):
     aup_at: dict[str, AUP] = {}  # {"j": AUP@j}, j = 1..k
     bootstrap: Bootstrap = BOOTSTRAP
     infra: Infra = Infra()  # runs left out of AUP for infrastructure failures, and the tasks AUP covers
+    cost: cost_mod.CostSummary = cost_mod.CostSummary()  # AUP vs cost, wall, compute; cost per improvement
     interrupted: Interrupted | None = None
     comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
     gates: list[GateResult] | None = None
@@ -211,7 +213,7 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
                    sessions=sorted({r.session for r in latest}), protocols=sorted({r.protocol for r in latest}),
                    isolation=isolation if isolation is not None else trust.of_records(latest),
                    k=k, tau_max=tau, tasks=tasks, aup=aup, aup_ci=aup_ci, aup_at=aup_at,
-                   bootstrap=BOOTSTRAP, infra=infra)
+                   bootstrap=BOOTSTRAP, infra=infra, cost=cost_mod.build(latest, aup["best_submission"], RECORDED))
 
 
 def write(summary: Summary, path: Path) -> None:
