@@ -153,13 +153,15 @@ def hardware_kinds(computes: Iterable[Compute]) -> list[str]:
 
 def hardware_note(ours: Iterable[Compute], theirs: Iterable[Compute]) -> str | None:
     """One line when two sets of runs come from different hardware (or one set from several kinds),
-    None when they match; runs without compute metadata make the comparison unknown, also said."""
+    None when they match; when one side's records hold no compute metadata (written before it
+    existed) the line says so; when neither side's do, there is nothing to compare (None)."""
     ours, theirs = list(ours), list(theirs)
     a, b = hardware_kinds(ours), hardware_kinds(theirs)
+    if not a and not b or not ours or not theirs:
+        return None
     if not a or not b:
-        return None if not ours or not theirs else \
-            "hardware not recorded for " + ("both runs" if not a and not b else "the stored run" if not b else
-                                            "this run") + ": the two may come from different machines"
+        return f"hardware not recorded for {'the stored run' if not b else 'this run'} (records older than " \
+               f"compute metadata): the two may come from different machines"
     if a == b and len(a) == 1:
         return None
     return f"different hardware: this run on {' / '.join(a)}, the stored run on {' / '.join(b)}: " \

@@ -165,6 +165,7 @@ def test_comparing_different_hardware_gives_a_note():
     assert hardware_note([intel, amd], [intel, amd])  # each side mixes two machines
     unknown = hardware_note([intel], [Compute()])
     assert unknown and "not recorded for the stored run" in unknown
+    assert hardware_note([Compute()], [Compute()]) is None  # neither side says: nothing to compare
 
 
 @pytest.mark.docker
@@ -188,3 +189,20 @@ def test_a_docker_sandbox_counts_its_container_cpu(tmp_path):
     finally:
         sb.close()
     assert sb.cpu_usage() is None  # closed: nothing left to read
+
+
+def test_compare_notes_different_hardware():
+    from test_report_cost import run
+
+    from pytest_mlgym.report import gates, terminal
+    intel = [run("a", s, 2.0) for s in range(2)]
+    amd = [r.model_copy(update={"compute": hw("AMD EPYC", 4), "session": "now"}) for r in intel]
+    notes = gates.compare(intel, amd)["notes"]
+    (note,) = [n for n in notes if "hardware" in n]
+    assert "this run on AMD EPYC x4" in note and "the stored run on X x4" in note
+    assert not [n for n in gates.compare(intel, [r.model_copy(update={"session": "now"}) for r in intel])["notes"]
+                if "hardware" in n]
+    old = [r.model_copy(update={"compute": Compute()}) for r in intel]  # stored before compute metadata
+    assert any("hardware not recorded for the stored run" in n for n in gates.compare(old, amd)["notes"])
+    c = {**gates.compare(intel, amd), "stored": "old.jsonl", "stored_session": "s", "stored_runs": 2}
+    assert f"note: {note}" in terminal.comparison_lines(c)  # what --mlgym-compare prints
