@@ -14,12 +14,17 @@ from pytest_mlgym.episode import Episode
 from pytest_mlgym.results import RunRecord
 from pytest_mlgym.sandbox import SandboxConfig, cgroup
 from pytest_mlgym.sandbox.local import LocalSandbox
+from test_docker import engine, tcp_engine  # noqa: F401 (fixtures: a real engine, one reached over tcp)
 
 CORES = os.cpu_count() or 1
 BURN = "python3 -c 'import time\nwhile time.process_time() < 1.0: pass'"  # ~1 CPU-second, whatever the load
 # a child that leaves the shell's process group and session (double fork + setsid), burns, then says so
 DAEMON = ("setsid sh -c \"(python3 -c 'import time\nwhile time.process_time() < 1.0: pass\nopen(\\\"done\\\", \\\"w\\\")' "
           "</dev/null >/dev/null 2>&1 &)\" &")
+# the same in bash alone (an image without Python): it reads its own CPU ticks (user + system, 100 a second) from /proc
+SH_DAEMON = ("setsid bash -c '(bash -c \"while read -r -a s < /proc/\\$BASHPID/stat; "
+             "[ \\$((s[13] + s[14])) -lt 100 ]; do :; done; : > done\" "
+             "</dev/null >/dev/null 2>&1 &)' &")
 WAIT = "for i in $(seq 600); do [ -e done ] && break; sleep 0.1; done; ls done"
 
 
@@ -181,7 +186,7 @@ def test_a_docker_sandbox_counts_its_container_cpu(tmp_path):
     try:
         assert sb.machine() == compute.this_machine()  # an engine on this machine: this machine's CPU
         before, t0 = used(sb), time.monotonic()
-        assert sb.exec(DAEMON, timeout=30).returncode == 0
+        assert sb.exec(SH_DAEMON, timeout=30).returncode == 0
         assert sb.exec(WAIT, timeout=120).output.strip().endswith("done")
         spent = used(sb) - before
         assert 0.5 <= spent <= (time.monotonic() - t0) * CORES + 0.5
@@ -206,3 +211,27 @@ def test_compare_notes_different_hardware():
     assert any("hardware not recorded for the stored run" in n for n in gates.compare(old, amd)["notes"])
     c = {**gates.compare(intel, amd), "stored": "old.jsonl", "stored_session": "s", "stored_runs": 2}
     assert f"note: {note}" in terminal.comparison_lines(c)  # what --mlgym-compare prints
+
+
+@pytest.mark.docker
+def test_a_remote_engine_reports_its_host_and_its_stats(tiny, tcp_engine, tmp_path, monkeypatch):
+    """An engine reached over tcp:// (a remote one to the harness): its host's CPU comes from the
+    engine (docker info and the container's kernel), its CPU time from the engine's stats API."""
+    from pytest_mlgym.sandbox import DockerOptions
+    from pytest_mlgym.sandbox.docker import container, remote
+
+    monkeypatch.setattr(container, "CPU_FILES", ())  # as where the engine's host is another machine
+    monkeypatch.setattr(remote, "_MACHINES", {})
+    env = MLGymEnv(tiny, sandbox="docker", max_steps=6, cache_dir=tmp_path / "cache",
+                   sandbox_config=SandboxConfig(docker=DockerOptions(hosts=(tcp_engine,))))
+    ep = Episode.start(env, seed=0)
+    try:
+        assert not env.sandbox.files_local
+        rec = ep.run(Actions(SH_DAEMON, WAIT, "echo 7 > answer.txt", "submit"), name="remote")
+    finally:
+        ep.close()
+    c = rec.compute
+    here = compute.this_machine()  # the tcp engine runs on this machine: the same CPU, found the engine's way
+    assert (c.cpu_model, c.logical_cores) == (here.cpu_model, here.logical_cores)
+    assert c.core_seconds_source == "cgroup" and c.core_seconds is not None
+    assert 0.5 <= c.core_seconds <= c.wall_s * CORES + 1.0

@@ -29,6 +29,11 @@ from .masks import image_masks, mask_mounts
 # processes as zombies that keep counting against the pids limit)
 INIT = ["bash", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; done"]
 
+# where a container's CPU time shows on the engine's host (cgroup v1, v2 under systemd, v2), and its unit
+CPU_FILES = (("/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),
+             ("/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6),
+             ("/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6))
+
 
 class ContainerSandbox(ShellSandbox):
     """The ``docker`` backend: opening one places it on the least busy engine and makes the
@@ -213,12 +218,9 @@ class ContainerSandbox(ShellSandbox):
         """The container's cgroup CPU time: read on this host where it shows, else the engine's stats."""
         if self.container is None:
             return None
-        cid = self.container.id
-        for path, scale in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),
-                            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6),
-                            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6)):
+        for path, scale in CPU_FILES:
             try:
-                text = Path(path).read_text().split()
+                text = Path(path.format(cid=self.container.id)).read_text().split()
                 return int(text[text.index("usage_usec") + 1] if "usage_usec" in text else text[0]) / scale, "cgroup"
             except (OSError, ValueError, IndexError):
                 continue
