@@ -96,12 +96,20 @@ def test_a_command_that_burns_a_cpu_second_counts_about_one(tmp_path):
         sb.close()
 
 
-@pytest.mark.parametrize("grouped", [True, False], ids=["cgroup", "process-tree"])
-def test_a_daemonised_child_is_counted(tmp_path, monkeypatch, grouped):
-    if grouped and not cgroup.available():
-        pytest.skip("no control group can be made here (needs root and cgroup v1 cpuacct or v2)")
-    if not grouped:  # as on a machine where no group can be made
+def without_cpu_counting(monkeypatch, how: str) -> None:
+    """As on a machine where no group can be made ("none"), or one without a CPU counter ("no-cpuacct")."""
+    if how == "none":
         monkeypatch.setattr(cgroup.Group, "create", classmethod(lambda cls, pids, memory_mb: None))
+    elif how == "no-cpuacct":
+        monkeypatch.setattr(cgroup.Group, "cpu_seconds", lambda self: None)
+
+
+@pytest.mark.parametrize("how", ["cgroup", "none", "no-cpuacct"])
+def test_a_daemonised_child_is_counted(tmp_path, monkeypatch, how):
+    grouped = how == "cgroup"
+    if how != "none" and not cgroup.available():
+        pytest.skip("no control group can be made here (needs root and cgroup v1 or v2)")
+    without_cpu_counting(monkeypatch, how)
     sb = sandbox(tmp_path)
     try:
         if not grouped and sb.isolation != "bwrap":
@@ -117,10 +125,13 @@ def test_a_daemonised_child_is_counted(tmp_path, monkeypatch, grouped):
         sb.close()
 
 
-def test_a_timed_out_command_still_counts(tmp_path, monkeypatch):
+@pytest.mark.parametrize("how", ["cgroup", "none", "no-cpuacct"])
+def test_a_timed_out_command_still_counts(tmp_path, monkeypatch, how):
     """The shell and everything in it is killed at a timeout: what it burnt stays counted (the group
-    keeps its total; without one, the tree is sampled before the kill)."""
-    monkeypatch.setattr(cgroup.Group, "create", classmethod(lambda cls, pids, memory_mb: None))
+    keeps its total; without a counter, the tree is sampled before the kill)."""
+    if how != "none" and not cgroup.available():
+        pytest.skip("no control group can be made here (needs root and cgroup v1 or v2)")
+    without_cpu_counting(monkeypatch, how)
     sb = sandbox(tmp_path)
     try:
         before = used(sb)
