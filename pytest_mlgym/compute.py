@@ -11,8 +11,9 @@ sandbox, measured by the harness from outside it, never reported by the agent:
 - ``cgroup``: the sandbox's control group (cgroup v1 ``cpuacct.usage``, v2 ``cpu.stat``; a Docker
   container's, read on the engine's host or through the engine's stats API). It counts every process
   that ever ran in the group, also one that double-forked, detached with ``setsid``, or exited
-  before the episode ended; a process cannot leave the group (the cgroup files are not in the
-  sandbox, and it holds no capabilities to move itself).
+  before the episode ended; a process cannot leave the group: bubblewrap shows ``/sys`` read-only
+  and a container holds no capabilities. (A local sandbox without bubblewrap, as root, could write
+  its way out: that isolation is reported as weaker than the machine's best, and trusted no further.)
 - ``process-tree`` (no control group could be made here): the shell's process tree, live processes'
   own time plus their reaped children's, sampled whenever a shell is killed (a timeout, a restart)
   and at the end. Under bubblewrap the sandbox has its own PID namespace, whose init reaps (and so
