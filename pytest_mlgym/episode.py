@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import compute
 from .errors import one_line
 from .agents import Agent, AgentSpec, EpisodeEnd, TaskInfo
 from .env import MLGymEnv
@@ -123,6 +124,7 @@ class Episode:
             cost_usd=float(getattr(agent, "cost_usd", 0.0) or 0.0), tokens=int(getattr(agent, "tokens", 0) or 0),
             usage=list(getattr(agent, "usage", None) or []),
             sandbox=env.backend, isolation=info["isolation"], sandbox_host=info["host"], finished_at=time.time(),
+            compute=compute.of_episode(env.sandbox, env.gpus, wall_s, env.cpu_at_start),
         )
         rec.normalised_best_submission = rec.normalised(rec.best_submission)
         rec.normalised_best_attempt = rec.normalised(rec.best_attempt)

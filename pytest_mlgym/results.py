@@ -19,6 +19,7 @@ from filelock import FileLock
 from pydantic import BaseModel, Field
 
 from .anchors import Form, normalised
+from .compute import Compute
 from .metric import Direction, Metric
 
 # how an episode ended (``running`` only while it runs)
@@ -89,6 +90,7 @@ class RunRecord(BaseModel):
     sandbox: str = "local"
     isolation: str | None = None
     sandbox_host: str | None = None  # the Docker Engine that ran it (--sandbox docker)
+    compute: Compute = Compute()  # the machine that ran the sandbox and what it used (compute.py)
     passed: bool = False
     verdict: str = ""
     versions: dict = Field(default_factory=lambda: versions())

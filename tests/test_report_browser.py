@@ -102,3 +102,31 @@ def test_the_aggregate_statistics_and_the_aup_at_j_plot_are_shown(page):
     px = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
     blue = int((np.abs(px - [31, 119, 180]).max(axis=-1) < 30).sum())
     assert blue > 200, blue  # the first agent's line and band of the AUP@j plot (plots.colours)
+
+
+def test_the_cost_plot_is_visible(page):
+    """The cost-effectiveness plot loads as an image with a size and lies within the page's layout."""
+    from PIL import Image
+
+    tmp, path = page
+    dom = dom_after_js(page)
+    img = dom.find("img", id="cost-plot")
+    assert img.attrs["src"].startswith("data:image/png;base64,") and "hidden" not in img.attrs
+    # the browser decoded it (a broken image has no natural width) and laid it out at a size
+    probe = tmp / "cost.html"
+    probe.write_text(path.read_text(encoding="utf-8").replace(
+        "</body>", "<script>document.title = [document.getElementById('cost-plot').naturalWidth,"
+                   "document.getElementById('cost-plot').getBoundingClientRect().height].join(' ');</script></body>"),
+        encoding="utf-8")
+    title = Dom(chromium(tmp, "--dump-dom", probe.as_uri()).stdout).root.find("title").text()
+    width, height = (float(x) for x in title.split())
+    assert width > 300 and height > 150  # decoded and laid out at its size
+    # the page with all but the cost section hidden: the screenshot's top band is the plot
+    alone = tmp / "cost-alone.html"
+    alone.write_text(path.read_text(encoding="utf-8").replace(
+        "</head>", "<style>body > :not(#cost), #cost > :not(figure) {display: none}</style></head>"), encoding="utf-8")
+    shot = tmp / "cost.png"
+    chromium(tmp, f"--screenshot={shot}", "--window-size=1280,900", alone.as_uri())
+    top = Image.open(shot).convert("RGB").crop((0, 0, 1280, 300)).resize((320, 75))
+    colours = top.getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 20  # the plot's points, labels and axes, not a blank band

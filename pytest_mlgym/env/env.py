@@ -65,6 +65,7 @@ class MLGymEnv(gym.Env):
         self.observation_space = AnyText()
         self.action_space = AnyText()
         self.sandbox: Sandbox | None = None
+        self.cpu_at_start: tuple[float, str] | None = None
         self.sandbox_used = self.sandbox_config  # the config of the episode's sandbox (the task's limits in it)
         self.state = EpisodeState(status="closed")
         self.limits = EpisodeLimits(max_steps, self.task.spec.limits.episode_s, self.task.spec.limits.step_s)
@@ -96,6 +97,7 @@ class MLGymEnv(gym.Env):
         self.sandbox = sb = sandboxes.create(self.backend, ws, config)
         self.tools = ToolBox(sb, timeout=lim.step_s)
         self.facts()  # probed (once per backend) before the episode's clock starts
+        self.cpu_at_start = sb.cpu_usage()  # the probe's share, not the agent's: subtracted from its core-seconds
         self.state = EpisodeState()
         self.limits = EpisodeLimits(self.max_steps, lim.episode_s, lim.step_s)
         self._fingerprints = ScoreFingerprints(sb, ws, skip=(spec.data_dir,), artefact=spec.artefact)

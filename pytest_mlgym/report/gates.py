@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import scoring, selection
+from ..compute import hardware_note
 from ..metric import Metric
 from ..results import ResultsStore, RunRecord, ScoreKind
 from .summary import GATED, RECORDED, Summary
@@ -114,6 +115,8 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
     infra = {"old": n_old, "new": n_new}
     if n_old or n_new:  # summary.INFRA_RULE: an infra-failed run says nothing about the agent
         notes.append(f"runs that failed for infrastructure (infra_error), left out: {n_old} stored, {n_new} here")
+    if hw := hardware_note([r.compute for r in new], [r.compute for r in old]):  # compute.py: never compared blindly
+        notes.append(hw)
     sizes = {r.size for r in new}
     old_other = sorted({f"{r.task} ({r.size})" for r in old if r.size not in sizes})
     if old_other and sizes:

@@ -89,7 +89,7 @@ class _Run:
 
 
 def render(records: list[RunRecord], summary: Summary, report_dir: Path, note: str = "") -> str:
-    from . import aggregate_html, plots
+    from . import aggregate_html, cost, plots
 
     latest = selection.latest_runs(records)
     colour = plots.colours(list(summary.aup[KINDS[0]]))
@@ -109,7 +109,8 @@ def render(records: list[RunRecord], summary: Summary, report_dir: Path, note: s
         s=summary, meta=meta, note=note, isolation=_isolation(summary.isolation or trust.of_records(latest)),
         kinds=KINDS, titles=TITLES, recorded=RECORDED, conf=f"{summary.bootstrap.confidence:.0%}", why=why,
         methods=sorted(first, key=lambda m: (-first[m], m)), profiles=plots.profiles(summary), tasks=tasks,
-        runs=[_run(r, report_dir) for r in latest], css=CSS, js=JS, st=aggregate_html.context(summary.stats, colour))
+        runs=[_run(r, report_dir) for r in latest], css=CSS, js=JS, st=aggregate_html.context(summary.stats, colour),
+        cost_plot=cost.plot(summary.cost))
 
 
 @lru_cache(maxsize=1)

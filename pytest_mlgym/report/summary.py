@@ -22,6 +22,7 @@ from .. import scoring, selection
 from ..metric import Direction
 from ..results import GATED_KINDS, SCORE_KINDS, Protocol, RunRecord, ScoreKind
 from . import aggregate, trust
+from . import cost as cost_mod
 from .aggregate import Stats
 from .trust import IsolationInfo
 
@@ -135,6 +136,7 @@ class Summary(_Model):
     bootstrap: Bootstrap = BOOTSTRAP
     infra: Infra = Infra()  # runs left out of AUP for infrastructure failures, and the tasks AUP covers
     stats: Stats = Stats()  # mean/IQM of normalised scores, per-task means, AUP@j, with intervals (aggregate.py)
+    cost: cost_mod.CostSummary = cost_mod.CostSummary()  # AUP vs cost, wall, compute; cost per improvement
     interrupted: Interrupted | None = None
     comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
     gates: list[GateResult] | None = None
@@ -213,7 +215,7 @@ def build(records: list[RunRecord], isolation: IsolationInfo | None = None) -> S
                    sessions=sorted({r.session for r in latest}), protocols=sorted({r.protocol for r in latest}),
                    isolation=isolation if isolation is not None else trust.of_records(latest),
                    k=k, tau_max=tau, tasks=tasks, aup=aup, aup_ci=aup_ci, aup_at=aup_at,
-                   bootstrap=BOOTSTRAP, infra=infra,
+                   bootstrap=BOOTSTRAP, infra=infra, cost=cost_mod.build(latest, aup["best_submission"], RECORDED),
                    stats=aggregate.build(records, aup_at, tau, baseline_name=RECORDED))
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..compute import CpuSource, Machine, this_machine
+
 
 @dataclass(frozen=True)
 class ExecResult:
@@ -125,6 +127,16 @@ class Sandbox(abc.ABC):
         """Where the evaluator scores this sandbox's artefact: None, isolated on this host; else the
         engine (e.g. ``pytest_mlgym.sandbox.docker.Engine``) whose own containers score it, never the
         agent's sandbox."""
+        return None
+
+    # -- compute metadata: what the run record says about the machine and its use -----------------
+    def machine(self) -> Machine:
+        """The hardware this sandbox runs on (the default: this machine)."""
+        return this_machine()
+
+    def cpu_usage(self) -> tuple[float, CpuSource] | None:
+        """CPU seconds (user + system) of everything run in the sandbox so far, measured from outside
+        it, and how (``pytest_mlgym.compute``); None where the backend does not measure it."""
         return None
 
     # -- what an episode does with it ---------------------------------------------------------------

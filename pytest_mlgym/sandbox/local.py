@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from .. import compute
+from ..compute import CpuSource
 from . import cgroup, isolation
 from .base import IsolationPlan, SandboxConfig, SandboxError, gpu_env
 from .files import MAX_COPY_OUT, HostFiles
@@ -20,6 +22,10 @@ class LocalSandbox(ShellSandbox):
         super().__init__(str(self.root), config)
         self.isolation = self._mode = isolation.available()
         self._group = cgroup.Group.create(config.pids, config.memory_mb)  # limits, and the list of its processes
+        # whether the group counts CPU time (v1 needs cpuacct); if not, the CPU seconds of the shells killed
+        # so far (timeouts, restarts) are kept here
+        self._grouped_cpu = self._group is not None and self._group.cpu_seconds() is not None
+        self._cpu_gone = 0.0
         self._start()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -59,10 +65,20 @@ class LocalSandbox(ShellSandbox):
             raise SandboxError(f"cannot start the local shell: {e}") from None
 
     def _stop_all(self) -> None:
+        if self._proc is not None and not self._grouped_cpu:  # what the tree used, before it is killed
+            self._cpu_gone += compute.tree_cpu_seconds(self._proc.pid)
         if self._group is not None:  # with bwrap, its whole PID namespace goes with the tree
             self._group.kill()
 
-    _reap = _stop_all  # the killed count against its pids limit until they are reaped
+    def _reap(self) -> None:  # the killed count against its pids limit until they are reaped
+        if self._group is not None:
+            self._group.kill()
+
+    def cpu_usage(self) -> tuple[float, CpuSource] | None:
+        if self._grouped_cpu and self._group is not None and (used := self._group.cpu_seconds()) is not None:
+            return used, "cgroup"
+        live = compute.tree_cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
+        return self._cpu_gone + live, "process-tree"
 
     def _oom_kills(self) -> int:
         return self._group.oom_kills() if self._group is not None else 0

@@ -32,8 +32,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
+from ..compute import tree_cpu_seconds
 from . import cgroup, isolation
 from .shell import kill_tree
 
@@ -266,7 +265,7 @@ class LocalRun(Run):
     def cpu_seconds(self) -> float | None:
         if self.group is not None and (used := self.group.cpu_seconds()) is not None:
             return used
-        return _tree_cpu(self.proc.pid)  # its PID namespace (bwrap) keeps detached ones in the tree
+        return tree_cpu_seconds(self.proc.pid)  # its PID namespace (bwrap) keeps detached ones in the tree
 
     def kill(self) -> None:
         if self.group is not None:
@@ -315,20 +314,3 @@ def _reachable(mode: str) -> bool:
         chain = [folder] if mode == "bwrap" else [folder, *folder.parents]
         return all(os.stat(d).st_mode & 0o005 == 0o005 for d in chain if d.exists())
     return open_to_all(Path(sys.executable).resolve().parent) and open_to_all(Path(tempfile.gettempdir()))
-
-
-def _tree_cpu(pid: int) -> float | None:
-    """CPU seconds of ``pid`` and all its descendants, live and reaped (user, system and their children's)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total

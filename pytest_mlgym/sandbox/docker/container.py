@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ...compute import CpuSource
 from .. import cgroup, isolation
 from ..base import IsolationPlan, SandboxConfig, SandboxError, gpu_env
 from ..shell import SHELL, ShellSandbox
@@ -27,6 +28,11 @@ from .masks import image_masks, mask_mounts
 # PID 1: a bash that only waits, so it reaps every orphan (a plain `sleep` would leave killed
 # processes as zombies that keep counting against the pids limit)
 INIT = ["bash", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; done"]
+
+# where a container's CPU time shows on the engine's host (cgroup v1, v2 under systemd, v2), and its unit
+CPU_FILES = (("/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9),
+             ("/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6),
+             ("/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6))
 
 
 class ContainerSandbox(ShellSandbox):
@@ -207,6 +213,22 @@ class ContainerSandbox(ShellSandbox):
             except (OSError, ValueError):
                 continue
         return 0
+
+    def cpu_usage(self) -> tuple[float, CpuSource] | None:
+        """The container's cgroup CPU time: read on this host where it shows, else the engine's stats."""
+        if self.container is None:
+            return None
+        for path, scale in CPU_FILES:
+            try:
+                text = Path(path.format(cid=self.container.id)).read_text().split()
+                return int(text[text.index("usage_usec") + 1] if "usage_usec" in text else text[0]) / scale, "cgroup"
+            except (OSError, ValueError, IndexError):
+                continue
+        try:  # a remote engine: its stats API reads the same cgroup counter on its host
+            stats = self.container.stats(stream=False, one_shot=True)
+            return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9, "cgroup"
+        except Exception:  # an engine without stats for it (gone, too old)
+            return None
 
     def close(self) -> None:
         super().close()

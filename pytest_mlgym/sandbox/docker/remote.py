@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from ...compute import Machine, parse_cpuinfo
 from ..base import SandboxConfig, SandboxError
 from ..copyout import CHUNK, discard, stream, too_big
 from ..files import MAX_COPY_OUT
@@ -66,6 +67,24 @@ def _entries(src: Path, readonly: tuple[str, ...] = (), prefix: str = ".") -> li
 
 def upload(container, src: Path, dest: Path, readonly: tuple[str, ...] = ()) -> None:
     container.put_archive(str(dest), _tar(_entries(src, readonly)))
+
+
+_MACHINES: dict[str | None, Machine] = {}  # per engine: probed once per process
+
+
+def engine_machine(sb) -> Machine:
+    """The engine's host: its CPU count from ``docker info``, its CPU model and cores from the kernel's
+    ``/proc/cpuinfo`` as the new container sees it (before the agent has run anything in it)."""
+    if sb.host not in _MACHINES:
+        try:
+            ncpu = int(sb.client.info().get("NCPU") or 0) or None
+        except Exception:  # an engine that does not say
+            ncpu = None
+        code, text = _run(sb, ["cat", "/proc/cpuinfo"])
+        cpu = parse_cpuinfo(text) if code == 0 else Machine()
+        _MACHINES[sb.host] = Machine(cpu_model=cpu.cpu_model, logical_cores=ncpu or cpu.logical_cores,
+                                     physical_cores=cpu.physical_cores)
+    return _MACHINES[sb.host]
 
 
 def _run(sb, argv: list[str]) -> tuple[int, str]:
@@ -225,6 +244,10 @@ class RemoteDockerSandbox(ContainerSandbox):
 
     def _populate(self, root: Path) -> None:
         upload(self.container, root, Path(WORKDIR), readonly=self.config.readonly)
+        self._machine = engine_machine(self)  # before the agent's first command
+
+    def machine(self) -> Machine:
+        return self._machine
 
     def evaluator_engine(self) -> Engine | None:
         return None
