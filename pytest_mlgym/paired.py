@@ -126,7 +126,7 @@ def compare(a: Side, b: Side, directions: Mapping[str, str], baselines: Mapping[
                 out.append(v[..., 1] - v[..., 0])
             head = kind if HEADLINE not in kinds else HEADLINE
             signed = [(sign[i] * runs("a", head, i), sign[i] * runs("b", head, i)) for i in range(len(tasks))]
-            out.append(np.nanmean(np.stack([_poi(x, y) for x, y in signed], -1), axis=-1))
+            out.append(np.nanmean(_poi(signed), axis=-1))
             out += [np.nanmean(y, axis=-1) - np.nanmean(x, axis=-1) for x, y in signed]
         return np.stack(out)
 
@@ -183,14 +183,22 @@ def _best(runs: np.ndarray, sign: float) -> np.ndarray:
     return np.where(scored.any(axis=-1), best, np.nan)
 
 
-def _poi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """P(y beats x) over the last axes (scores signed so that higher is better; NaN = no score, the
-    worst): the Mann-Whitney U of y against x over n * m; NaN when a side has no run."""
-    if not x.shape[-1] or not y.shape[-1]:
-        return np.full(x.shape[:-1], np.nan)
-    x, y = np.nan_to_num(x, nan=-np.inf), np.nan_to_num(y, nan=-np.inf)
-    u = stats.mannwhitneyu(y, x, axis=-1, method="asymptotic", use_continuity=False).statistic
-    return u / (x.shape[-1] * y.shape[-1])
+def _poi(signed: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per task, P(y beats x) over the last axis (scores signed so that higher is better; NaN = no
+    score, the worst): the Mann-Whitney U of y against x over n * m, NaN when a side has no run.
+    Returns ``(*lead, task)``; tasks with the same numbers of runs go to ``mannwhitneyu`` together."""
+    lead = signed[0][0].shape[:-1]
+    out = np.full(lead + (len(signed),), np.nan)
+    shapes: dict[tuple[int, int], list[int]] = {}
+    for i, (x, y) in enumerate(signed):
+        if x.shape[-1] and y.shape[-1]:
+            shapes.setdefault((x.shape[-1], y.shape[-1]), []).append(i)
+    for (n, m), idx in shapes.items():
+        x = np.nan_to_num(np.stack([signed[i][0] for i in idx], -2), nan=-np.inf)
+        y = np.nan_to_num(np.stack([signed[i][1] for i in idx], -2), nan=-np.inf)
+        u = stats.mannwhitneyu(y, x, axis=-1, method="asymptotic", use_continuity=False).statistic
+        out[..., idx] = u / (n * m)
+    return out
 
 
 def _num(x: float) -> float | None:

@@ -204,3 +204,14 @@ def test_confidence_gates_print_intervals_seeds_and_decide_the_session(bench):
         in lines[0]
     assert lines[1].endswith("seeds 1 stored, 1 here): needs at least 2 seeds per side with --mlgym-confidence "
                              "(none to estimate the noise from)")
+
+
+def test_infra_failed_runs_stay_left_out_and_said_with_confidence():
+    old = [rec(seed=s, sub=10.0 - 0.5 * s) for s in range(3)]
+    new = [rec(session="now", seed=s, sub=9.0 - 0.5 * s) for s in range(2)] + [
+        rec(session="now", seed=2, sub=None, best_attempt=None, status="infra_error", infra="RateLimitError")]
+    c = gates.compare(old, new, confidence=0.9)
+    gate = noise.max_regression(c, 0.5, "old.jsonl", 0.9)
+    assert "(left out: runs that failed for infrastructure, 0 stored, 1 here)" in gate.message
+    assert c["intervals"]["oracle"]["seeds"] == {"a": 2, "b": 2, "paired": 2}  # seed 2 is compared on neither side
+    assert gate.passed and "seeds 2 stored, 2 here): dropped by at most 0.5" in gate.message
