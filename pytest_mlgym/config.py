@@ -61,6 +61,9 @@ OPTIONS: dict[str, Option] = {
     "max_regression": Option("--mlgym-max-regression", "mlgym_max_regression", "",
                        "with --mlgym-compare: exit non-zero when an agent's AUP (best submission) drops by more "
                        "than D"),
+    "confidence": Option("--mlgym-confidence", "mlgym_confidence", "",
+                   "noise-aware gates: --mlgym-max-regression and --mlgym-fail-under-aup fail only when the "
+                   "bound at confidence C (0.5 < C < 1, e.g. 0.95; a bootstrap over seeds) is past the threshold"),
     "protocol": Option("--mlgym-protocol", "mlgym_protocol", "sealed",
                  "sealed (default): validate shows a dev split, the hidden test split is scored for the record "
                  "only; mlgym: MLGym's protocol (validate shows the test score), to compare with published numbers"),
@@ -106,6 +109,22 @@ def _number(config: pytest.Config, name: str) -> float | None:
     if not math.isfinite(x) or x < 0:
         raise pytest.UsageError(f"{OPTIONS[name].flag}: expected a number >= 0, got '{raw}'")
     return x
+
+
+def _confidence(config: pytest.Config) -> float | None:
+    """``--mlgym-confidence`` (or ini ``mlgym_confidence``): a number strictly between 0.5 and 1, or None.
+    At or below 0.5 the "confident" bound would lie on the wrong side of the estimate."""
+    values = _setting(config, "confidence")
+    if not values:
+        return None
+    try:
+        c = float(values[-1])
+    except ValueError:
+        c = math.nan
+    if not 0.5 < c < 1:
+        raise pytest.UsageError(f"{OPTIONS['confidence'].flag}: expected a confidence between 0.5 and 1 "
+                                f"(exclusive), e.g. 0.95, got '{values[-1]}'")
+    return c
 
 
 def _level(config: pytest.Config) -> str | None:
@@ -173,6 +192,7 @@ class Options:
     fail_under_aup: float | None  # gate: every agent's AUP (best submission) >= this
     compare: Path | None  # the stored run to compare with (results.jsonl)
     max_regression: float | None  # gate: no agent's AUP drops by more than this against `compare`
+    confidence: float | None  # the gates decide on one-sided bounds at this confidence (report/noise.py)
     min_isolation: str | None  # none, unshare or bwrap
     live: bool  # one line per episode step in the terminal
     resume: bool
@@ -216,6 +236,7 @@ class Options:
                    gpus=gpu_share(config, getattr(config, "workerinput", None)),
                    docker_hosts=tuple(_setting(config, "docker_host")), docker_image=image,
                    fail_under_aup=_number(config, "fail_under_aup"), compare=compare, max_regression=max_regression,
+                   confidence=_confidence(config),
                    min_isolation=_level(config), live=_live(config), resume=bool(config.getoption("mlgym_resume")),
                    cache_dir=default_cache_dir())
 

@@ -211,3 +211,11 @@ def _aup_array(r: np.ndarray, tau_max: float, points: int) -> np.ndarray:
     with np.errstate(divide="ignore"):
         idx = np.searchsorted(tau[:-1], np.log10(r), side="left")
     return suffix[idx].sum(axis=-2) / max(r.shape[-2], 1)
+
+
+def aup_batch(s: np.ndarray, tasks: Sequence[str], directions: Mapping[str, str], tau_max: float,
+              points: int = 500) -> np.ndarray:
+    """AUP of every method from scores ``s[..., task, method]`` (the baseline as the last method,
+    NaN for no score), batched over any leading axes (e.g. bootstrap replicates): ``(..., method)``.
+    For one set of scores it equals ``aup`` up to float rounding (a suffix sum, not a dot product)."""
+    return _aup_array(_ratio_array(np.asarray(s, dtype=float), _is_max(list(tasks), directions))[0], tau_max, points)

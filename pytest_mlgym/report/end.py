@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import aggregate, gates, summary, terminal
+from . import aggregate, gates, noise, summary, terminal
 
 if TYPE_CHECKING:
     from ..results import RunRecord
@@ -22,6 +22,7 @@ def finish(session: pytest.Session, s: MLGymSession, records: list[RunRecord], e
         s.summary = summary.build(records, isolation=s.isolation)
         if s.interrupted:
             s.summary.interrupted = summary.Interrupted(**s.interrupted)
+        s.summary.paired = noise.pairwise(records, s.options.confidence or 0.95, frozenset(s.summary.infra.unscored))
     checked = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not session.config.option.collectonly
     if checked:
         _gates(session, s, records)
@@ -42,17 +43,24 @@ def _html(s: MLGymSession, records: list[RunRecord]) -> None:
 
 
 def _gates(session: pytest.Session, s: MLGymSession, records: list[RunRecord]) -> None:
-    """Compare with the stored run and check the gates; a failed gate makes the exit status 1."""
+    """Compare with the stored run and check the gates; a failed gate makes the exit status 1. The
+    comparisons' intervals are at ``--mlgym-confidence``, else 95%."""
+    confidence = s.options.confidence or 0.95
     if s.stored is not None:
         stored_session, old = s.stored
         s.comparison = {"stored": str(s.options.compare), "stored_session": stored_session, "stored_runs": len(old),
-                        **gates.compare(old, records)}
-        if s.options.max_regression is not None:
+                        **gates.compare(old, records, confidence=confidence)}
+        if s.options.max_regression is not None and s.options.confidence is not None:
+            s.gates.append(noise.max_regression(s.comparison, s.options.max_regression, str(s.options.compare),
+                                                s.options.confidence))
+        elif s.options.max_regression is not None:
             s.gates.append(gates.max_regression(s.comparison, s.options.max_regression, str(s.options.compare)))
     if s.options.fail_under_aup is not None:
         named = {a.name for a in s.options.agents} if s.options.explicit_agents else set()
         agents = sorted({r.agent for r in records} | named)
-        s.gates.insert(0, gates.fail_under(s.summary, agents, s.options.fail_under_aup))
+        s.gates.insert(0, gates.fail_under(s.summary, agents, s.options.fail_under_aup)
+                       if s.options.confidence is None else
+                       noise.fail_under(s.summary, records, agents, s.options.fail_under_aup, s.options.confidence))
     if s.summary:
         if s.comparison is not None:
             s.summary.comparison = s.comparison
@@ -91,6 +99,7 @@ def _junit_properties(config: pytest.Config, s: MLGymSession) -> None:
             xml.add_global_property(f"aup.unscored.{agent}", ",".join(tasks))
         for prop, text in aggregate.junit_properties(s.summary.stats).items():  # stats.iqm.<agent>, stats.mean.<agent>
             xml.add_global_property(prop, text)
+    noise.junit(xml.add_global_property, s.comparison, s.summary.paired if s.summary else None)
     for gate in s.gates:
         xml.add_global_property(f"gate.{gate.name.removeprefix('--mlgym-').replace('-', '_')}", gate.line)
 
@@ -101,6 +110,8 @@ def terminal_summary(terminalreporter, s: MLGymSession) -> None:
         terminal.render(s.summary, terminalreporter, s.options.report_dir)
     if s.comparison is not None:
         terminal.comparison(s.comparison, terminalreporter)
+    if paired_lines := noise.lines(s.comparison, s.summary.paired if s.summary else None):
+        terminal.section("mlgym paired comparisons (intervals over seeds)", paired_lines, terminalreporter)
     if s.gates:
         terminal.gates(s.gates, terminalreporter)
     gated = s.options.fail_under_aup is not None or s.options.max_regression is not None

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import scoring, selection
+from .. import paired, scoring, selection
 from ..compute import hardware_note
 from ..metric import Metric
 from ..results import ResultsStore, RunRecord, ScoreKind
@@ -106,10 +106,12 @@ def _best(records: list[RunRecord], kind: str, direction: str) -> float | None:
     return scoring.best_of_k([getattr(r, kind) for r in records], direction)
 
 
-def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
+def compare(old: list[RunRecord], new: list[RunRecord], confidence: float = 0.95) -> dict:
     """Compare a stored run with this one (see the module docstring). Returns a JSON-able dict:
     ``tasks`` (compared), ``rows`` (per task and agent), ``aup`` (per agent: old, new, change, per
-    score kind), ``tau_max``, and ``notes`` (what differs between the runs and was left out)."""
+    score kind), ``tau_max``, ``notes`` (what differs between the runs and was left out), and
+    ``intervals`` (per agent: ``paired.compare`` of the stored runs (a) and this run's (b) at
+    ``confidence``, the same AUP point estimates with their intervals)."""
     notes: list[str] = []
     (old, n_old), (new, n_new) = _without_infra(old), _without_infra(new)
     infra = {"old": n_old, "new": n_new}
@@ -186,9 +188,14 @@ def compare(old: list[RunRecord], new: list[RunRecord]) -> dict:
         for kind in GATED:
             v = scoring.aup(pairs[kind][a], dirs, base, tau_max=tau, baseline_name=RECORDED)
             aup[a][kind] = {"old": v["old"], "new": v["new"], "change": v["new"] - v["old"]}
+    def seed_scores(name: str, a: str) -> dict[str, dict[str, dict[int, float | None]]]:
+        return {kind: {t: {r.seed: getattr(r, kind) for r in runs[name][(t, a)]} for t in tasks} for kind in GATED}
+    intervals = {a: paired.compare(seed_scores("old", a), seed_scores("new", a), dirs, base, tau_max=tau,
+                                   confidence=confidence, baseline_name=RECORDED).model_dump()
+                 for a in (agents if tasks else ())}
     k = {a: len(seeds[a]) for a in agents}
     return {"tasks": tasks, "agents": agents, "seeds": {a: sorted(s) for a, s in seeds.items()}, "k": k,
-            "tau_max": tau, "rows": rows, "aup": aup, "notes": notes, "infra": infra}
+            "tau_max": tau, "rows": rows, "aup": aup, "notes": notes, "infra": infra, "intervals": intervals}
 
 
 def _without_infra(records: list[RunRecord]) -> tuple[list[RunRecord], int]:

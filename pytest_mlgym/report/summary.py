@@ -32,7 +32,7 @@ RECORDED = "(recorded baseline)"  # the baseline scores of task.yaml, one more m
 # attempt"): reported, labelled, never gated on
 KINDS = SCORE_KINDS
 GATED = GATED_KINDS
-OPTIONAL = ("interrupted", "comparison", "gates")  # set by the plugin; left out of the JSON when unset
+OPTIONAL = ("interrupted", "comparison", "gates", "paired")  # set by the plugin; left out of the JSON when unset
 
 AUP = dict[ScoreKind, dict[str, float]]  # {kind: {method: AUP@k}}
 
@@ -140,6 +140,7 @@ class Summary(_Model):
     interrupted: Interrupted | None = None
     comparison: dict[str, Any] | None = None  # --mlgym-compare: gates.compare and where the stored run is
     gates: list[GateResult] | None = None
+    paired: dict[str, Any] | None = None  # this run's pairs of agents with intervals (report/noise.pairwise)
 
     @classmethod
     def of(cls, summary: Summary | Mapping) -> Summary:

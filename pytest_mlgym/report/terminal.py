@@ -115,6 +115,12 @@ def comparison(c: dict, tr) -> None:
         tr.write_line(clean(line))
 
 
+def section(title: str, lines: list[str], tr) -> None:
+    tr.write_sep("=", title)
+    for line in lines:
+        tr.write_line(clean(line))
+
+
 def gates(results: list, tr) -> None:
     """One line per gate: PASSED or FAILED, the flag, and why."""
     failed = any(not g.passed for g in results)
