@@ -34,7 +34,7 @@ def number(value: float | int) -> str:
     return text
 
 
-def set_size_values(path: Path, size: str, values: dict[str, float | int | bool]) -> None:
+def set_size_values(path: Path, size: str, values: dict[str, float | int | bool | list[float]]) -> None:
     """Write ``values`` into ``sizes.<size>`` of the task.yaml at ``path``."""
     path = Path(path)
     original = path.read_text()
@@ -68,6 +68,8 @@ def edit(text: str, size: str, values: dict) -> str:
 
 
 def _format(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format(v) for v in value) + "]"
     return "true" if value is True else "false" if value is False else number(value)
 
 
