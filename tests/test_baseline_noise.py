@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from pytest_mlgym.results import RunRecord, judge
 from pytest_mlgym.sandbox import isolation
 from pytest_mlgym.task import SizeSpec, load_task
 
+ROOT = Path(__file__).resolve().parent.parent
 RUNS = [0.80, 0.84, 0.88]
 STD = statistics.stdev(RUNS)
 
@@ -130,3 +132,14 @@ def test_beating_the_baseline_means_beyond_its_noise(direction, score, beats):
 def test_the_baseline_agent_is_judged_against_the_tolerance_not_beyond_it():
     assert judge(rec(policy="baseline", best_submission=0.84))[0] is True
     assert judge(rec(policy="baseline", best_submission=0.86))[0] is False
+
+
+def test_a_shipped_baseline_with_seed_1_is_a_real_re_run_inside_the_tolerance():
+    from pytest_mlgym.authoring.measure import run_baseline
+
+    task = load_task(ROOT / "tasks" / "image_classification_small")
+    lite = task.size("lite")
+    r = run_baseline(task, "lite", seed=1)
+    assert r.test is not None and lite.baseline_runs is not None
+    assert abs(r.test - lite.baseline) <= lite.tolerance, (r.test, lite.baseline, lite.tolerance)
+    assert r.test != lite.baseline_runs[0]  # seed 1 trains another model than seed 0
