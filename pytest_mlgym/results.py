@@ -124,7 +124,9 @@ def infra_message(rec: RunRecord) -> str:
 
 def judge(rec: RunRecord) -> tuple[bool, str]:
     """Did the run pass? The baseline policy must reproduce the recorded baseline within the task's
-    tolerance; every other agent must beat it with its best (last scored) submission. A run the
+    tolerance; every other agent must beat it with its best (last scored) submission by more than
+    that tolerance, the baseline's own noise (its spread over seeds and CPUs, ``measure --seeds``):
+    a score the baseline itself reaches on some seed or machine is no improvement. A run the
     infrastructure cut short (``infra_error``) never passes, whatever it scored before."""
     m, base, sub = rec.metric, rec.baseline, rec.best_submission
     if rec.status == "infra_error":
@@ -140,8 +142,10 @@ def judge(rec: RunRecord) -> tuple[bool, str]:
         return ok, (f"{rec.task}: baseline {'reproduced' if ok else 'NOT reproduced'}: {m} = {sub:.6g} vs "
                     f"recorded {base:g} ± {rec.tolerance:g}")
     metric = Metric.of(rec.direction)
-    better = metric.better(sub, base)
-    return better, (f"{rec.task}: {rec.agent} {'beats' if better else 'does not beat'} the baseline: "
+    bar = base + rec.tolerance if metric.is_max else base - rec.tolerance
+    better = metric.better(sub, bar)
+    noise = f" by more than its noise ± {rec.tolerance:g} (to {bar:.6g})" if rec.tolerance else ""
+    return better, (f"{rec.task}: {rec.agent} {'beats' if better else 'does not beat'} the baseline{noise}: "
                     f"{m} = {sub:.6g} vs {base:g} ({metric.word} is better)")
 
 

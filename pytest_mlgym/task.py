@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -58,6 +60,11 @@ class Metric(metric.Metric):
     name: str = Field(min_length=1)
 
 
+def _close(a: float, b: float) -> bool:
+    """Equal up to the rounding of a number written into task.yaml."""
+    return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
+
+
 class SizeSpec(_Strict):
     baseline: float  # the measured score of the shipped baseline at this size, on the test split
     tolerance: float = Field(ge=0)  # how close a re-run of the baseline must come
@@ -75,6 +82,30 @@ class SizeSpec(_Strict):
     # small JSON files of this size's public data (e.g. a training budget), written as
     # <data_dir>/<name> without a prepare.py: {"budget.json": {"env_steps": 1000000}}
     public: dict[str, dict] = {}
+    # the baseline's noise (``measure --seeds N``): the per-seed test scores (seeds 0..N-1; their mean
+    # is ``baseline``), their sample standard deviation, and whether seed 0 scores bit-identically
+    # with other thread counts / instruction sets (``measure --threads/--isa``; None: not measured)
+    baseline_runs: list[float] | None = Field(None, min_length=2)
+    baseline_std: float | None = Field(None, ge=0)
+    deterministic: bool | None = None
+
+    @model_validator(mode="after")
+    def _spread(self):
+        runs = self.baseline_runs
+        if runs is None:
+            if self.baseline_std is not None:
+                raise ValueError("baseline_std needs the baseline_runs it is the spread of")
+            return self
+        mean, std = statistics.fmean(runs), statistics.stdev(runs)
+        if not _close(mean, self.baseline):
+            raise ValueError(f"baseline {self.baseline:g} is not the mean of baseline_runs ({mean:g})")
+        if self.baseline_std is None or not _close(std, self.baseline_std):
+            raise ValueError(f"baseline_std must be the standard deviation of baseline_runs ({std:g})")
+        worst = max(abs(r - self.baseline) for r in runs)
+        if worst > self.tolerance * (1 + 1e-9):
+            raise ValueError(f"tolerance {self.tolerance:g} is narrower than the seeds' own spread (a seed lies "
+                             f"{worst:g} from the mean): the baseline would fail its own reproduction")
+        return self
 
     def anchors(self, direction: str, split: Literal["test", "dev"] = "test") -> Anchors | None:
         """The normalised score's anchors on ``split`` (None when this size declares no reference there)."""

@@ -6,7 +6,11 @@ into ``task.yaml``'s ``sizes.<size>`` the test-split score as ``baseline`` (exac
 evaluator printed it), the dev-split score as ``dev_baseline`` and the episode's wall time
 (command + scoring) as ``seconds``, each by a one-line edit that keeps the rest of the file
 (:mod:`.yamledit`). With ``--runs N`` (N > 1) it writes the means and prints a tolerance suggested
-by the spread of the runs (``--set-tolerance`` writes it too).
+by the spread of the runs (``--set-tolerance`` writes it too). With ``--seeds N`` it runs seeds
+0..N-1 (the episode seed, ``MLGYM_SEED``, which the shipped baselines train with) and writes the
+means, ``baseline_std``, the per-seed ``baseline_runs`` and the tolerance derived from them
+(:mod:`.spread`); ``--threads T`` / ``--isa NAME`` re-run seed 0 as another CPU would and write
+``deterministic`` (bit-identical or not), the difference widening the tolerance.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..task import SIZES, Task, TaskError, load_task
-from . import yamledit
+from . import spread, yamledit
 
 
 @dataclass(frozen=True)
@@ -63,31 +67,34 @@ def run_baseline(task: Task, size: str = "lite", cache_dir: Path | None = None, 
 
 def suggest_tolerance(scores: list[float]) -> float:
     """Three standard deviations of the runs' scores, and at least their range (0 for equal runs)."""
-    if len(scores) < 2:
-        return 0.0
-    return max(3 * statistics.stdev(scores), max(scores) - min(scores))
+    return spread.tolerance(scores) if len(scores) > 1 else 0.0
 
 
-def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = True, set_tolerance: bool = False,
-            say=print) -> dict:
-    """Run the baseline ``runs`` times, print one line per run, write the results; return them."""
+def _run(task: Task, size: str, seed: int, label: str, say) -> Result:
+    r = run_baseline(task, size, seed=seed)
+    if r.test is None:
+        raise TaskError(f"{task.id} ({size}): {label}: the baseline's artefact is invalid: {r.reason}")
+    metric = task.spec.metric.name
+    dev = f", dev {metric} = {r.dev!r}" if r.dev is not None else ", no dev split"
+    say(f"{task.id} ({size}) {label}: test {metric} = {r.test!r}{dev}, {r.seconds:.1f} s")
+    return r
+
+
+def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, seeds: int = 1, threads: int | None = None,
+            isa: str | None = None, write: bool = True, set_tolerance: bool = False, say=print) -> dict:
+    """Run the baseline ``runs`` times (seed 0), or once for each of ``seeds`` seeds, and once more on
+    ``threads``/``isa`` when given; print one line per run, write the results; return them."""
     task = load_task(task_dir)
     spec = task.size(size)  # the size must exist
     metric = task.spec.metric.name
-    results: list[Result] = []
-    tests: list[float] = []  # the runs' test scores (every run has one)
-    for i in range(runs):
-        r = run_baseline(task, size)
-        if r.test is None:
-            raise TaskError(f"{task.id} ({size}): run {i + 1}: the baseline's artefact is invalid: {r.reason}")
-        dev = f", dev {metric} = {r.dev!r}" if r.dev is not None else ", no dev split"
-        say(f"{task.id} ({size}) run {i + 1}/{runs}: test {metric} = {r.test!r}{dev}, {r.seconds:.1f} s")
-        results.append(r)
-        tests.append(r.test)
+    plan = list(range(seeds)) if seeds > 1 else [0] * runs
+    results = [_run(task, size, seed, f"seed {seed}" if seeds > 1 else f"run {i + 1}/{runs}", say)
+               for i, seed in enumerate(plan)]
+    tests = [r.test for r in results if r.test is not None]  # every run has one (_run)
     devs = [r.dev for r in results if r.dev is not None]
-    values: dict[str, float | bool] = {"baseline": tests[0] if runs == 1 else statistics.fmean(tests)}
+    values: dict[str, float | bool | list[float]] = {"baseline": spread.mean(tests)}
     if len(devs) == len(results):
-        values["dev_baseline"] = devs[0] if runs == 1 else statistics.fmean(devs)
+        values["dev_baseline"] = spread.mean(devs)
     else:
         say(f"{task.id}: the evaluator returned no dev split: dev_baseline not written "
             f"(tasks/CONTRACT.md: score() returns {{'dev': ..., 'test': ...}})")
@@ -96,14 +103,35 @@ def measure(task_dir: Path, size: str = "lite", runs: int = 1, *, write: bool = 
     if spec.published:
         values["published"] = False  # a measured baseline replaces the published figure
     out: dict = {"values": values, "runs": [vars(r) for r in results]}
-    if runs > 1:
-        out["tolerance"] = tol = suggest_tolerance(tests)
+    cross = cross_dev = 0.0
+    if threads is not None or isa is not None:
+        where = " ".join(f"{k}={v}" for k, v in (("threads", threads), ("isa", isa)) if v is not None)
+        with spread.other_cpu(threads, isa):
+            other = _run(task, size, 0, f"seed 0 on {where}", say)
+        assert other.test is not None and results[0].test is not None  # _run
+        cross = other.test - results[0].test
+        if other.dev is not None and results[0].dev is not None:
+            cross_dev = other.dev - results[0].dev
+        values["deterministic"] = same = cross == 0 and other.dev == results[0].dev
+        out["other_cpu"] = vars(other)
+        moved = "bit-identical" if same else f"moved by {cross:+.6g} (dev {cross_dev:+.6g})"
+        say(f"{task.id}: seed 0 {moved} on {where}: deterministic {str(same).lower()}")
+    if len(results) > 1 or cross or cross_dev:
+        # the test scores' band, and the dev scores' (validate compares to dev_baseline with it too)
+        tol = max(spread.tolerance(tests, cross), spread.tolerance(devs, cross_dev) if len(devs) == len(tests) else 0)
+        out["tolerance"] = tol
         now = spec.tolerance
-        say(f"{task.id}: test {metric} over {runs} runs: mean {values['baseline']!r}, range "
-            f"{max(tests) - min(tests):.6g}; suggested tolerance {tol:.6g} (3 std, at least the range; "
-            f"now {now:g})" + (" -- the runs agreed to the bit: keep a tolerance for other CPUs" if tol == 0 else ""))
-        if set_tolerance and tol > 0:
-            values["tolerance"] = float(f"{tol:.3g}")
+        what = ("3 std of the seeds' test and dev scores, at least their range"
+                + (", at least 2x the other-CPU move" if cross or cross_dev else ""))
+        say(f"{task.id}: test {metric} over {len(tests)} {'seeds' if seeds > 1 else 'runs'}: mean "
+            f"{values['baseline']!r}, std {spread.std(tests):.6g}, range {max(tests) - min(tests):.6g}; "
+            f"tolerance {tol:.6g} ({what}; now {now:g})"
+            + (" -- the runs agreed to the bit: the tolerance is kept" if tol == 0 else ""))
+        if (set_tolerance or seeds > 1 or cross or cross_dev) and tol > 0:
+            values["tolerance"] = spread.rounded_up(tol)
+    if seeds > 1:
+        values["baseline_std"] = spread.std(tests)
+        values["baseline_runs"] = tests
     if write:
         yamledit.set_size_values(task.path / "task.yaml", size, values)
         say(f"wrote {task.path / 'task.yaml'}: " + ", ".join(f"sizes.{size}.{k} {v!r}" for k, v in values.items()))
@@ -134,21 +162,28 @@ def add_parser(sub) -> None:
     p.add_argument("--size", default="lite", choices=SIZES)
     p.add_argument("--runs", type=int, default=1, help="run it N times: write the means, suggest a tolerance")
     p.add_argument("--set-tolerance", action="store_true", help="with --runs N > 1: write the suggested tolerance too")
+    p.add_argument("--seeds", type=int, default=1, help="run seeds 0..N-1: write means, spread, tolerance")
+    p.add_argument("--threads", type=int, help="re-run seed 0 on T threads: write deterministic")
+    p.add_argument("--isa", choices=tuple(spread.ISAS), help="re-run seed 0 with this instruction set's kernels")
     p.add_argument("--reference", action="store_true",
                    help="measure the reference solution instead: write sizes.<size>.reference and dev_reference")
     p.add_argument("--dry-run", action="store_true", help="print, write nothing")
 
 
 def main(args) -> int:
-    if args.runs < 1:
-        print("measure: --runs must be at least 1")
+    if args.runs < 1 or args.seeds < 1 or (args.threads is not None and args.threads < 1):
+        print("measure: --runs, --seeds and --threads must be at least 1")
+        return 2
+    if args.runs > 1 and args.seeds > 1:
+        print("measure: give --runs (repeats of seed 0) or --seeds (seeds 0..N-1), not both")
         return 2
     try:
         if args.reference:
             from .reference import measure_reference
             measure_reference(args.dir, args.size, args.runs, write=not args.dry_run)
         else:
-            measure(args.dir, args.size, args.runs, write=not args.dry_run, set_tolerance=args.set_tolerance)
+            measure(args.dir, args.size, args.runs, seeds=args.seeds, threads=args.threads, isa=args.isa,
+                    write=not args.dry_run, set_tolerance=args.set_tolerance)
     except (TaskError, yamledit.EditError) as e:
         print(f"measure: {e}")
         return 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -34,11 +35,11 @@ def number(value: float | int) -> str:
     return text
 
 
-def set_size_values(path: Path, size: str, values: dict[str, float | int | bool]) -> None:
+def set_size_values(path: Path, size: str, values: Mapping[str, float | int | bool | list[float]]) -> None:
     """Write ``values`` into ``sizes.<size>`` of the task.yaml at ``path``."""
     path = Path(path)
     original = path.read_text()
-    text = edit(original, size, values)
+    text = edit(original, size, dict(values))
     path.write_text(text)
 
 
@@ -68,6 +69,8 @@ def edit(text: str, size: str, values: dict) -> str:
 
 
 def _format(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format(v) for v in value) + "]"
     return "true" if value is True else "false" if value is False else number(value)
 
 

@@ -213,6 +213,10 @@ def limiter(memory_mb: int, file_size_mb: int, cpu_s: float, group=None):
     return apply
 
 
+NUMERIC_ENV = ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE",
+               "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
+
+
 def base_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean environment: none of the harness's variables (API keys!) reach sandboxed code."""
     env = {
@@ -221,6 +225,9 @@ def base_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
         "HOME": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "PAGER": "cat",
         "GIT_PAGER": "cat", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)),
+        # the numeric libraries' thread counts and instruction sets, as the harness's environment sets
+        # them (``measure --threads/--isa`` re-runs a baseline as another CPU would: authoring.spread)
+        **{name: os.environ[name] for name in NUMERIC_ENV if name in os.environ},
     }
     env.update(extra or {})
     return env

@@ -20,7 +20,7 @@ HIDDEN = 128  # GRU state size (= image feature size)
 EMBED = 32  # word embedding size
 BATCH_SIZE = 32  # images per step (each with all its captions)
 
-SEED = 0
+SEED = int(os.environ.get("MLGYM_SEED", "0"))  # the episode seed (the harness sets it; 0 when run by hand)
 MAX_LEN = 30  # longest generated caption, in tokens
 FULL_IMAGE_SIZE = 64  # full size only: COCO JPEGs are resized to this square
 torch.manual_seed(SEED)

@@ -6,6 +6,7 @@ The algorithm is gymnax_ppo.py (a compact PPO in JAX; change it, or replace it, 
 file holds its settings and the policy: categorical over the 4 moves. The evaluator has its own
 copy of the policy network and reads only the saved arrays (README.md).
 """
+import os
 import sys
 
 import gymnax_ppo as ppo
@@ -28,7 +29,7 @@ NUM_MINIBATCHES = 4
 CLIP_EPS = 0.2
 VF_COEF = 0.5
 MAX_GRAD_NORM = 0.5
-SEED = 0
+SEED = int(os.environ.get("MLGYM_SEED", "0"))  # the episode seed (the harness sets it; 0 when run by hand)
 OUT_DIR = "checkpoints"
 
 ENV_NAME = "MetaMaze-misc"

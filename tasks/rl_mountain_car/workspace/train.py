@@ -7,6 +7,7 @@ file holds its settings and the policy: a Gaussian with a learned log std, whose
 clipped to the action space [-1, 1] before the environment gets them. The evaluator has its own
 copy of the policy network and reads only the saved arrays (README.md).
 """
+import os
 import sys
 
 import gymnax_ppo as ppo
@@ -29,7 +30,7 @@ NUM_MINIBATCHES = 4
 CLIP_EPS = 0.2
 VF_COEF = 0.5
 MAX_GRAD_NORM = 0.5
-SEED = 0
+SEED = int(os.environ.get("MLGYM_SEED", "0"))  # the episode seed (the harness sets it; 0 when run by hand)
 OUT_DIR = "checkpoints"
 
 ENV_NAME = "MountainCarContinuous-v0"
