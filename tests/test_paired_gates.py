@@ -154,6 +154,22 @@ def test_pairwise_covers_every_pair_of_agents_b_minus_a_and_is_capped():
     assert noise.lines(None, out)[-1] == "note: 8 more pairs of agents not compared (at most 28)"
 
 
+def test_each_pair_line_says_the_decision_and_the_seeds_that_would_make_one():
+    def pair(lower, upper, k=5):
+        change = {"estimate": (lower + upper) / 2, "low": lower, "high": upper, "lower": lower, "upper": upper}
+        return {"a": "old", "b": "new", "confidence": 0.95, "seeds": {"a": k, "b": k, "paired": k},
+                "aup": {"best_submission": {"change": change}}}
+    assert noise.decision(pair(0.01, 0.05)) == "new is better with 95% confidence"
+    assert noise.decision(pair(-0.05, -0.01)) == "new is worse with 95% confidence"
+    undecided = noise.decision(pair(-0.01, 0.03))
+    need = paired.seeds_needed(5, 0.01, 0.0, -0.01, 0.03, 0.95)
+    assert need is not None and need > 5
+    assert undecided == f"no decision at 95%: the interval holds no change (about {need} seeds per side would)"
+    one = pair(0.01, 0.05)
+    one["aup"]["best_submission"]["change"].update(lower=None, upper=None)
+    assert noise.decision(one) == "no decision (needs at least 2 seeds per side)"
+
+
 # -- through pytest --------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["abc", "0.5", "1", "0", "nan", "1.5"])
 def test_a_bad_confidence_is_a_one_line_usage_error(bench, value):
@@ -185,8 +201,9 @@ def test_confidence_gates_print_intervals_seeds_and_decide_the_session(bench):
         "-0.097], upper bound -0.097; seeds 3 stored, 3 here): dropped by more than 0.05"]
     result.stdout.fnmatch_lines(["*= mlgym paired comparisons (intervals over seeds) =*",
                                  "oracle (now vs stored): AUP change -0.097 [-0.097, -0.097], P(improvement) 0.00 "
-                                 "[0.00, 0.00] (90% intervals; seeds 3/3, 3 paired)",
-                                 "oracle vs baseline: AUP change +* (90% intervals; seeds 3/3, 3 paired)",
+                                 "[0.00, 0.00] (90% intervals; seeds 3/3, 3 paired): this run is worse with 90% confidence",
+                                 "oracle vs baseline: AUP change +* (90% intervals; seeds 3/3, 3 paired): oracle is "
+                                 "better with 90% confidence",
                                  "*= mlgym gates =*"])
     summary = json.loads((bench.path / "reports" / "summary.json").read_text())
     assert summary["comparison"]["intervals"]["oracle"]["aup"]["best_submission"]["change"]["upper"] == \

@@ -188,7 +188,23 @@ def _line(p: dict) -> str:
             return f"{x['estimate']:{fmt}} (no interval: fewer than 2 seeds)"
         return f"{x['estimate']:{fmt}} [{x['low']:{fmt}}, {x['high']:{fmt}}]"
     return (f"AUP change {iv(c, '+.3f')}, P(improvement) {iv(poi, '.2f')} ({conf} intervals; "
-            f"seeds {s['a']}/{s['b']}, {s['paired']} paired)")
+            f"seeds {s['a']}/{s['b']}, {s['paired']} paired): {decision(p)}")
+
+
+def decision(p: dict) -> str:
+    """What the AUP change (best submission) lets one say at the pair's confidence: better, worse, or
+    no decision yet (the one-sided bounds straddle 0), with the seeds per side that would decide."""
+    c, s, conf = p["aup"][HEADLINE]["change"], p["seeds"], _pct(p["confidence"])
+    if c["lower"] is None or c["upper"] is None:
+        return "no decision (needs at least 2 seeds per side)"
+    if c["lower"] > 0:
+        return f"{p.get('b', 'this run')} is better with {conf} confidence"
+    if c["upper"] < 0:
+        return f"{p.get('b', 'this run')} is worse with {conf} confidence"
+    k = min(s["a"], s["b"])
+    need = paired.seeds_needed(k, c["estimate"], 0.0, c["lower"], c["upper"], p["confidence"])
+    more = f" (about {need} seeds per side would)" if need else ""
+    return f"no decision at {conf}: the interval holds no change{more}"
 
 
 def junit(add, comparison: dict | None, pairs: dict | None) -> None:
